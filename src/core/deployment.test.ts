@@ -1,0 +1,306 @@
+import { describe, expect, it } from 'vitest';
+import {
+  advance,
+  requestCancel,
+  type Deployment,
+  type HostObservation,
+  type Timing,
+} from './deployment.js';
+import { planDeployment } from './planner.js';
+
+const timing: Timing = { stageTimeoutMs: 1000, activateTimeoutMs: 500, revertTimeoutMs: 500 };
+const hosts = ['a', 'b', 'c', 'd'].map((n, i) => ({
+  id: n,
+  name: `host-${n}`,
+  region: i < 2 ? 'r1' : 'r2',
+  labels: {},
+}));
+
+function plan(overrides: Partial<Parameters<typeof planDeployment>[0]> = {}): Deployment {
+  return planDeployment({
+    id: 'd',
+    service: 'svc',
+    environment: 'prod',
+    kind: 'deploy',
+    release: 2,
+    hosts,
+    previous: new Map(hosts.map((h) => [h.id, 1])),
+    rollout: { batchSize: { count: 2 }, failureThreshold: { count: 0 } },
+    ...overrides,
+  });
+}
+
+const obs = (f: (id: string) => HostObservation) => new Map(hosts.map((h) => [h.id, f(h.id)]));
+const staged = (
+  v: number[],
+  active: HostObservation['active'] = { version: 1, state: 'healthy', detail: null },
+) => ({ staged: v, stagingFailed: null, active }) satisfies HostObservation;
+
+describe('deployment state machine', () => {
+  it('stages every host before activating anything, then activates batch by batch', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    expect(s.deployment.state).toBe('staging');
+    expect(s.goals).toEqual(hosts.map((h) => ({ hostId: h.id, stage: 2 })));
+    expect(s.goals.some((g) => 'active' in g)).toBe(false);
+
+    // Three of four staged: still staging, nothing activated.
+    s = advance(
+      s.deployment,
+      obs((id) => staged(id === 'd' ? [1] : [1, 2])),
+      10,
+      timing,
+    );
+    expect(s.deployment.state).toBe('staging');
+    expect(s.goals).toEqual([]);
+
+    s = advance(
+      s.deployment,
+      obs(() => staged([1, 2])),
+      20,
+      timing,
+    );
+    expect(s.deployment.state).toBe('activating');
+    expect(s.goals).toEqual([
+      { hostId: 'a', active: 2 },
+      { hostId: 'b', active: 2 },
+    ]);
+
+    const healthy = (ids: string[]) =>
+      obs((id) =>
+        staged(
+          [1, 2],
+          ids.includes(id)
+            ? { version: 2, state: 'healthy', detail: null }
+            : { version: 1, state: 'healthy', detail: null },
+        ),
+      );
+    s = advance(s.deployment, healthy(['a', 'b']), 30, timing);
+    expect(s.deployment.currentBatch).toBe(1);
+    expect(s.goals).toEqual([
+      { hostId: 'c', active: 2 },
+      { hostId: 'd', active: 2 },
+    ]);
+    s = advance(s.deployment, healthy(['a', 'b', 'c', 'd']), 40, timing);
+    expect(s.deployment.state).toBe('succeeded');
+    expect(s.deployment.hosts.every((h) => h.state === 'healthy')).toBe(true);
+  });
+
+  it('is idempotent when nothing changed', () => {
+    const s1 = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    const s2 = advance(
+      s1.deployment,
+      obs(() => staged([1])),
+      1,
+      timing,
+    );
+    expect(s2.goals).toEqual([]);
+    expect(s2.events).toEqual([]);
+    expect(s2.deployment).toEqual(s1.deployment);
+  });
+
+  it('fails without activating anything when staging fails on a host', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs((id) =>
+        id === 'c'
+          ? { staged: [1], stagingFailed: { version: 2, error: 'chunk corrupt' }, active: null }
+          : staged([1, 2]),
+      ),
+      5,
+      timing,
+    );
+    expect(s.deployment.state).toBe('failed');
+    expect(s.deployment.reason).toContain('host-c: chunk corrupt');
+    expect(s.goals.every((g) => g.stage === null && !('active' in g))).toBe(true);
+  });
+
+  it('fails staging at the deadline', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs(() => staged([1])),
+      1000,
+      timing,
+    );
+    expect(s.deployment.state).toBe('failed');
+    expect(s.deployment.hosts[0]?.detail).toBe('not staged before the deadline');
+  });
+
+  it('halts a failing batch past the threshold and returns every touched host to its previous release', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    expect(s.deployment.state).toBe('activating');
+    s = advance(
+      s.deployment,
+      obs((id) =>
+        staged(
+          [1, 2],
+          id === 'a'
+            ? { version: 2, state: 'unhealthy', detail: 'HTTP 503' }
+            : { version: 1, state: 'healthy', detail: null },
+        ),
+      ),
+      10,
+      timing,
+    );
+    expect(s.deployment.state).toBe('rolling_back');
+    expect(s.goals).toEqual([
+      { hostId: 'a', active: 1 },
+      { hostId: 'b', active: 1 },
+    ]);
+    expect(s.deployment.reason).toContain('host-a: HTTP 503');
+    s = advance(
+      s.deployment,
+      obs(() => staged([1, 2])),
+      20,
+      timing,
+    );
+    expect(s.deployment.state).toBe('rolled_back');
+    expect(s.deployment.hosts.filter((h) => h.state === 'reverted').map((h) => h.hostId)).toEqual([
+      'a',
+      'b',
+    ]);
+    expect(s.deployment.hosts.filter((h) => h.state === 'staged').map((h) => h.hostId)).toEqual([
+      'c',
+      'd',
+    ]);
+  });
+
+  it('tolerates failures within the threshold', () => {
+    let s = advance(
+      plan({ rollout: { batchSize: { count: 4 }, failureThreshold: { count: 1 } } }),
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs((id) =>
+        staged([1, 2], { version: 2, state: id === 'a' ? 'unhealthy' : 'healthy', detail: null }),
+      ),
+      10,
+      timing,
+    );
+    expect(s.deployment.state).toBe('succeeded');
+    expect(s.deployment.reason).toContain('1 host(s) failed');
+  });
+
+  it('counts a host that never becomes healthy as failed at the deadline', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs(() => staged([1, 2], { version: 2, state: 'activating', detail: null })),
+      500,
+      timing,
+    );
+    expect(s.deployment.state).toBe('rolling_back');
+    expect(s.deployment.reason).toContain('not healthy before the deadline');
+  });
+
+  it('rolls a first deployment back to nothing', () => {
+    let s = advance(
+      plan({ previous: new Map() }),
+      obs(() => ({ staged: [2], stagingFailed: null, active: null })),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs(() => ({
+        staged: [2],
+        stagingFailed: null,
+        active: { version: 2, state: 'unhealthy', detail: 'x' },
+      })),
+      1,
+      timing,
+    );
+    expect(s.goals).toEqual([
+      { hostId: 'a', active: null },
+      { hostId: 'b', active: null },
+    ]);
+    s = advance(
+      s.deployment,
+      obs(() => ({ staged: [2], stagingFailed: null, active: null })),
+      2,
+      timing,
+    );
+    expect(s.deployment.state).toBe('rolled_back');
+  });
+
+  it('cancels: nothing to undo while staging, a rollback while activating', () => {
+    let s = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    const c1 = advance(
+      requestCancel(s.deployment),
+      obs(() => staged([1])),
+      1,
+      timing,
+    );
+    expect(c1.deployment.state).toBe('cancelled');
+    s = advance(
+      plan(),
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    // The first batch is already running v2 when the cancel comes.
+    const c2 = advance(
+      requestCancel(s.deployment),
+      obs(() => staged([1, 2], { version: 2, state: 'activating', detail: null })),
+      1,
+      timing,
+    );
+    expect(c2.deployment.state).toBe('rolling_back');
+    expect(c2.goals).toEqual([
+      { hostId: 'a', active: 1 },
+      { hostId: 'b', active: 1 },
+    ]);
+    const c3 = advance(
+      c2.deployment,
+      obs(() => staged([1, 2])),
+      2,
+      timing,
+    );
+    expect(c3.deployment.state).toBe('cancelled');
+  });
+
+  it('plans batches region by region with percentages rounded up', () => {
+    const d = plan({ rollout: { batchSize: { percent: 34 }, failureThreshold: { count: 0 } } });
+    expect(d.batchCount).toBe(2);
+    expect(d.hosts.map((h) => h.batch)).toEqual([0, 0, 1, 1]);
+  });
+});

@@ -1,0 +1,318 @@
+/**
+ * The deployment state machine. Pure: given a deployment, what the hosts report and the time,
+ * it returns the next deployment, the goal-state changes to make and the events to record.
+ * The orchestrator persists all three in one transaction, so a crash between steps loses nothing.
+ */
+
+/** What a deployment does: roll out a release, roll back to an older one, or only pre-position it. */
+export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
+
+export type DeploymentState =
+  'staging' | 'activating' | 'rolling_back' | 'succeeded' | 'failed' | 'rolled_back' | 'cancelled';
+
+export const TERMINAL_STATES: readonly DeploymentState[] = [
+  'succeeded',
+  'failed',
+  'rolled_back',
+  'cancelled',
+];
+
+/** Where one host is in a deployment. */
+export type HostStepState =
+  'pending' | 'staging' | 'staged' | 'activating' | 'healthy' | 'failed' | 'reverting' | 'reverted';
+
+export interface DeploymentHost {
+  hostId: string;
+  hostName: string;
+  region: string;
+  batch: number;
+  /** The release that was active on the host before this deployment (null: none). */
+  previous: number | null;
+  state: HostStepState;
+  detail: string | null;
+}
+
+export interface Deployment {
+  id: string;
+  service: string;
+  environment: string;
+  kind: DeploymentKind;
+  /** The release version being rolled out. */
+  release: number;
+  state: DeploymentState;
+  /** Index of the batch being activated (meaningful while activating). */
+  currentBatch: number;
+  batchCount: number;
+  /** Failed hosts allowed per batch before the deployment halts. */
+  failureThreshold: number;
+  hosts: DeploymentHost[];
+  /** When the current step times out (epoch ms), or null when no step is waiting. */
+  deadline: number | null;
+  reason: string | null;
+  cancelRequested: boolean;
+}
+
+/** What one host last said about the service being deployed. */
+export interface HostObservation {
+  /** Releases materialized on the host. */
+  staged: number[];
+  /** A release whose staging failed, with why. */
+  stagingFailed: { version: number; error: string } | null;
+  active: {
+    version: number;
+    state: 'activating' | 'healthy' | 'unhealthy' | 'stopped';
+    detail: string | null;
+  } | null;
+}
+
+/** A change to one host's goal for the deployment's service; absent fields stay as they are. */
+export interface GoalChange {
+  hostId: string;
+  stage?: number | null;
+  active?: number | null;
+}
+
+export type DeploymentEvent =
+  | { type: 'deployment.state'; state: DeploymentState; reason: string | null }
+  | {
+      type: 'host.state';
+      hostId: string;
+      hostName: string;
+      state: HostStepState;
+      detail: string | null;
+    }
+  | { type: 'batch.started'; batch: number; hosts: string[] };
+
+export interface Timing {
+  stageTimeoutMs: number;
+  activateTimeoutMs: number;
+  revertTimeoutMs: number;
+}
+
+export interface Step {
+  deployment: Deployment;
+  goals: GoalChange[];
+  events: DeploymentEvent[];
+}
+
+/** True once the deployment has ended, whatever the outcome. */
+export function isTerminal(state: DeploymentState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/**
+ * Advances a deployment as far as the observations allow. Call it again after every report and
+ * on a timer; it is idempotent when nothing changed.
+ */
+export function advance(
+  current: Deployment,
+  observations: ReadonlyMap<string, HostObservation>,
+  now: number,
+  timing: Timing,
+): Step {
+  const step = new StepBuilder(current);
+  // Several transitions can happen in one call (e.g. all staged → activate the first batch).
+  for (let i = 0; i < 4 + current.batchCount * 2; i++) {
+    const before = step.d.state + ':' + step.d.currentBatch;
+    advanceOnce(step, observations, now, timing);
+    if (step.d.state + ':' + step.d.currentBatch === before) break;
+  }
+  return step.result();
+}
+
+/** Marks a running deployment for cancellation; `advance` carries it out. */
+export function requestCancel(d: Deployment): Deployment {
+  return isTerminal(d.state) ? d : { ...d, cancelRequested: true };
+}
+
+class StepBuilder {
+  d: Deployment;
+  readonly goals: GoalChange[] = [];
+  readonly events: DeploymentEvent[] = [];
+
+  constructor(d: Deployment) {
+    this.d = { ...d, hosts: d.hosts.map((h) => ({ ...h })) };
+  }
+
+  setHost(h: DeploymentHost, state: HostStepState, detail: string | null = null): void {
+    if (h.state === state && h.detail === detail) return;
+    h.state = state;
+    h.detail = detail;
+    this.events.push({ type: 'host.state', hostId: h.hostId, hostName: h.hostName, state, detail });
+  }
+
+  setState(state: DeploymentState, reason: string | null = this.d.reason): void {
+    this.d.state = state;
+    this.d.reason = reason;
+    this.events.push({ type: 'deployment.state', state, reason });
+  }
+
+  goal(change: GoalChange): void {
+    this.goals.push(change);
+  }
+
+  result(): Step {
+    return { deployment: this.d, goals: this.goals, events: this.events };
+  }
+}
+
+function advanceOnce(
+  s: StepBuilder,
+  obs: ReadonlyMap<string, HostObservation>,
+  now: number,
+  timing: Timing,
+): void {
+  switch (s.d.state) {
+    case 'staging':
+      return stage(s, obs, now, timing);
+    case 'activating':
+      return activate(s, obs, now, timing);
+    case 'rolling_back':
+      return revert(s, obs, now);
+    default:
+      return;
+  }
+}
+
+function stage(
+  s: StepBuilder,
+  obs: ReadonlyMap<string, HostObservation>,
+  now: number,
+  timing: Timing,
+): void {
+  const d = s.d;
+  if (d.cancelRequested) {
+    for (const h of d.hosts) s.goal({ hostId: h.hostId, stage: null });
+    return s.setState('cancelled', 'cancelled while staging; nothing was activated');
+  }
+  if (d.deadline === null) {
+    d.deadline = now + timing.stageTimeoutMs;
+    for (const h of d.hosts) {
+      s.goal({ hostId: h.hostId, stage: d.release });
+      s.setHost(h, 'staging');
+    }
+  }
+  for (const h of d.hosts) {
+    if (h.state !== 'staging') continue;
+    const o = obs.get(h.hostId);
+    if (o?.staged.includes(d.release)) s.setHost(h, 'staged');
+    else if (o?.stagingFailed?.version === d.release) s.setHost(h, 'failed', o.stagingFailed.error);
+  }
+  const failed = d.hosts.filter((h) => h.state === 'failed');
+  const waiting = d.hosts.filter((h) => h.state === 'staging');
+  if (failed.length === 0 && waiting.length > 0 && now >= d.deadline) {
+    for (const h of waiting) s.setHost(h, 'failed', 'not staged before the deadline');
+  }
+  const nowFailed = d.hosts.filter((h) => h.state === 'failed');
+  if (nowFailed.length > 0) {
+    const first = nowFailed[0]!;
+    return s.setState(
+      'failed',
+      `staging failed on ${nowFailed.length} host(s), first ${first.hostName}: ${first.detail ?? 'unknown error'}; nothing was activated`,
+    );
+  }
+  if (d.hosts.some((h) => h.state === 'staging')) return;
+  if (d.kind === 'stage') {
+    d.deadline = null;
+    return s.setState('succeeded', null);
+  }
+  d.currentBatch = 0;
+  startBatch(s, now, timing);
+  s.setState('activating');
+}
+
+function startBatch(s: StepBuilder, now: number, timing: Timing): void {
+  const d = s.d;
+  const batch = d.hosts.filter((h) => h.batch === d.currentBatch);
+  d.deadline = now + timing.activateTimeoutMs;
+  s.events.push({
+    type: 'batch.started',
+    batch: d.currentBatch,
+    hosts: batch.map((h) => h.hostName),
+  });
+  for (const h of batch) {
+    s.goal({ hostId: h.hostId, active: d.release });
+    s.setHost(h, 'activating');
+  }
+}
+
+function activate(
+  s: StepBuilder,
+  obs: ReadonlyMap<string, HostObservation>,
+  now: number,
+  timing: Timing,
+): void {
+  const d = s.d;
+  if (d.cancelRequested) return startRevert(s, now, timing, 'cancelled during activation');
+  const batch = d.hosts.filter((h) => h.batch === d.currentBatch);
+  for (const h of batch) {
+    if (h.state !== 'activating') continue;
+    const a = obs.get(h.hostId)?.active;
+    if (a?.version !== d.release) continue;
+    if (a.state === 'healthy') s.setHost(h, 'healthy');
+    else if (a.state === 'unhealthy' || a.state === 'stopped')
+      s.setHost(h, 'failed', a.detail ?? 'unhealthy');
+  }
+  if (d.deadline !== null && now >= d.deadline) {
+    for (const h of batch) {
+      if (h.state === 'activating') s.setHost(h, 'failed', 'not healthy before the deadline');
+    }
+  }
+  const failed = batch.filter((h) => h.state === 'failed');
+  if (failed.length > d.failureThreshold) {
+    const first = failed[0]!;
+    return startRevert(
+      s,
+      now,
+      timing,
+      `batch ${d.currentBatch + 1}/${d.batchCount}: ${failed.length} host(s) failed health (threshold ${d.failureThreshold}), first ${first.hostName}: ${first.detail ?? 'unhealthy'}`,
+    );
+  }
+  if (batch.some((h) => h.state === 'activating')) return;
+  if (d.currentBatch + 1 < d.batchCount) {
+    d.currentBatch += 1;
+    return startBatch(s, now, timing);
+  }
+  d.deadline = null;
+  const failedTotal = d.hosts.filter((h) => h.state === 'failed').length;
+  s.setState(
+    'succeeded',
+    failedTotal > 0 ? `${failedTotal} host(s) failed within the failure threshold` : null,
+  );
+}
+
+function startRevert(s: StepBuilder, now: number, timing: Timing, reason: string): void {
+  const d = s.d;
+  d.deadline = now + timing.revertTimeoutMs;
+  for (const h of d.hosts) {
+    if (h.state === 'activating' || h.state === 'healthy' || h.state === 'failed') {
+      s.goal({ hostId: h.hostId, active: h.previous });
+      s.setHost(h, 'reverting', h.detail);
+    }
+  }
+  s.setState('rolling_back', reason);
+}
+
+function revert(s: StepBuilder, obs: ReadonlyMap<string, HostObservation>, now: number): void {
+  const d = s.d;
+  for (const h of d.hosts) {
+    if (h.state !== 'reverting') continue;
+    const a = obs.get(h.hostId)?.active ?? null;
+    const back =
+      h.previous === null
+        ? a === null || a.state === 'stopped'
+        : a?.version === h.previous && a.state === 'healthy';
+    if (back) s.setHost(h, 'reverted', h.detail);
+  }
+  const waiting = d.hosts.filter((h) => h.state === 'reverting');
+  if (waiting.length > 0 && (d.deadline === null || now < d.deadline)) return;
+  d.deadline = null;
+  const end = d.cancelRequested ? 'cancelled' : 'rolled_back';
+  const stuck = waiting.map((h) => h.hostName);
+  s.setState(
+    end,
+    stuck.length > 0
+      ? `${d.reason ?? ''}; not confirmed back on the previous release: ${stuck.join(', ')}`
+      : d.reason,
+  );
+}
