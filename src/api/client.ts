@@ -1,0 +1,246 @@
+/**
+ * The typed client of the REST API, used by the CLI, the agent and the dashboard.
+ * Browser-safe: only the global fetch.
+ */
+import type { z } from 'zod';
+import { SlipwayError, type ErrorCode } from '../core/index.js';
+import { routes, type RouteName } from './routes.js';
+import * as s from './schemas.js';
+
+export interface ClientOptions {
+  /** Base URL of the server, e.g. http://127.0.0.1:7400 */
+  server: string;
+  token?: string;
+  /** Default timeout of one request in ms (long polls pass their own). */
+  timeoutMs?: number;
+}
+
+interface CallOptions {
+  params?: Record<string, string>;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  raw?: Uint8Array;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+const ERROR_CODES: readonly ErrorCode[] = [
+  'NOT_FOUND',
+  'CONFLICT',
+  'INVALID',
+  'FORBIDDEN',
+  'UNAUTHENTICATED',
+  'POLICY',
+  'EXEC_FAILED',
+  'UNAVAILABLE',
+  'INTERNAL',
+];
+
+/** A client of one Slipway server with one token. */
+export class SlipwayClient {
+  readonly server: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(opts: ClientOptions) {
+    this.server = opts.server.replace(/\/+$/, '');
+    this.token = opts.token;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** A client of the same server with another token. */
+  withToken(token: string): SlipwayClient {
+    return new SlipwayClient({ server: this.server, token, timeoutMs: this.timeoutMs });
+  }
+
+  health() {
+    return this.json('health', {});
+  }
+  enroll(body: z.input<typeof s.enrollRequest>) {
+    return this.json('enroll', { body });
+  }
+  agentGoal(after: number, waitMs: number, signal?: AbortSignal) {
+    return this.json('agentGoal', {
+      query: { after, waitMs },
+      signal,
+      timeoutMs: waitMs + 15_000,
+    });
+  }
+  agentReport(body: z.input<typeof s.agentReport>) {
+    return this.json('agentReport', { body });
+  }
+  listHosts() {
+    return this.json('listHosts', {});
+  }
+  getServiceMap() {
+    return this.json('getServiceMap', {});
+  }
+  applyServiceMap(document: unknown) {
+    return this.json('applyServiceMap', { body: document });
+  }
+  missingChunks(digests: string[]) {
+    return this.json('missingChunks', { body: { digests } });
+  }
+  putChunk(digest: string, data: Uint8Array) {
+    return this.json('putChunk', { params: { digest }, raw: data });
+  }
+  async getChunk(digest: string, signal?: AbortSignal): Promise<Uint8Array> {
+    const res = await this.send('getChunk', { params: { digest }, signal });
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  createImage(body: z.input<typeof s.createImageRequest>) {
+    return this.json('createImage', { body });
+  }
+  listImages(service?: string, limit?: number) {
+    return this.json('listImages', { query: { service, limit } });
+  }
+  getImage(id: string) {
+    return this.json('getImage', { params: { id } });
+  }
+  async getManifest(id: string): Promise<unknown> {
+    const res = await this.send('getManifest', { params: { id } });
+    return res.json();
+  }
+  tagImage(id: string, tag: string) {
+    return this.json('tagImage', { params: { id }, body: { tag } });
+  }
+  listReleases(service: string) {
+    return this.json('listReleases', { params: { service } });
+  }
+  createDeployment(body: s.CreateDeploymentRequest) {
+    return this.json('createDeployment', { body });
+  }
+  listDeployments(service?: string, limit?: number) {
+    return this.json('listDeployments', { query: { service, limit } });
+  }
+  getDeployment(id: string) {
+    return this.json('getDeployment', { params: { id } });
+  }
+  cancelDeployment(id: string) {
+    return this.json('cancelDeployment', { params: { id } });
+  }
+  status() {
+    return this.json('status', {});
+  }
+
+  /**
+   * Follows a server-sent event stream (one deployment's, or everything's) until the signal
+   * aborts or the server ends it. Each event is validated before it is handed over.
+   */
+  async streamEvents(
+    deploymentId: string | null,
+    onEvent: (e: s.SlipwayEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = deploymentId
+      ? await this.send('deploymentEvents', { params: { id: deploymentId }, signal, timeoutMs: 0 })
+      : await this.send('events', { signal, timeoutMs: 0 });
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += decoder.decode(value, { stream: true });
+        let sep: number;
+        while ((sep = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, sep);
+          buffer = buffer.slice(sep + 2);
+          const data = frame
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trimStart())
+            .join('\n');
+          if (data) onEvent(s.event.parse(JSON.parse(data)));
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  private async json<N extends RouteName>(
+    name: N,
+    opts: CallOptions,
+  ): Promise<(typeof routes)[N] extends { response: z.ZodType<infer T> } ? T : unknown> {
+    const res = await this.send(name, opts);
+    const body: unknown = await res.json();
+    const route = routes[name];
+    if ('response' in route && route.response) {
+      const parsed = route.response.safeParse(body);
+      if (!parsed.success) {
+        throw new SlipwayError('INTERNAL', `unexpected response from ${route.path}`, {
+          issues: parsed.error.issues,
+        });
+      }
+      return parsed.data as never;
+    }
+    return body as never;
+  }
+
+  private async send(name: RouteName, opts: CallOptions): Promise<Response> {
+    const route = routes[name];
+    let path: string = route.path;
+    for (const [k, v] of Object.entries(opts.params ?? {})) {
+      path = path.replace(`:${k}`, encodeURIComponent(v));
+    }
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v !== undefined) query.set(k, String(v));
+    }
+    const url = `${this.server}${path}${query.size > 0 ? `?${query.toString()}` : ''}`;
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | Uint8Array | undefined;
+    if (opts.raw) {
+      headers['content-type'] = 'application/octet-stream';
+      body = opts.raw;
+    } else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const signals = [opts.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined];
+    const signal = AbortSignal.any(signals.filter((x): x is AbortSignal => x !== undefined));
+    let res: Response;
+    try {
+      res = await fetch(url, { method: route.method, headers, body, signal });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new SlipwayError(
+        'UNAVAILABLE',
+        `cannot reach the Slipway server at ${this.server}: ${describeFetchError(e)}`,
+        { url },
+        { cause: e },
+      );
+    }
+    if (!res.ok) throw await errorFrom(res, route.path);
+    return res;
+  }
+}
+
+async function errorFrom(res: Response, path: string): Promise<SlipwayError> {
+  const text = await res.text();
+  try {
+    const parsed = s.errorBody.parse(JSON.parse(text));
+    const code = (ERROR_CODES as readonly string[]).includes(parsed.error.code)
+      ? (parsed.error.code as ErrorCode)
+      : 'INTERNAL';
+    return new SlipwayError(code, parsed.error.message, parsed.error.details);
+  } catch {
+    return new SlipwayError('INTERNAL', `HTTP ${res.status} from ${path}: ${text.slice(0, 200)}`);
+  }
+}
+
+function describeFetchError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ?? cause?.message ?? e.message;
+  }
+  return String(e);
+}

@@ -1,0 +1,5 @@
+export * from './schemas.js';
+export * from './routes.js';
+export * from './openapi.js';
+export * from './client.js';
+export * from './service-map-schema.js';

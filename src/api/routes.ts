@@ -1,0 +1,202 @@
+/**
+ * Every route of the REST API in one table: the server registers its handlers against it and
+ * the OpenAPI document is generated from it, so the two cannot drift apart.
+ */
+import { z } from 'zod';
+import * as s from './schemas.js';
+
+/** Who may call a route: the admin token, an agent's credential, the join token, or anyone. */
+export type Auth = 'admin' | 'agent' | 'reader' | 'join' | 'none';
+
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Fastify-style path with `:param` segments. */
+  path: string;
+  summary: string;
+  auth: Auth;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  response?: z.ZodType;
+  /** Non-JSON body or response (chunks, server-sent events). */
+  contentType?: 'application/octet-stream' | 'text/event-stream';
+}
+
+const ok = z.object({ ok: z.literal(true) });
+const limitQuery = z.object({
+  service: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+
+export const routes = {
+  health: { method: 'GET', path: '/healthz', summary: 'Liveness', auth: 'none', response: ok },
+  enroll: {
+    method: 'POST',
+    path: '/v1/agent/enroll',
+    summary: 'Enroll a host with the join token; returns its own credential',
+    auth: 'join',
+    body: s.enrollRequest,
+    response: s.enrollResponse,
+  },
+  agentGoal: {
+    method: 'GET',
+    path: '/v1/agent/goal',
+    summary: 'Long poll: the goal state of the calling host, once its generation exceeds `after`',
+    auth: 'agent',
+    query: z.object({
+      after: z.coerce.number().int().min(-1).default(-1),
+      waitMs: z.coerce.number().int().min(0).max(60_000).default(25_000),
+    }),
+    response: s.agentGoal,
+  },
+  agentReport: {
+    method: 'POST',
+    path: '/v1/agent/report',
+    summary: 'Status report of the calling host',
+    auth: 'agent',
+    body: s.agentReport,
+    response: ok,
+  },
+  listHosts: {
+    method: 'GET',
+    path: '/v1/hosts',
+    summary: 'Registered hosts and what they run',
+    auth: 'reader',
+    response: z.array(s.host),
+  },
+  getServiceMap: {
+    method: 'GET',
+    path: '/v1/service-map',
+    summary: 'The service map in force',
+    auth: 'reader',
+    response: s.serviceMapRecord,
+  },
+  applyServiceMap: {
+    method: 'PUT',
+    path: '/v1/service-map',
+    summary: 'Validate and apply a service map; nothing changes when any problem is found',
+    auth: 'admin',
+    body: z.unknown(),
+    response: s.serviceMapRecord,
+  },
+  missingChunks: {
+    method: 'POST',
+    path: '/v1/chunks/missing',
+    summary: 'Which of these chunks the origin lacks',
+    auth: 'admin',
+    body: s.missingChunksRequest,
+    response: s.missingChunksResponse,
+  },
+  putChunk: {
+    method: 'PUT',
+    path: '/v1/chunks/:digest',
+    summary: 'Upload one chunk; refused unless its bytes hash to its name',
+    auth: 'admin',
+    contentType: 'application/octet-stream',
+    response: z.object({ digest: s.digest, size: z.number().int() }),
+  },
+  getChunk: {
+    method: 'GET',
+    path: '/v1/chunks/:digest',
+    summary: 'Download one chunk',
+    auth: 'reader',
+    contentType: 'application/octet-stream',
+  },
+  createImage: {
+    method: 'POST',
+    path: '/v1/images',
+    summary: 'Register an image from its manifest; every chunk must already be uploaded',
+    auth: 'admin',
+    body: s.createImageRequest,
+    response: s.image,
+  },
+  listImages: {
+    method: 'GET',
+    path: '/v1/images',
+    summary: 'Images, newest first',
+    auth: 'reader',
+    query: limitQuery,
+    response: z.array(s.image),
+  },
+  getImage: {
+    method: 'GET',
+    path: '/v1/images/:id',
+    summary: 'One image',
+    auth: 'reader',
+    response: s.image,
+  },
+  getManifest: {
+    method: 'GET',
+    path: '/v1/images/:id/manifest',
+    summary: 'The canonical manifest of an image',
+    auth: 'reader',
+  },
+  tagImage: {
+    method: 'POST',
+    path: '/v1/images/:id/tags',
+    summary: 'Point a tag of the image’s service at this image',
+    auth: 'admin',
+    body: s.tagRequest,
+    response: s.image,
+  },
+  listReleases: {
+    method: 'GET',
+    path: '/v1/services/:service/releases',
+    summary: 'Releases of a service, newest first',
+    auth: 'reader',
+    response: z.array(s.release),
+  },
+  createDeployment: {
+    method: 'POST',
+    path: '/v1/deployments',
+    summary: 'Deploy, stage or roll back a service; the plan is checked before anything moves',
+    auth: 'admin',
+    body: s.createDeploymentRequest,
+    response: s.deployment,
+  },
+  listDeployments: {
+    method: 'GET',
+    path: '/v1/deployments',
+    summary: 'Deployments, newest first',
+    auth: 'reader',
+    query: limitQuery,
+    response: z.array(s.deployment),
+  },
+  getDeployment: {
+    method: 'GET',
+    path: '/v1/deployments/:id',
+    summary: 'One deployment with per-host progress',
+    auth: 'reader',
+    response: s.deployment,
+  },
+  cancelDeployment: {
+    method: 'POST',
+    path: '/v1/deployments/:id/cancel',
+    summary: 'Cancel a running deployment; activated hosts return to their previous release',
+    auth: 'admin',
+    response: s.deployment,
+  },
+  deploymentEvents: {
+    method: 'GET',
+    path: '/v1/deployments/:id/events',
+    summary: 'Server-sent events of one deployment, from its first',
+    auth: 'reader',
+    contentType: 'text/event-stream',
+  },
+  events: {
+    method: 'GET',
+    path: '/v1/events',
+    summary: 'Server-sent events of everything, from now (or after `after`)',
+    auth: 'reader',
+    query: z.object({ after: z.coerce.number().int().optional() }),
+    contentType: 'text/event-stream',
+  },
+  status: {
+    method: 'GET',
+    path: '/v1/status',
+    summary: 'What runs where: one row per host and service',
+    auth: 'reader',
+    response: z.array(s.statusRow),
+  },
+} as const satisfies Record<string, RouteDef>;
+
+export type RouteName = keyof typeof routes;

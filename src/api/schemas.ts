@@ -1,0 +1,283 @@
+/**
+ * The wire contract: zod schemas of every request, response and event of the REST API.
+ * Browser-safe (the dashboard imports it): no node: modules.
+ */
+import { z } from 'zod';
+
+export const serviceName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9-]{0,62}$/,
+    'must be lowercase letters, digits and dashes, starting with a letter',
+  );
+export const hostName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, dot, dash or underscore');
+export const digest = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest (64 hex digits)');
+export const labels = z.record(z.string(), z.string());
+
+/** The error body of every failed request. */
+export const errorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()).default({}),
+  }),
+});
+export type ErrorBody = z.infer<typeof errorBody>;
+
+// ---- normalized service spec (the shape releases carry; see core/types.ts) ----
+
+const runSpec = z.union([
+  z.object({ argv: z.array(z.string()).min(1) }),
+  z.object({ shell: z.string().min(1) }),
+]);
+const amount = z.union([
+  z.object({ count: z.number().int().min(0) }),
+  z.object({ percent: z.number().min(0).max(100) }),
+]);
+const healthProbe = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('http'), path: z.string() }),
+  z.object({ kind: z.literal('tcp') }),
+  z.object({ kind: z.literal('command'), run: runSpec }),
+]);
+const hostSelector = z.object({ regions: z.array(z.string()), labels });
+export const serviceSpec = z.object({
+  name: serviceName,
+  run: runSpec,
+  port: z.union([z.number().int().min(1).max(65535), z.literal('dynamic'), z.null()]),
+  env: z.record(z.string(), z.string()),
+  health: z
+    .object({
+      probe: healthProbe,
+      timeoutMs: z.number().int().positive(),
+      intervalMs: z.number().int().positive(),
+      healthyAfter: z.number().int().min(1),
+      deadlineMs: z.number().int().positive(),
+    })
+    .nullable(),
+  after: z.array(z.string()),
+  placement: hostSelector,
+  rollout: z.object({ batchSize: amount, failureThreshold: amount }),
+  keepReleases: z.number().int().min(1),
+});
+
+export const environmentSpec = z.object({
+  name: z.string(),
+  hosts: hostSelector,
+  env: z.record(z.string(), z.string()),
+  services: z.record(
+    z.string(),
+    z.object({
+      env: z.record(z.string(), z.string()).optional(),
+      rollout: z.object({ batchSize: amount, failureThreshold: amount }).partial().optional(),
+    }),
+  ),
+});
+/** The normalized service map (core's ServiceMap), as stored and returned. */
+export const normalizedServiceMap = z.object({
+  regions: z.array(z.string()),
+  services: z.record(z.string(), serviceSpec),
+  environments: z.record(z.string(), environmentSpec),
+});
+
+// ---- agents ----
+
+export const enrollRequest = z.object({
+  name: hostName,
+  region: z.string().min(1).max(63),
+  labels: labels.default({}),
+});
+export const enrollResponse = z.object({ hostId: z.string(), token: z.string() });
+
+export const goalRelease = z.object({
+  version: z.number().int().positive(),
+  imageId: digest,
+  config: serviceSpec,
+});
+export const goalService = z.object({
+  service: serviceName,
+  /** Releases the host must hold on disk. */
+  stage: z.array(goalRelease),
+  /** The release that must run, or null for none. */
+  active: goalRelease.nullable(),
+});
+export const agentGoal = z.object({
+  generation: z.number().int().min(0),
+  services: z.array(goalService),
+});
+export type AgentGoal = z.infer<typeof agentGoal>;
+export type GoalService = z.infer<typeof goalService>;
+export type GoalRelease = z.infer<typeof goalRelease>;
+
+export const activeState = z.enum(['activating', 'healthy', 'unhealthy', 'stopped']);
+export const serviceReport = z.object({
+  service: serviceName,
+  staged: z.array(z.number().int().positive()),
+  stagingFailed: z.object({ version: z.number().int(), error: z.string() }).nullable(),
+  fetching: z
+    .object({
+      version: z.number().int(),
+      bytesDone: z.number().int().min(0),
+      bytesTotal: z.number().int().min(0),
+    })
+    .nullable(),
+  active: z
+    .object({
+      version: z.number().int().positive(),
+      state: activeState,
+      detail: z.string().nullable(),
+      port: z.number().int().nullable(),
+      pid: z.number().int().nullable(),
+    })
+    .nullable(),
+});
+export const agentReport = z.object({
+  services: z.array(serviceReport),
+  /** Bytes this agent received since it started, by where they came from. */
+  bytesReceived: z.record(z.string(), z.number().int().min(0)).default({}),
+});
+export type ServiceReport = z.infer<typeof serviceReport>;
+export type AgentReport = z.infer<typeof agentReport>;
+
+// ---- hosts ----
+
+export const host = z.object({
+  id: z.string(),
+  name: z.string(),
+  region: z.string(),
+  labels,
+  online: z.boolean(),
+  lastSeenAt: z.string().nullable(),
+  services: z.array(serviceReport),
+});
+export type Host = z.infer<typeof host>;
+
+// ---- service map ----
+
+/** The service map as stored: the user's document and its normalized form. */
+export const serviceMapRecord = z.object({
+  version: z.number().int(),
+  appliedAt: z.string(),
+  document: z.unknown(),
+  map: normalizedServiceMap,
+});
+export type ServiceMapRecord = z.infer<typeof serviceMapRecord>;
+
+// ---- images ----
+
+export const missingChunksRequest = z.object({ digests: z.array(digest).max(100_000) });
+export const missingChunksResponse = z.object({ missing: z.array(digest) });
+export const createImageRequest = z.object({
+  service: serviceName,
+  manifest: z.unknown(),
+  tags: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)).default([]),
+});
+export const image = z.object({
+  id: digest,
+  service: z.string(),
+  size: z.number().int(),
+  files: z.number().int(),
+  chunks: z.number().int(),
+  tags: z.array(z.string()),
+  createdAt: z.string(),
+});
+export type Image = z.infer<typeof image>;
+export const tagRequest = z.object({ tag: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/) });
+
+// ---- releases and deployments ----
+
+export const release = z.object({
+  service: z.string(),
+  version: z.number().int(),
+  imageId: digest,
+  environment: z.string(),
+  createdAt: z.string(),
+});
+export type Release = z.infer<typeof release>;
+
+export const deploymentKind = z.enum(['deploy', 'rollback', 'stage']);
+export const deploymentState = z.enum([
+  'staging',
+  'activating',
+  'rolling_back',
+  'succeeded',
+  'failed',
+  'rolled_back',
+  'cancelled',
+]);
+export const hostStepState = z.enum([
+  'pending',
+  'staging',
+  'staged',
+  'activating',
+  'healthy',
+  'failed',
+  'reverting',
+  'reverted',
+]);
+
+export const createDeploymentRequest = z.object({
+  service: serviceName,
+  kind: deploymentKind.default('deploy'),
+  environment: z.string().optional(),
+  /** Image id or tag (deploy and stage). */
+  image: z.string().min(1).optional(),
+  /** Release to return to (rollback); default: the release before the active one. */
+  toVersion: z.number().int().positive().optional(),
+});
+export type CreateDeploymentRequest = z.input<typeof createDeploymentRequest>;
+
+export const deploymentHost = z.object({
+  hostId: z.string(),
+  hostName: z.string(),
+  region: z.string(),
+  batch: z.number().int(),
+  previous: z.number().int().nullable(),
+  state: hostStepState,
+  detail: z.string().nullable(),
+  bytesDone: z.number().int().nullable(),
+  bytesTotal: z.number().int().nullable(),
+});
+export const deployment = z.object({
+  id: z.string(),
+  service: z.string(),
+  environment: z.string(),
+  kind: deploymentKind,
+  release: z.number().int(),
+  imageId: digest,
+  state: deploymentState,
+  currentBatch: z.number().int(),
+  batchCount: z.number().int(),
+  failureThreshold: z.number().int(),
+  reason: z.string().nullable(),
+  hosts: z.array(deploymentHost),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type DeploymentView = z.infer<typeof deployment>;
+
+/** One event of the event streams. */
+export const event = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  deploymentId: z.string().nullable(),
+  type: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type SlipwayEvent = z.infer<typeof event>;
+
+/** What runs where: one row per host and service. */
+export const statusRow = z.object({
+  host: z.string(),
+  region: z.string(),
+  online: z.boolean(),
+  service: z.string(),
+  active: z.number().int().nullable(),
+  state: z.string(),
+  staged: z.array(z.number().int()),
+  port: z.number().int().nullable(),
+});
+export type StatusRow = z.infer<typeof statusRow>;

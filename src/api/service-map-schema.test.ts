@@ -1,0 +1,321 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError, type Problem, type ServiceMap } from '../core/index.js';
+import { parseServiceMap, serviceMapDocument, zodIssuesToProblems } from './service-map-schema.js';
+
+/** The problems `parseServiceMap` throws for `doc`, or fails the test. */
+function problemsOf(doc: unknown): Problem[] {
+  try {
+    parseServiceMap(doc);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return (e as ValidationError).problems;
+  }
+  throw new Error('expected the service map to be refused');
+}
+
+const full = {
+  regions: ['us-east', 'eu-west', 'ap-south'],
+  services: {
+    'scores-api': {
+      run: 'node server.js',
+      port: 'dynamic',
+      env: { LOG_LEVEL: 'info', WORKERS: 4, DEBUG: false },
+      health: { http: '/healthz', timeout: '1.5s', interval: '500ms', healthyAfter: 2 },
+      placement: { regions: ['us-east'], labels: { role: 'pricing', tier: 1 } },
+      rollout: { batchSize: 2, failureThreshold: '10%' },
+      keepReleases: 5,
+    },
+    'securities-api': {
+      run: ['node', 'server.js'],
+      port: 8443,
+      after: ['scores-api'],
+      health: { tcp: true },
+    },
+    migrator: { run: ['./migrate'], health: { command: ['./check', '--quick'] } },
+  },
+  environments: {
+    prod: {
+      hosts: { regions: ['us-east', 'eu-west'], labels: { tier: 'prod' } },
+      env: { LOG_LEVEL: 'warn' },
+      services: { 'scores-api': { env: { CACHE: 'on' }, rollout: { batchSize: 1 } } },
+    },
+    dev: {},
+  },
+};
+
+describe('parseServiceMap', () => {
+  it('normalizes a full example and fills defaults', () => {
+    const map = parseServiceMap(full);
+    const expected: ServiceMap = {
+      regions: ['us-east', 'eu-west', 'ap-south'],
+      services: {
+        'scores-api': {
+          name: 'scores-api',
+          run: { shell: 'node server.js' },
+          port: 'dynamic',
+          env: { LOG_LEVEL: 'info', WORKERS: '4', DEBUG: 'false' },
+          health: {
+            probe: { kind: 'http', path: '/healthz' },
+            timeoutMs: 1_500,
+            intervalMs: 500,
+            healthyAfter: 2,
+            deadlineMs: 30_000,
+          },
+          after: [],
+          placement: { regions: ['us-east'], labels: { role: 'pricing', tier: '1' } },
+          rollout: { batchSize: { count: 2 }, failureThreshold: { percent: 10 } },
+          keepReleases: 5,
+        },
+        'securities-api': {
+          name: 'securities-api',
+          run: { argv: ['node', 'server.js'] },
+          port: 8443,
+          env: {},
+          health: {
+            probe: { kind: 'tcp' },
+            timeoutMs: 2_000,
+            intervalMs: 1_000,
+            healthyAfter: 1,
+            deadlineMs: 30_000,
+          },
+          after: ['scores-api'],
+          placement: { regions: [], labels: {} },
+          rollout: { batchSize: { percent: 25 }, failureThreshold: { count: 0 } },
+          keepReleases: 3,
+        },
+        migrator: {
+          name: 'migrator',
+          run: { argv: ['./migrate'] },
+          port: null,
+          env: {},
+          health: {
+            probe: { kind: 'command', run: { argv: ['./check', '--quick'] } },
+            timeoutMs: 2_000,
+            intervalMs: 1_000,
+            healthyAfter: 1,
+            deadlineMs: 30_000,
+          },
+          after: [],
+          placement: { regions: [], labels: {} },
+          rollout: { batchSize: { percent: 25 }, failureThreshold: { count: 0 } },
+          keepReleases: 3,
+        },
+      },
+      environments: {
+        prod: {
+          name: 'prod',
+          hosts: { regions: ['us-east', 'eu-west'], labels: { tier: 'prod' } },
+          env: { LOG_LEVEL: 'warn' },
+          services: {
+            'scores-api': { env: { CACHE: 'on' }, rollout: { batchSize: { count: 1 } } },
+          },
+        },
+        dev: {
+          name: 'dev',
+          hosts: { regions: [], labels: {} },
+          env: {},
+          services: {},
+        },
+      },
+    };
+    expect(map).toEqual(expected);
+  });
+
+  it('fills every default of a minimal map', () => {
+    expect(parseServiceMap({ services: { a: { run: 'x' } } })).toEqual({
+      regions: [],
+      services: {
+        a: {
+          name: 'a',
+          run: { shell: 'x' },
+          port: null,
+          env: {},
+          health: null,
+          after: [],
+          placement: { regions: [], labels: {} },
+          rollout: { batchSize: { percent: 25 }, failureThreshold: { count: 0 } },
+          keepReleases: 3,
+        },
+      },
+      environments: {},
+    });
+  });
+
+  it('does not share default objects between parses', () => {
+    const a = parseServiceMap({ services: { a: { run: 'x' } } });
+    a.services.a!.placement.regions.push('mars');
+    (a.services.a!.rollout.batchSize as { percent: number }).percent = 7;
+    const b = parseServiceMap({ services: { a: { run: 'x' } } });
+    expect(b.services.a!.placement.regions).toEqual([]);
+    expect(b.services.a!.rollout.batchSize).toEqual({ percent: 25 });
+  });
+
+  it('reports every problem of a broken map at once, each at its path', () => {
+    const problems = problemsOf({
+      regions: ['us-east'],
+      services: {
+        a: {
+          run: 'node a.js',
+          after: ['b', 'ghost'],
+          port: 70000,
+          env: { PORT: '8080', 'BAD-NAME': 'x' },
+          health: { http: '/healthz', timeout: '2 seconds', interval: '100ms' },
+          rollout: { batchSize: '150%' },
+          replicas: 3,
+        },
+        b: { run: ['node', 'b.js'], after: ['a'], placement: { regions: ['mars'] } },
+      },
+    });
+    const byPath = Object.fromEntries(problems.map((p) => [p.path, p.message]));
+    expect(byPath).toEqual({
+      'services.a.after[1]': 'unknown service "ghost"',
+      'services.a.after[0]': 'dependency cycle: a → b → a',
+      'services.a.port': 'must be a port number from 1 to 65535 or "dynamic", not number 70000',
+      'services.a.env.PORT': "PORT is reserved: the agent sets it to the service's port",
+      'services.a.env.BAD-NAME':
+        'invalid variable name: use letters, digits and _, not starting with a digit',
+      'services.a.health.timeout': 'invalid duration "2 seconds" (use e.g. 500ms, 2s, 1m)',
+      'services.a.rollout.batchSize': 'invalid percentage "150%": must be from 1% to 100%',
+      'services.a.replicas':
+        'unknown key "replicas" (allowed keys: run, port, env, health, after, placement, rollout, keepReleases)',
+      'services.b.placement.regions[0]': 'unknown region "mars": regions are us-east',
+    });
+    expect(problems).toHaveLength(9);
+  });
+
+  it('throws one ValidationError whose message lists every problem', () => {
+    try {
+      parseServiceMap({ services: { a: { run: 'x', port: 0, keepReleases: 99 } } });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ValidationError);
+      const err = e as ValidationError;
+      expect(err.code).toBe('INVALID');
+      expect(err.message).toMatch(/^invalid service map:\n/);
+      expect(err.message).toContain('services.a.port: must be a port number');
+      expect(err.message).toContain('services.a.keepReleases: keepReleases must be at most 50');
+      expect(err.details.problems).toEqual(err.problems);
+    }
+  });
+
+  it('reports health probes: none, several, and bad values', () => {
+    const problems = problemsOf({
+      services: {
+        a: { run: 'x', health: { timeout: '1s' } },
+        b: { run: 'x', health: { http: '/', tcp: true } },
+        c: { run: 'x', health: { http: 'healthz', deadline: '0s', healthyAfter: 0 } },
+        d: { run: 'x', health: { tcp: true, interval: 'soon' } },
+        e: { run: 'x', health: { command: [] } },
+      },
+    });
+    expect(problems).toEqual([
+      { path: 'services.a.health', message: 'needs a probe: one of http, tcp, command' },
+      { path: 'services.b.health', message: 'has http and tcp: use exactly one probe' },
+      {
+        path: 'services.c.health.http',
+        message: 'must be a path starting with /, such as /healthz',
+      },
+      { path: 'services.c.health.healthyAfter', message: 'healthyAfter must be at least 1' },
+      { path: 'services.c.health.deadline', message: 'must be longer than 0, not "0s"' },
+      {
+        path: 'services.d.health.interval',
+        message: 'invalid duration "soon" (use e.g. 500ms, 2s, 1m)',
+      },
+      {
+        path: 'services.e.health.command',
+        message: 'must be a non-empty list of non-empty strings',
+      },
+    ]);
+  });
+
+  it('reports bad names, amounts, run commands and missing keys', () => {
+    const problems = problemsOf({
+      services: {
+        Bad_Name: { run: 'x' },
+        a: {},
+        b: { run: '  ', rollout: { batchSize: 0, failureThreshold: -1 } },
+        c: { run: 'x', rollout: { batchSize: 'half' }, env: { X: null } },
+      },
+      environments: {
+        Prod: {},
+        qa: { services: { a: { rollout: { failureThreshold: '101%' } } } },
+      },
+    });
+    expect(problems).toEqual([
+      {
+        path: 'services.Bad_Name',
+        message:
+          'invalid service name: use lowercase letters, digits and dashes (1-63), starting with a letter',
+      },
+      { path: 'services.a.run', message: 'is required: a command string or a list of arguments' },
+      {
+        path: 'services.b.run',
+        message: 'must be a command string or a list of arguments, not the string "  "',
+      },
+      {
+        path: 'services.b.rollout.batchSize',
+        message:
+          'invalid amount 0: use a whole number of hosts (1 or more) or a percentage such as 25%',
+      },
+      {
+        path: 'services.b.rollout.failureThreshold',
+        message:
+          'invalid amount -1: use a whole number of hosts (0 or more) or a percentage such as 25%',
+      },
+      { path: 'services.c.env.X', message: 'must be a string, number or boolean, not empty' },
+      {
+        path: 'services.c.rollout.batchSize',
+        message:
+          'invalid amount "half": use a whole number of hosts (1 or more) or a percentage such as 25%',
+      },
+      {
+        path: 'environments.Prod',
+        message:
+          'invalid environment name: use lowercase letters, digits and dashes (1-63), starting with a letter',
+      },
+      {
+        path: 'environments.qa.services.a.rollout.failureThreshold',
+        message: 'invalid percentage "101%": must be from 0% to 100%',
+      },
+    ]);
+  });
+
+  it('reports a document that is not a mapping, or has no services', () => {
+    expect(problemsOf(null)).toEqual([{ path: '', message: 'must be a mapping, not empty' }]);
+    expect(problemsOf({ regions: 'us-east' })).toEqual([
+      { path: 'regions', message: 'must be a list of regions, not the string "us-east"' },
+      { path: 'services', message: 'is required: a mapping of service names to services' },
+    ]);
+  });
+
+  it('runs the semantic checks on a map whose shape is valid', () => {
+    expect(
+      problemsOf({
+        services: { a: { run: 'x', port: 80 }, b: { run: 'y', port: 80 } },
+        environments: { prod: { services: { c: { env: { A: '1' } } } } },
+      }).map((p) => p.path),
+    ).toEqual(['services.b.port', 'environments.prod.services.c']);
+  });
+});
+
+describe('zodIssuesToProblems', () => {
+  it('splits unknown keys, one problem per key, and renders paths', () => {
+    const r = serviceMapDocument.safeParse({ services: { a: { run: 'x', foo: 1, bar: 2 } } });
+    expect(r.success).toBe(false);
+    const problems = zodIssuesToProblems(r.error!.issues);
+    expect(problems.map((p) => p.path)).toEqual(['services.a.foo', 'services.a.bar']);
+  });
+
+  it('says a missing key is required', () => {
+    expect(
+      zodIssuesToProblems([
+        {
+          code: 'invalid_type',
+          expected: 'string',
+          path: ['a', 0, 'b.c'],
+          message: 'Invalid input: expected string, received undefined',
+        },
+      ]),
+    ).toEqual([{ path: 'a[0]["b.c"]', message: 'is required' }]);
+  });
+});
