@@ -1,0 +1,19 @@
+/** Image format: digests, chunking, manifests, scanning a tree, the object store, materializing. */
+export { sha256Hex, isDigest } from './digest.js';
+export { canonicalJson } from './canonical-json.js';
+export { CHUNKING, GEAR, chunkBoundaries, chunkStream } from './chunker.js';
+export type { ChunkingParams, StreamChunk } from './chunker.js';
+export {
+  manifestSchema,
+  parseManifest,
+  checkManifest,
+  comparePaths,
+  imageIdOf,
+  manifestChunks,
+  manifestSize,
+} from './manifest.js';
+export type { ChunkRef, ManifestEntry, Manifest } from './manifest.js';
+export { scanTree, readChunkAt } from './scan.js';
+export type { ChunkLocation, ScannedTree } from './scan.js';
+export { ObjectStore, ChunkCorruptError, verifyChunk } from './object-store.js';
+export { materialize, verifyTree } from './materialize.js';
