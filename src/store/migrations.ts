@@ -1,0 +1,104 @@
+/** Schema migrations, applied in order at start-up; the same over PGlite and PostgreSQL. */
+import { sql, type Kysely, type Migration } from 'kysely';
+
+/** Runs `;`-separated DDL one statement at a time (PGlite's extended protocol takes one). */
+async function runStatements(db: Kysely<unknown>, ddl: string): Promise<void> {
+  for (const statement of ddl.split(/;\s*\n/)) {
+    if (statement.trim()) await sql.raw(statement).execute(db);
+  }
+}
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await runStatements(
+        db,
+        `
+        create table tokens (
+          hash text primary key,
+          kind text not null check (kind in ('admin', 'join', 'agent')),
+          host_id text,
+          created_at timestamptz not null default now()
+        );
+        create table hosts (
+          id text primary key,
+          name text not null unique,
+          region text not null,
+          labels jsonb not null default '{}',
+          created_at timestamptz not null default now(),
+          last_seen_at timestamptz,
+          report jsonb,
+          bytes_received jsonb not null default '{}',
+          goal_generation bigint not null default 0
+        );
+        create table service_maps (
+          version serial primary key,
+          document jsonb not null,
+          normalized jsonb not null,
+          applied_at timestamptz not null default now()
+        );
+        create table chunks (
+          digest text primary key,
+          size integer not null,
+          created_at timestamptz not null default now()
+        );
+        create table images (
+          id text primary key,
+          service text not null,
+          manifest text not null,
+          size bigint not null,
+          files integer not null,
+          chunks integer not null,
+          created_at timestamptz not null default now()
+        );
+        create index images_service on images (service, created_at desc);
+        create table tags (
+          service text not null,
+          tag text not null,
+          image_id text not null references images (id),
+          updated_at timestamptz not null default now(),
+          primary key (service, tag)
+        );
+        create table releases (
+          service text not null,
+          version integer not null,
+          image_id text not null references images (id),
+          environment text not null,
+          config jsonb not null,
+          created_at timestamptz not null default now(),
+          primary key (service, version)
+        );
+        create table deployments (
+          id text primary key,
+          service text not null,
+          environment text not null,
+          state text not null,
+          release integer not null,
+          image_id text not null,
+          doc jsonb not null,
+          created_at timestamptz not null default now(),
+          updated_at timestamptz not null default now()
+        );
+        create index deployments_state on deployments (state);
+        create index deployments_created on deployments (created_at desc);
+        create table goals (
+          host_id text not null references hosts (id),
+          service text not null,
+          stage_version integer,
+          active_version integer,
+          updated_at timestamptz not null default now(),
+          primary key (host_id, service)
+        );
+        create table events (
+          id bigserial primary key,
+          at timestamptz not null default now(),
+          deployment_id text,
+          type text not null,
+          data jsonb not null
+        );
+        create index events_deployment on events (deployment_id, id);
+      `,
+      );
+    },
+  },
+};

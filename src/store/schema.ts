@@ -1,0 +1,87 @@
+/** Table types of the control plane's database (Kysely). */
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+/** jsonb: read as parsed JSON, written as a JSON string. */
+type Json = ColumnType<unknown, string, string>;
+/** int8: read as a string by node-postgres (a number by PGlite), written as a number. */
+type Int8 = ColumnType<string | number, number | undefined, number>;
+
+export interface Database {
+  tokens: {
+    hash: string;
+    kind: 'admin' | 'join' | 'agent';
+    host_id: string | null;
+    created_at: Timestamp;
+  };
+  hosts: {
+    id: string;
+    name: string;
+    region: string;
+    labels: Json;
+    created_at: Timestamp;
+    last_seen_at: Date | null;
+    report: ColumnType<unknown, string | null, string | null>;
+    bytes_received: Json;
+    goal_generation: Int8;
+  };
+  service_maps: {
+    version: Generated<number>;
+    document: Json;
+    normalized: Json;
+    applied_at: Timestamp;
+  };
+  chunks: {
+    digest: string;
+    size: number;
+    created_at: Timestamp;
+  };
+  images: {
+    id: string;
+    service: string;
+    manifest: string;
+    size: Int8;
+    files: number;
+    chunks: number;
+    created_at: Timestamp;
+  };
+  tags: {
+    service: string;
+    tag: string;
+    image_id: string;
+    updated_at: Timestamp;
+  };
+  releases: {
+    service: string;
+    version: number;
+    image_id: string;
+    environment: string;
+    config: Json;
+    created_at: Timestamp;
+  };
+  deployments: {
+    id: string;
+    service: string;
+    environment: string;
+    state: string;
+    release: number;
+    image_id: string;
+    doc: Json;
+    created_at: Timestamp;
+    updated_at: Timestamp;
+  };
+  goals: {
+    host_id: string;
+    service: string;
+    stage_version: number | null;
+    active_version: number | null;
+    updated_at: Timestamp;
+  };
+  events: {
+    id: ColumnType<string | number, never, never>;
+    at: Timestamp;
+    deployment_id: string | null;
+    type: string;
+    data: Json;
+  };
+}
