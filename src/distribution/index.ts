@@ -1,0 +1,2 @@
+export * from './chunk-source.js';
+export * from './fetch-chunks.js';

@@ -1,0 +1,135 @@
+/**
+ * Keeps one service process running: starts it in its own process group with its output
+ * appended to log files, restarts it with exponential backoff when it dies, and stops the
+ * whole group on request.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunSpec } from '../core/index.js';
+import { stopGroup, writePidFile } from './process-group.js';
+import { argvOf } from './run-spec.js';
+
+export type SupervisorEvent =
+  | { type: 'started'; pid: number }
+  | {
+      type: 'exited';
+      pid: number;
+      code: number | null;
+      signal: string | null;
+      restartInMs: number | null;
+    };
+
+export interface SupervisorOptions {
+  run: RunSpec;
+  cwd: string;
+  /** The complete environment of the child. */
+  env: Record<string, string>;
+  /** stdout.log and stderr.log are appended here. */
+  logDir: string;
+  /** Holds the child's pid (its process group id) and start time. */
+  pidFile: string;
+  backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
+  onEvent?: (e: SupervisorEvent) => void;
+}
+
+export class Supervisor {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private delayMs: number;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  private exited: Promise<void> = Promise.resolve();
+  private _restarts = 0;
+  private readonly backoff: { initialMs: number; maxMs: number; resetAfterMs: number };
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000, resetAfterMs: 10_000 };
+    this.delayMs = this.backoff.initialMs;
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  get restarts(): number {
+    return this._restarts;
+  }
+
+  start(): void {
+    this.stopping = false;
+    void this.spawnChild();
+  }
+
+  /** Stops restarting, then TERM (KILL after `graceMs`) the process group; resolves when it is gone. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child?.pid !== undefined && this.running) await stopGroup(child.pid, graceMs);
+    await this.exited;
+    await rm(this.opts.pidFile, { force: true });
+  }
+
+  private async spawnChild(): Promise<void> {
+    const [cmd, ...args] = argvOf(this.opts.run);
+    await mkdir(this.opts.logDir, { recursive: true });
+    const out = await open(join(this.opts.logDir, 'stdout.log'), 'a');
+    const err = await open(join(this.opts.logDir, 'stderr.log'), 'a');
+    if (this.stopping) {
+      await out.close();
+      await err.close();
+      return;
+    }
+    const child = spawn(cmd!, args, {
+      cwd: this.opts.cwd,
+      env: this.opts.env,
+      detached: true,
+      stdio: ['ignore', out.fd, err.fd],
+    });
+    this.child = child;
+    this.startedAt = Date.now();
+    let resolveExit!: () => void;
+    this.exited = new Promise((r) => (resolveExit = r));
+    const closeFds = () => void Promise.all([out.close(), err.close()]).catch(() => {});
+    child.once('spawn', () => {
+      closeFds();
+      if (child.pid !== undefined) {
+        void writePidFile(this.opts.pidFile, child.pid).catch(() => {});
+        this.opts.onEvent?.({ type: 'started', pid: child.pid });
+      }
+    });
+    let ended = false;
+    const onEnd = (code: number | null, signal: string | null) => {
+      if (ended) return;
+      ended = true;
+      resolveExit();
+      const restartInMs = this.stopping ? null : this.nextDelay();
+      this.opts.onEvent?.({ type: 'exited', pid: child.pid ?? -1, code, signal, restartInMs });
+      if (restartInMs !== null) {
+        this.restartTimer = setTimeout(() => {
+          this._restarts++;
+          void this.spawnChild();
+        }, restartInMs);
+      }
+    };
+    child.once('error', (e) => {
+      void err
+        .write(`slipway: cannot start ${cmd}: ${e.message}\n`)
+        .catch(() => {})
+        .finally(closeFds);
+      onEnd(null, null);
+    });
+    child.once('exit', onEnd);
+  }
+
+  private nextDelay(): number {
+    if (Date.now() - this.startedAt >= this.backoff.resetAfterMs)
+      this.delayMs = this.backoff.initialMs;
+    const d = this.delayMs;
+    this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * 2);
+    return d;
+  }
+}
