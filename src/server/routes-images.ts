@@ -1,0 +1,106 @@
+/** Images on the origin: chunk uploads (verified), manifests (checked), tags. */
+import type { FastifyInstance } from 'fastify';
+import { NotFoundError, SlipwayError } from '../core/index.js';
+import { routes } from '../api/index.js';
+import {
+  canonicalJson,
+  imageIdOf,
+  isDigest,
+  manifestChunks,
+  manifestSize,
+  parseManifest,
+  type ObjectStore,
+} from '../image/index.js';
+import type { Store } from '../store/index.js';
+import { addRoute } from './http.js';
+import { imageView } from './views.js';
+
+export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectStore): void {
+  addRoute(app, store, routes.missingChunks, async ({ body }) => {
+    const present = await store.presentChunks(body.digests);
+    return { missing: [...new Set(body.digests.filter((d) => !present.has(d)))] };
+  });
+
+  addRoute(app, store, routes.putChunk, async ({ params, request }) => {
+    const digest = checkedDigest(params.digest);
+    if (!Buffer.isBuffer(request.body)) {
+      throw new SlipwayError('INVALID', 'send the chunk as application/octet-stream');
+    }
+    await objects.put(digest, request.body); // refuses bytes that do not hash to the digest
+    await store.addChunk(digest, request.body.length);
+    return { digest, size: request.body.length };
+  });
+
+  addRoute(app, store, routes.getChunk, async ({ params, reply }) => {
+    const digest = checkedDigest(params.digest);
+    if (!(await objects.has(digest))) throw new NotFoundError('chunk', digest);
+    return reply.type('application/octet-stream').send(await objects.get(digest));
+  });
+
+  addRoute(app, store, routes.createImage, async ({ body }) => {
+    const manifest = parseManifest(body.manifest);
+    const id = imageIdOf(manifest);
+    const chunks = manifestChunks(manifest);
+    const present = await store.presentChunks(chunks.map((c) => c.digest));
+    const missing = chunks.filter((c) => !present.has(c.digest)).map((c) => c.digest);
+    if (missing.length > 0) {
+      throw new SlipwayError(
+        'CONFLICT',
+        `${missing.length} chunk(s) of the image are not uploaded yet`,
+        {
+          missing: missing.slice(0, 100),
+        },
+      );
+    }
+    const existing = await store.image(id);
+    if (existing && existing.service !== body.service) {
+      throw new SlipwayError(
+        'CONFLICT',
+        `image ${id.slice(0, 12)} is already registered for service ${existing.service}`,
+      );
+    }
+    await store.transaction(async (tx) => {
+      await tx.addImage(
+        {
+          id,
+          service: body.service,
+          size: manifestSize(manifest),
+          files: manifest.entries.filter((e) => e.type === 'file').length,
+          chunks: chunks.length,
+        },
+        canonicalJson(manifest),
+      );
+      for (const tag of body.tags) await tx.setTag(body.service, tag, id);
+    });
+    return imageView((await store.image(id))!);
+  });
+
+  addRoute(app, store, routes.listImages, async ({ query }) =>
+    (await store.listImages(query.service, query.limit)).map(imageView),
+  );
+
+  addRoute(app, store, routes.getImage, async ({ params }) => {
+    const img = await store.image(params.id ?? '');
+    if (!img) throw new NotFoundError('image', params.id ?? '');
+    return imageView(img);
+  });
+
+  addRoute(app, store, routes.getManifest, async ({ params, reply }) => {
+    const text = await store.manifest(params.id ?? '');
+    if (!text) throw new NotFoundError('image', params.id ?? '');
+    return reply.type('application/json').send(text);
+  });
+
+  addRoute(app, store, routes.tagImage, async ({ params, body }) => {
+    const img = await store.image(params.id ?? '');
+    if (!img) throw new NotFoundError('image', params.id ?? '');
+    await store.setTag(img.service, body.tag, img.id);
+    return imageView((await store.image(img.id))!);
+  });
+}
+
+function checkedDigest(d: string | undefined): string {
+  if (!d || !isDigest(d))
+    throw new SlipwayError('INVALID', `not a SHA-256 digest: ${JSON.stringify(d)}`);
+  return d;
+}

@@ -1,0 +1,128 @@
+/** Turns stored rows into the API's shapes, validating JSON that comes back from the database. */
+import { z } from 'zod';
+import type { Deployment, HostObservation } from '../core/index.js';
+import * as api from '../api/index.js';
+import type { DeploymentRow, HostRow, ImageRow, ReleaseRow } from '../store/index.js';
+
+/** A host counts as online when it was heard from this recently. */
+export const ONLINE_WINDOW_MS = 15_000;
+
+const deploymentDoc = z.object({
+  id: z.string(),
+  service: z.string(),
+  environment: z.string(),
+  kind: api.deploymentKind,
+  release: z.number().int(),
+  state: api.deploymentState,
+  currentBatch: z.number().int(),
+  batchCount: z.number().int(),
+  failureThreshold: z.number().int(),
+  hosts: z.array(
+    z.object({
+      hostId: z.string(),
+      hostName: z.string(),
+      region: z.string(),
+      batch: z.number().int(),
+      previous: z.number().int().nullable(),
+      state: api.hostStepState,
+      detail: z.string().nullable(),
+    }),
+  ),
+  deadline: z.number().nullable(),
+  reason: z.string().nullable(),
+  cancelRequested: z.boolean(),
+});
+
+export function deploymentOf(row: DeploymentRow): Deployment {
+  return deploymentDoc.parse(row.doc);
+}
+
+/** The last report of a host, or an empty one when it never reported (or sent garbage). */
+export function reportOf(host: HostRow): api.AgentReport {
+  const parsed = api.agentReport.safeParse(host.report);
+  return parsed.success ? parsed.data : { services: [], bytesReceived: {} };
+}
+
+export function isOnline(host: HostRow, now: number): boolean {
+  return host.lastSeenAt !== null && now - host.lastSeenAt.getTime() < ONLINE_WINDOW_MS;
+}
+
+export function observationOf(host: HostRow | undefined, service: string): HostObservation {
+  const s = host ? reportOf(host).services.find((x) => x.service === service) : undefined;
+  if (!s) return { staged: [], stagingFailed: null, active: null };
+  return {
+    staged: s.staged,
+    stagingFailed: s.stagingFailed,
+    active: s.active && {
+      version: s.active.version,
+      state: s.active.state,
+      detail: s.active.detail,
+    },
+  };
+}
+
+export function hostView(h: HostRow, now: number): api.Host {
+  return {
+    id: h.id,
+    name: h.name,
+    region: h.region,
+    labels: h.labels,
+    online: isOnline(h, now),
+    lastSeenAt: h.lastSeenAt?.toISOString() ?? null,
+    services: reportOf(h).services,
+  };
+}
+
+export function imageView(i: ImageRow): api.Image {
+  return { ...i, createdAt: i.createdAt.toISOString() };
+}
+
+export function releaseView(r: ReleaseRow): api.Release {
+  return {
+    service: r.service,
+    version: r.version,
+    imageId: r.imageId,
+    environment: r.environment,
+    createdAt: r.createdAt.toISOString(),
+  };
+}
+
+export function deploymentView(
+  row: DeploymentRow,
+  hosts: ReadonlyMap<string, HostRow>,
+): api.DeploymentView {
+  const d = deploymentOf(row);
+  return {
+    id: d.id,
+    service: d.service,
+    environment: d.environment,
+    kind: d.kind,
+    release: d.release,
+    imageId: row.imageId,
+    state: d.state,
+    currentBatch: d.currentBatch,
+    batchCount: d.batchCount,
+    failureThreshold: d.failureThreshold,
+    reason: d.reason,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    hosts: d.hosts.map((h) => {
+      const host = hosts.get(h.hostId);
+      const fetching = host
+        ? reportOf(host).services.find((s) => s.service === d.service)?.fetching
+        : undefined;
+      const mine = fetching && fetching.version === d.release ? fetching : null;
+      return {
+        hostId: h.hostId,
+        hostName: h.hostName,
+        region: h.region,
+        batch: h.batch,
+        previous: h.previous,
+        state: h.state,
+        detail: h.detail,
+        bytesDone: mine?.bytesDone ?? null,
+        bytesTotal: mine?.bytesTotal ?? null,
+      };
+    }),
+  };
+}
