@@ -1,0 +1,24 @@
+/** The agent's own credential, issued by the server at enrollment and kept in the data dir. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+const credentials = z.object({
+  server: z.string(),
+  hostId: z.string(),
+  token: z.string(),
+  name: z.string(),
+});
+export type Credentials = z.infer<typeof credentials>;
+
+export async function loadCredentials(path: string): Promise<Credentials | undefined> {
+  try {
+    const parsed = credentials.safeParse(JSON.parse(await readFile(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function saveCredentials(path: string, c: Credentials): Promise<void> {
+  await writeFile(path, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+}

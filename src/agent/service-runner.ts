@@ -1,0 +1,367 @@
+/**
+ * One service on this host: stages the releases the goal names (fetch, verify, materialize),
+ * activates the one it wants (atomic `current` swap, supervised process, health check) and
+ * says where it is. Goal changes are applied one at a time; a newer goal preempts a health wait.
+ */
+import {
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { SlipwayError } from '../core/index.js';
+import type { GoalRelease, GoalService, ServiceReport } from '../api/index.js';
+import { fetchChunks, type ChunkSource } from '../distribution/index.js';
+import {
+  HealthMonitor,
+  Supervisor,
+  freePort,
+  killStaleProcessGroup,
+  waitHealthy,
+} from '../executor/index.js';
+import {
+  imageIdOf,
+  manifestChunks,
+  materialize,
+  parseManifest,
+  type ObjectStore,
+} from '../image/index.js';
+import type { HostLayout } from './host-layout.js';
+
+export interface RunnerDeps {
+  layout: HostLayout;
+  objects: ObjectStore;
+  hostName: string;
+  fetchManifest: (imageId: string) => Promise<unknown>;
+  sources: () => ChunkSource[];
+  onBytes: (kind: ChunkSource['kind'], bytes: number) => void;
+  /** The port another service on this host listens on, when it runs here. */
+  portOf: (service: string) => number | null;
+  /** Something worth reporting changed. */
+  onChange: () => void;
+  log: (msg: string) => void;
+}
+
+type Active = NonNullable<ServiceReport['active']>;
+
+/** A failed staging is tried again after this long (or at the next goal change). */
+const STAGING_RETRY_MS = 30_000;
+/** Without a health check, a process that stays up this long counts as healthy. */
+const NO_CHECK_GRACE_MS = 1_000;
+
+export class ServiceRunner {
+  private readonly staged = new Map<number, string>();
+  private stagingFailed: { version: number; error: string; at: number } | null = null;
+  private fetching: ServiceReport['fetching'] = null;
+  private active: Active | null = null;
+  private supervisor: Supervisor | null = null;
+  private monitor: HealthMonitor | null = null;
+  private healthAbort: AbortController | null = null;
+  private goal: GoalService | null = null;
+  private work: Promise<void> | null = null;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly deps: RunnerDeps,
+  ) {}
+
+  /** Reads which releases are already on disk and stops a process a previous agent left running. */
+  async init(): Promise<void> {
+    const { layout } = this.deps;
+    await mkdir(layout.releases(this.name), { recursive: true });
+    await mkdir(layout.logs(this.name), { recursive: true });
+    for (const f of await readdir(layout.releases(this.name))) {
+      const m = /^v(\d+)\.json$/.exec(f);
+      if (!m) continue;
+      try {
+        const { imageId } = JSON.parse(
+          await readFile(layout.releaseMarker(this.name, Number(m[1])), 'utf8'),
+        ) as {
+          imageId: string;
+        };
+        this.staged.set(Number(m[1]), imageId);
+      } catch {
+        // A marker we cannot read: the release will be staged again.
+      }
+    }
+    if (await killStaleProcessGroup(layout.pidFile(this.name))) {
+      this.deps.log(`${this.name}: stopped the process a previous agent left running`);
+    }
+  }
+
+  /** Hands over the newest goal for this service (null: the service must not run here). */
+  setGoal(goal: GoalService | null): void {
+    this.goal = goal;
+    if (this.active && goal?.active?.version !== this.active.version) this.healthAbort?.abort();
+    this.schedule();
+  }
+
+  report(): ServiceReport {
+    return {
+      service: this.name,
+      staged: [...this.staged.keys()].sort((a, b) => a - b),
+      stagingFailed: this.stagingFailed && {
+        version: this.stagingFailed.version,
+        error: this.stagingFailed.error,
+      },
+      fetching: this.fetching,
+      active: this.active,
+    };
+  }
+
+  /** Stops the service process (agent shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopHealth();
+    await this.work;
+    await this.supervisor?.stop();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.work) {
+      this.again = true;
+      return;
+    }
+    this.work = this.reconcile()
+      .catch((e: unknown) => this.deps.log(`${this.name}: ${(e as Error).stack ?? String(e)}`))
+      .finally(() => {
+        this.work = null;
+        if (this.again) {
+          this.again = false;
+          this.schedule();
+        }
+      });
+  }
+
+  private async reconcile(): Promise<void> {
+    const goal = this.goal;
+    if (!goal) return this.deactivate();
+    for (const r of goal.stage) {
+      if (this.staged.get(r.version) === r.imageId) continue;
+      const failed = this.stagingFailed;
+      if (failed?.version === r.version && Date.now() - failed.at < STAGING_RETRY_MS) continue;
+      await this.stage(r);
+    }
+    const want = goal.active;
+    if (!want) return this.deactivate();
+    if (this.goal !== goal) return; // a newer goal arrived while staging: start over with it
+    const running = this.active?.version === want.version && this.supervisor !== null;
+    if (!running && this.staged.get(want.version) === want.imageId) await this.activate(want);
+    await this.prune(goal);
+  }
+
+  private async stage(r: GoalRelease): Promise<void> {
+    const { layout, objects } = this.deps;
+    this.fetching = { version: r.version, bytesDone: 0, bytesTotal: 0 };
+    this.deps.onChange();
+    try {
+      const manifest = parseManifest(await this.deps.fetchManifest(r.imageId));
+      if (imageIdOf(manifest) !== r.imageId) {
+        throw new SlipwayError(
+          'INVALID',
+          `manifest served for image ${r.imageId.slice(0, 12)} does not hash to it`,
+        );
+      }
+      await mkdir(layout.manifest(r.imageId).replace(/manifest\.json$/, ''), { recursive: true });
+      await writeFile(layout.manifest(r.imageId), JSON.stringify(manifest));
+      await fetchChunks(manifestChunks(manifest), {
+        sources: this.deps.sources(),
+        store: objects,
+        onBytes: this.deps.onBytes,
+        onProgress: (p) => {
+          this.fetching = { version: r.version, ...p };
+          this.deps.onChange();
+        },
+      });
+      const dir = layout.release(this.name, r.version);
+      if (this.staged.has(r.version)) {
+        // Same version number, other image (the control plane was reset): replace it.
+        await rm(dir, { recursive: true, force: true });
+      }
+      await materialize(manifest, dir, objects);
+      await writeFile(
+        layout.releaseMarker(this.name, r.version),
+        JSON.stringify({ imageId: r.imageId }),
+      );
+      this.staged.set(r.version, r.imageId);
+      this.stagingFailed = null;
+      this.deps.log(`${this.name}: staged v${r.version}`);
+    } catch (e) {
+      const error = (e as Error).message;
+      this.stagingFailed = { version: r.version, error, at: Date.now() };
+      this.deps.log(`${this.name}: staging v${r.version} failed: ${error}`);
+      this.retryTimer = setTimeout(() => this.schedule(), STAGING_RETRY_MS);
+    } finally {
+      this.fetching = null;
+      this.deps.onChange();
+    }
+  }
+
+  private async activate(r: GoalRelease): Promise<void> {
+    const { layout } = this.deps;
+    this.stopHealth();
+    await this.supervisor?.stop();
+    this.supervisor = null;
+    await swapLink(layout.current(this.name), `releases/v${r.version}`);
+    const dir = await realpath(layout.release(this.name, r.version));
+    const port = r.config.port === 'dynamic' ? await this.stablePort() : r.config.port;
+    const active: Active = {
+      version: r.version,
+      state: 'activating',
+      detail: null,
+      port,
+      pid: null,
+    };
+    this.active = active;
+    this.deps.onChange();
+    const env: Record<string, string> = {
+      ...inherited(),
+      ...r.config.env,
+      SLIPWAY_SERVICE: this.name,
+      SLIPWAY_RELEASE: `v${r.version}`,
+      SLIPWAY_HOST: this.deps.hostName,
+      ...(port !== null ? { PORT: String(port) } : {}),
+    };
+    for (const dep of r.config.after) {
+      const p = this.deps.portOf(dep);
+      if (p !== null) env[`${dep.toUpperCase().replace(/-/g, '_')}_PORT`] = String(p);
+    }
+    const supervisor = new Supervisor({
+      run: r.config.run,
+      cwd: dir,
+      env,
+      logDir: layout.logs(this.name),
+      pidFile: layout.pidFile(this.name),
+      onEvent: (e) => {
+        if (e.type === 'started') active.pid = e.pid;
+        else
+          this.deps.log(
+            `${this.name} v${r.version}: process exited (code ${e.code}, signal ${e.signal})`,
+          );
+        this.deps.onChange();
+      },
+    });
+    this.supervisor = supervisor;
+    supervisor.start();
+    this.deps.log(
+      `${this.name}: activating v${r.version}${port !== null ? ` on port ${port}` : ''}`,
+    );
+
+    const abort = new AbortController();
+    this.healthAbort = abort;
+    const target = { host: '127.0.0.1', port, cwd: dir, env };
+    const health = r.config.health;
+    let result: { healthy: boolean; detail: string };
+    if (health) {
+      result = await waitHealthy(health, target, { signal: abort.signal });
+    } else {
+      await new Promise((res) => setTimeout(res, NO_CHECK_GRACE_MS));
+      result =
+        supervisor.running && supervisor.restarts === 0
+          ? { healthy: true, detail: 'process running' }
+          : { healthy: false, detail: 'process exited' };
+    }
+    if (abort.signal.aborted || this.active !== active) return;
+    active.state = result.healthy ? 'healthy' : 'unhealthy';
+    active.detail = result.healthy ? null : result.detail;
+    this.deps.log(
+      `${this.name}: v${r.version} ${active.state}${active.detail ? `: ${active.detail}` : ''}`,
+    );
+    this.deps.onChange();
+    if (result.healthy && health) {
+      this.monitor = new HealthMonitor(health, target, (healthy, detail) => {
+        if (this.active !== active) return;
+        active.state = healthy ? 'healthy' : 'unhealthy';
+        active.detail = healthy ? null : detail;
+        this.deps.onChange();
+      });
+      this.monitor.start();
+    }
+  }
+
+  /** The port of the running release, if any. */
+  activePort(): number | null {
+    return this.active?.port ?? null;
+  }
+
+  /**
+   * A dynamic port is chosen once per host and kept across releases, so services that depend
+   * on this one keep reaching it after an upgrade.
+   */
+  private async stablePort(): Promise<number> {
+    const file = this.deps.layout.portFile(this.name);
+    const saved = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (Number.isInteger(saved) && saved > 0 && (await isBindable(saved))) return saved;
+    const port = await freePort();
+    await writeFile(file, String(port));
+    return port;
+  }
+
+  private async deactivate(): Promise<void> {
+    if (!this.active && !this.supervisor) return;
+    this.stopHealth();
+    await this.supervisor?.stop();
+    this.supervisor = null;
+    if (this.active) this.deps.log(`${this.name}: stopped v${this.active.version}`);
+    this.active = null;
+    this.deps.onChange();
+  }
+
+  private stopHealth(): void {
+    this.healthAbort?.abort();
+    this.healthAbort = null;
+    this.monitor?.stop();
+    this.monitor = null;
+  }
+
+  /** Keeps the releases the goal needs and the newest `keepReleases`; removes the rest. */
+  private async prune(goal: GoalService): Promise<void> {
+    const keep = new Set(goal.stage.map((r) => r.version));
+    if (this.active) keep.add(this.active.version);
+    const limit = goal.active?.config.keepReleases ?? goal.stage[0]?.config.keepReleases ?? 3;
+    const newest = [...this.staged.keys()].sort((a, b) => b - a).slice(0, limit);
+    for (const v of newest) keep.add(v);
+    for (const v of [...this.staged.keys()]) {
+      if (keep.has(v)) continue;
+      await rm(this.deps.layout.releaseMarker(this.name, v), { force: true });
+      await rm(this.deps.layout.release(this.name, v), { recursive: true, force: true });
+      this.staged.delete(v);
+      this.deps.log(`${this.name}: removed old release v${v}`);
+    }
+  }
+}
+
+/** Points `link` at `target` atomically: a new link is made beside it and renamed over it. */
+async function swapLink(link: string, target: string): Promise<void> {
+  const tmp = `${link}.tmp-${process.pid}-${Date.now()}`;
+  await symlink(target, tmp);
+  await rename(tmp, link);
+}
+
+function isBindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The few variables of the agent's environment a service should see. */
+function inherited(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME', 'LANG', 'TZ']) {
+    const v = process.env[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
