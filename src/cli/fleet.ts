@@ -1,0 +1,185 @@
+/**
+ * A local fleet of real processes: one server and several agents on loopback, each with its
+ * own data dir. The demo uses it; so do the integration tests and benchmarks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SlipwayError } from '../core/index.js';
+import { SlipwayClient } from '../api/index.js';
+
+/** The slipway executable, run with the same node. */
+export const SLIPWAY_BIN = fileURLToPath(new URL('../../bin/slipway.js', import.meta.url));
+
+export interface AgentSpec {
+  name: string;
+  region: string;
+  labels?: Record<string, string>;
+}
+
+export interface FleetProcess {
+  child: ChildProcess;
+  logFile: string;
+}
+
+/** Starts `slipway <args>` as a child process, its output appended to `logFile`. */
+export function startSlipway(
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): FleetProcess {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [SLIPWAY_BIN, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return { child, logFile };
+}
+
+/** Resolves with the first match of `re` in the process's stderr, or rejects when it exits first. */
+export function waitForOutput(
+  p: FleetProcess,
+  re: RegExp,
+  timeoutMs = 30_000,
+): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(
+      () => done(new SlipwayError('UNAVAILABLE', `timed out waiting for ${re} (see ${p.logFile})`)),
+      timeoutMs,
+    );
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = re.exec(buf);
+      if (m) done(null, m);
+    };
+    const onExit = (code: number | null) =>
+      done(
+        new SlipwayError(
+          'UNAVAILABLE',
+          `process exited (code ${code}) before ${re} (see ${p.logFile})`,
+        ),
+      );
+    const done = (err: Error | null, m?: RegExpMatchArray) => {
+      clearTimeout(timer);
+      p.child.stderr?.off('data', onData);
+      p.child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    };
+    p.child.stderr?.on('data', onData);
+    p.child.once('exit', onExit);
+  });
+}
+
+/** Sends SIGTERM and waits for the process to exit (SIGKILL after `graceMs`). */
+export async function stopProcess(p: FleetProcess, graceMs = 10_000): Promise<void> {
+  const child = p.child;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export class LocalFleet {
+  server: FleetProcess | null = null;
+  readonly agents = new Map<string, FleetProcess>();
+  url = '';
+  adminToken = '';
+  joinToken = '';
+
+  constructor(readonly dir: string) {}
+
+  get client(): SlipwayClient {
+    return new SlipwayClient({ server: this.url, token: this.adminToken });
+  }
+
+  /** Starts the server on a free port (embedded store unless `databaseUrl`). */
+  async startServer(opts: { port?: number; databaseUrl?: string } = {}): Promise<void> {
+    await mkdir(join(this.dir, 'logs'), { recursive: true });
+    const args = [
+      'server',
+      '--data-dir',
+      join(this.dir, 'server'),
+      '--listen',
+      `127.0.0.1:${opts.port ?? 0}`,
+    ];
+    if (opts.databaseUrl) args.push('--database-url', opts.databaseUrl);
+    this.server = startSlipway(args, join(this.dir, 'logs', 'server.log'));
+    const m = await waitForOutput(this.server, /listening on (http:\/\/\S+)/);
+    this.url = m[1]!;
+    this.adminToken = (await readFile(join(this.dir, 'server', 'admin.token'), 'utf8')).trim();
+    this.joinToken = (await readFile(join(this.dir, 'server', 'join.token'), 'utf8')).trim();
+  }
+
+  /** Kills the server without warning (SIGKILL), as a crash would. */
+  async killServer(): Promise<void> {
+    if (!this.server) return;
+    const exited = new Promise<void>((r) => this.server!.child.once('exit', () => r()));
+    this.server.child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Restarts the server on the same port and data dir. */
+  async restartServer(databaseUrl?: string): Promise<void> {
+    const port = Number(new URL(this.url).port);
+    await this.startServer({ port, databaseUrl });
+  }
+
+  startAgent(spec: AgentSpec): FleetProcess {
+    const args = [
+      'agent',
+      '--server',
+      this.url,
+      '--join-token',
+      this.joinToken,
+      '--name',
+      spec.name,
+      '--region',
+      spec.region,
+      '--data-dir',
+      join(this.dir, 'agents', spec.name),
+    ];
+    for (const [k, v] of Object.entries(spec.labels ?? {})) args.push('--label', `${k}=${v}`);
+    const p = startSlipway(args, join(this.dir, 'logs', `agent-${spec.name}.log`));
+    this.agents.set(spec.name, p);
+    return p;
+  }
+
+  async killAgent(name: string): Promise<void> {
+    const p = this.agents.get(name);
+    if (!p) return;
+    const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+    p.child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Waits until `names` are all registered and online. */
+  async waitForHosts(names: string[], timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hosts = await this.client.listHosts().catch(() => []);
+      const online = new Set(hosts.filter((h) => h.online).map((h) => h.name));
+      if (names.every((n) => online.has(n))) return;
+      if (Date.now() > deadline) {
+        throw new SlipwayError(
+          'UNAVAILABLE',
+          `hosts not online after ${timeoutMs} ms: ${names.filter((n) => !online.has(n)).join(', ')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Stops every agent (which stops its services), then the server. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => stopProcess(a)));
+    if (this.server) await stopProcess(this.server);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './program.js';
+export * from './fleet.js';
+export * from './build.js';

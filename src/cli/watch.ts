@@ -1,0 +1,95 @@
+/** `--wait`: follows a deployment's event stream and prints its story as it happens. */
+import { isTerminal } from '../core/index.js';
+import type { DeploymentView, SlipwayClient, SlipwayEvent } from '../api/index.js';
+import { formatBytes } from './output.js';
+
+const STATE_WORDS: Record<string, string> = {
+  staging: 'fetching',
+  staged: 'staged',
+  activating: 'activating',
+  healthy: 'healthy',
+  failed: 'FAILED',
+  reverting: 'returning to the previous release',
+  reverted: 'back on the previous release',
+};
+
+/** Describes a deployment in one line: what, where, how many hosts. */
+export function describeDeployment(d: DeploymentView): string {
+  const verb =
+    d.kind === 'rollback' ? 'rolling back' : d.kind === 'stage' ? 'staging' : 'deploying';
+  return `${verb} ${d.service} v${d.release} (image ${d.imageId.slice(0, 12)}) in ${d.environment}: ${d.hosts.length} host(s), ${d.batchCount} batch(es)`;
+}
+
+/** Waits for a deployment to end, printing progress; returns its final view. */
+export async function watchDeployment(
+  client: SlipwayClient,
+  initial: DeploymentView,
+  print: (line: string) => void,
+): Promise<DeploymentView> {
+  const started = Date.now();
+  const names = new Map(initial.hosts.map((h) => [h.hostId, h.hostName]));
+  const width = Math.max(...initial.hosts.map((h) => h.hostName.length), 4);
+  const lastBytes = new Map<string, number>();
+  const abort = new AbortController();
+  const onEvent = (e: SlipwayEvent) => {
+    const data = e.data;
+    if (e.type === 'host.state') {
+      const name = text(data.hostName ?? names.get(text(data.hostId)) ?? data.hostId);
+      const state = text(data.state);
+      if (state === 'pending') return;
+      const detail = data.detail && state !== 'healthy' ? `: ${text(data.detail)}` : '';
+      print(`  ${name.padEnd(width)}  ${STATE_WORDS[state] ?? state}${detail}`);
+    } else if (e.type === 'batch.started') {
+      const hosts = (data.hosts as string[] | undefined) ?? [];
+      print(
+        `  batch ${Number(data.batch) + 1}/${initial.batchCount}: activating ${hosts.join(', ')}`,
+      );
+    } else if (e.type === 'deployment.state') {
+      const state = text(data.state);
+      if (isTerminal(state as never)) abort.abort();
+      else if (state !== 'staging' && state !== 'activating')
+        print(`  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`);
+      else if (state === 'activating') print(`  every host staged`);
+    }
+  };
+  // Byte progress is not an event: poll it while the stream runs.
+  const progress = setInterval(() => {
+    void client
+      .getDeployment(initial.id)
+      .then((d) => {
+        for (const h of d.hosts) {
+          if (h.state !== 'staging' || h.bytesTotal === null || h.bytesDone === null) continue;
+          if (lastBytes.get(h.hostId) === h.bytesDone) continue;
+          lastBytes.set(h.hostId, h.bytesDone);
+          print(
+            `  ${h.hostName.padEnd(width)}  fetching ${formatBytes(h.bytesDone)} / ${formatBytes(h.bytesTotal)}`,
+          );
+        }
+      })
+      .catch(() => {});
+  }, 1000);
+  try {
+    for (let attempt = 0; !abort.signal.aborted; attempt++) {
+      try {
+        await client.streamEvents(initial.id, onEvent, abort.signal);
+      } catch (e) {
+        if (attempt > 20) throw e;
+      }
+      if (abort.signal.aborted) break;
+      // The stream ended without a terminal state (server restarted): check, then follow again.
+      const d = await client.getDeployment(initial.id).catch(() => null);
+      if (d && isTerminal(d.state)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    clearInterval(progress);
+  }
+  const final = await client.getDeployment(initial.id);
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  print(`${final.state.replace('_', ' ')} in ${secs}s${final.reason ? `: ${final.reason}` : ''}`);
+  return final;
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}

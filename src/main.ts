@@ -1,0 +1,70 @@
+/**
+ * The `slipway` entry point: the only place that builds real dependencies (database, sockets,
+ * process environment) and hands them to the server, the agent and the CLI.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SlipwayError } from './core/index.js';
+import { Agent } from './agent/index.js';
+import { runCli, type ProcessCommands } from './cli/index.js';
+import { ObjectStore } from './image/index.js';
+import { bootstrapTokens, buildServer } from './server/index.js';
+import { openStore } from './store/index.js';
+
+const log = (prefix: string) => (msg: string) =>
+  process.stderr.write(`${new Date().toISOString()} ${prefix} ${msg}\n`);
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m)
+    throw new SlipwayError('INVALID', `--listen ${JSON.stringify(listen)}: expected HOST:PORT`);
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: Number(m[2]) };
+}
+
+/** Stops `stop` once on SIGINT/SIGTERM, then exits. */
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+const processes: ProcessCommands = {
+  async server({ dataDir, listen, databaseUrl }) {
+    const { host, port } = parseListen(listen);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const store = await openStore(
+      databaseUrl
+        ? { engine: 'postgres', url: databaseUrl }
+        : { engine: 'pglite', dataDir: join(dataDir, 'db') },
+    );
+    const objects = new ObjectStore(join(dataDir, 'objects'));
+    const { written } = await bootstrapTokens(store, dataDir);
+    for (const w of written)
+      process.stderr.write(`created the ${w.kind} token: ${w.path} (mode 0600)\n`);
+    const server = buildServer({ store, objects, log: log('server') });
+    const url = await server.listen(host, port);
+    process.stderr.write(
+      `slipway server listening on ${url} (store: ${store.engine === 'pglite' ? `embedded PGlite in ${join(dataDir, 'db')}` : 'PostgreSQL'})\n`,
+    );
+    onSignals(async () => {
+      await server.close();
+      await store.close();
+    });
+  },
+
+  async agent(opts) {
+    const agent = new Agent({ ...opts, log: log(`agent ${opts.name}`) });
+    await agent.start();
+    onSignals(() => agent.stop());
+  },
+};
+
+await runCli(process.argv, processes);
