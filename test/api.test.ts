@@ -1,0 +1,158 @@
+/** The REST API's guard rails: tokens, roles, verified chunks, safe manifests, all-at-once validation. */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlipwayClient } from '../src/api/index.js';
+import { SLIPWAY_BIN } from '../src/cli/index.js';
+import { ObjectStore } from '../src/image/index.js';
+import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
+import { openStore, type Store } from '../src/store/index.js';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe('API guard rails', () => {
+  let dir: string;
+  let store: Store;
+  let server: SlipwayServer;
+  let url: string;
+  let admin: string;
+  let join_: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-api-'));
+    store = await openStore({ engine: 'pglite', dataDir: null });
+    const { written } = await bootstrapTokens(store, dir);
+    admin = written.find((w) => w.kind === 'admin')!.token;
+    join_ = written.find((w) => w.kind === 'join')!.token;
+    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    url = await server.listen('127.0.0.1', 0);
+  });
+  afterAll(async () => {
+    await server.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a request without a token, or with an unknown one', async () => {
+    const res = await fetch(`${url}/v1/hosts`);
+    expect(res.status).toBe(401);
+    const body: unknown = await res.json();
+    expect(body).toEqual({
+      error: {
+        code: 'UNAUTHENTICATED',
+        message: expect.stringContaining('missing API token'),
+        details: {},
+      },
+    });
+    const bad = await fetch(`${url}/v1/hosts`, {
+      headers: { authorization: 'Bearer slw_admin_nope' },
+    });
+    expect(bad.status).toBe(401);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  });
+
+  it('keeps roles apart: the join token only enrolls, an agent cannot deploy', async () => {
+    const joinClient = new SlipwayClient({ server: url, token: join_ });
+    await expect(joinClient.listHosts()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const { token } = await joinClient.enroll({ name: 'h1', region: 'r1', labels: {} });
+    const agent = new SlipwayClient({ server: url, token });
+    expect((await agent.agentGoal(-1, 0)).services).toEqual([]);
+    await expect(agent.createDeployment({ service: 'x', image: 'y' })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+  });
+
+  it('stores only token hashes, and the token files are private', async () => {
+    const { stat, readFile } = await import('node:fs/promises');
+    expect((await stat(join(dir, 'admin.token'))).mode & 0o777).toBe(0o600);
+    expect((await readFile(join(dir, 'admin.token'), 'utf8')).trim()).toBe(admin);
+    expect(await store.findToken(admin)).toBeUndefined();
+  });
+
+  it('serves an OpenAPI document of every route', async () => {
+    const doc = (await (await fetch(`${url}/v1/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/deployments', '/v1/chunks/{digest}', '/v1/agent/goal']),
+    );
+  });
+
+  it('refuses a chunk whose bytes do not hash to its name', async () => {
+    const c = new SlipwayClient({ server: url, token: admin });
+    const good = Buffer.from('good bytes');
+    await expect(c.putChunk(sha(good), Buffer.from('evil bytes'))).rejects.toMatchObject({
+      code: 'INVALID',
+    });
+    expect((await c.missingChunks([sha(good)])).missing).toEqual([sha(good)]);
+    await c.putChunk(sha(good), good);
+    expect((await c.missingChunks([sha(good)])).missing).toEqual([]);
+  });
+
+  it('refuses a manifest that escapes its root, listing every problem', async () => {
+    const c = new SlipwayClient({ server: url, token: admin });
+    const data = Buffer.from('x');
+    await c.putChunk(sha(data), data);
+    const chunk = { digest: sha(data), size: 1 };
+    const manifest = {
+      format: 1,
+      entries: [
+        { path: '../etc/passwd', type: 'file', mode: 0o644, size: 1, chunks: [chunk] },
+        { path: 'link', type: 'symlink', target: '../../outside' },
+        { path: 'ok', type: 'file', mode: 0o644, size: 1, chunks: [chunk] },
+      ],
+    };
+    const err = await c.createImage({ service: 'svc', manifest }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID' });
+    const paths = (
+      (err as { details: { problems: { path: string }[] } }).details.problems ?? []
+    ).map((p) => p.path);
+    expect(paths).toEqual(expect.arrayContaining(['entries[0].path', 'entries[1].target']));
+    expect(await c.listImages()).toEqual([]);
+  });
+
+  it('reports every problem of an invalid service map with its line, and changes nothing', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(
+      file,
+      [
+        'services:',
+        '  web:',
+        '    run: [node, web.js]',
+        '    port: 99999',
+        '    after: [ghost]',
+        '    health: { http: /healthz, timeout: 2 seconds }',
+        '  a:',
+        '    run: a',
+        '    after: [b]',
+        '  b:',
+        '    run: b',
+        '    after: [a]',
+        '    colour: blue',
+        '',
+      ].join('\n'),
+    );
+    const res = await promisify(execFile)(process.execPath, [
+      SLIPWAY_BIN,
+      'apply',
+      '-f',
+      file,
+      '--server',
+      url,
+      '--token',
+      admin,
+    ]).catch((e: { code: number; stderr: string }) => e);
+    expect('code' in res && res.code).toBe(1);
+    const stderr = (res as { stderr: string }).stderr;
+    expect(stderr).toMatch(/bad\.yaml:4: services\.web\.port/);
+    expect(stderr).toMatch(/bad\.yaml:5: services\.web\.after\[0\]: .*ghost/);
+    expect(stderr).toMatch(/bad\.yaml:6: services\.web\.health\.timeout/);
+    expect(stderr).toMatch(/cycle/);
+    expect(stderr).toMatch(/bad\.yaml:13: services\.b.*colour/);
+    const c = new SlipwayClient({ server: url, token: admin });
+    await expect(c.getServiceMap()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});

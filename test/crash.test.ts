@@ -1,0 +1,138 @@
+/** Crashes: an agent killed mid-activation, a server killed mid-deployment. Both carry on. */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalFleet, buildImage } from '../src/cli/index.js';
+import { TEST_MAP, TestCluster } from './helpers/cluster.js';
+import { cp, writeFile } from 'node:fs/promises';
+import { EXAMPLES } from './helpers/cluster.js';
+import type { DeploymentView, SlipwayClient } from '../src/api/index.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('an agent killed mid-activation', () => {
+  let c: TestCluster | undefined;
+  afterEach(async () => {
+    await c?.stop();
+  });
+
+  it('converges on the goal after it restarts, stopping the process it left behind', async () => {
+    c = await TestCluster.start([
+      { name: 'a1', region: 'r1' },
+      { name: 'a2', region: 'r1' },
+    ]);
+    const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
+    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
+    const v2 = await c.build('scores-api', { version: '2', model: 'momentum', warmupMs: '1500' });
+    const d = await c.client.createDeployment({ service: 'scores-api', image: v2 });
+    const cluster = c;
+    await until('a1 activating', async () =>
+      (await cluster.client.getDeployment(d.id)).hosts.find(
+        (h) => h.hostName === 'a1' && h.state === 'activating',
+      ),
+    );
+    // The new release's process has started (it is warming up) when the agent dies.
+    const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
+    const orphan = await until('the v2 process', async () => {
+      const { pid } = JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number };
+      return alive(pid) ? pid : undefined;
+    });
+    await c.fleet.killAgent('a1');
+    expect(alive(orphan)).toBe(true);
+    c.fleet.startAgent({ name: 'a1', region: 'r1' });
+    const final = await c.waitFor(d);
+    expect(final.state).toBe('succeeded');
+    expect(await c.fetchFrom('a1', 'scores-api', '/scores')).toMatchObject({ version: '2' });
+    expect(alive(orphan)).toBe(false);
+    expect(await c.agentLog('a1')).toContain('stopped the process a previous agent left running');
+    // Converging did not fetch the image again: the restarted agent received nothing.
+    const host = await c.store.hostByName('a1');
+    expect(host?.bytesReceived.origin ?? 0).toBe(0);
+  });
+});
+
+describe('a server killed mid-deployment', () => {
+  let fleet: LocalFleet | undefined;
+  let dir = '';
+  afterEach(async () => {
+    await fleet?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function build(
+    client: SlipwayClient,
+    service: string,
+    release: Record<string, string>,
+  ): Promise<string> {
+    const src = join(dir, 'src', `${service}-${release.version}`);
+    await cp(join(EXAMPLES, service), src, { recursive: true });
+    await writeFile(join(src, 'release.json'), JSON.stringify(release));
+    return (await buildImage(client, src, service, [], () => {})).imageId;
+  }
+
+  it('carries the deployment on to its end after a restart', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-crash-'));
+    fleet = new LocalFleet(dir);
+    await fleet.startServer();
+    const names = ['a1', 'a2', 'a3'];
+    for (const n of names) fleet.startAgent({ name: n, region: 'r1' });
+    await fleet.waitForHosts(names);
+    await fleet.client.applyServiceMap(parseYaml(TEST_MAP.replace('batchSize: 2', 'batchSize: 1')));
+    const v1 = await build(fleet.client, 'scores-api', { version: '1', model: 'momentum' });
+    const first = await fleet.client.createDeployment({ service: 'scores-api', image: v1 });
+    const f = fleet;
+    const waitEnd = (d: DeploymentView) =>
+      until(
+        'the deployment to end',
+        async () => {
+          const now = await f.client.getDeployment(d.id);
+          return ['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)
+            ? now
+            : undefined;
+        },
+        60_000,
+      );
+    expect((await waitEnd(first)).state).toBe('succeeded');
+
+    const v2 = await build(fleet.client, 'scores-api', {
+      version: '2',
+      model: 'momentum',
+      warmupMs: '800',
+    });
+    const d = await fleet.client.createDeployment({ service: 'scores-api', image: v2 });
+    await until('the first batch to activate', async () => {
+      const now = await f.client.getDeployment(d.id);
+      return now.state === 'activating' ? now : undefined;
+    });
+    await fleet.killServer();
+    await fleet.restartServer();
+    const final = await waitEnd(d);
+    expect(final.state).toBe('succeeded');
+    expect(final.hosts.map((h) => h.state)).toEqual(['healthy', 'healthy', 'healthy']);
+    const rows = await fleet.client.status();
+    expect(rows.map((r) => r.active)).toEqual([2, 2, 2]);
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * A whole Slipway installation for integration tests: the server in-process (embedded PGlite),
+ * agents as real `slipway agent` processes on loopback, each with its own data dir.
+ */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { SlipwayClient, type DeploymentView } from '../../src/api/index.js';
+import { LocalFleet, buildImage, type AgentSpec } from '../../src/cli/index.js';
+import { ObjectStore } from '../../src/image/index.js';
+import { bootstrapTokens, buildServer, type SlipwayServer } from '../../src/server/index.js';
+import { openStore, type Store } from '../../src/store/index.js';
+
+export const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+/** A service map for tests: the two example services with short health deadlines. */
+export const TEST_MAP = `
+regions: [r1, r2]
+services:
+  scores-api:
+    run: [node, server.js]
+    port: dynamic
+    health: { http: /healthz, interval: 100ms, timeout: 1s, deadline: 3s }
+    rollout: { batchSize: 2 }
+  securities-api:
+    run: [node, server.js]
+    port: dynamic
+    after: [scores-api]
+    health: { http: /healthz, interval: 100ms, deadline: 5s }
+`;
+
+export class TestCluster {
+  readonly fleet: LocalFleet;
+  server!: SlipwayServer;
+  store!: Store;
+  client!: SlipwayClient;
+  private builds = 0;
+
+  private constructor(readonly dir: string) {
+    this.fleet = new LocalFleet(dir);
+  }
+
+  static async start(agents: AgentSpec[], map = TEST_MAP): Promise<TestCluster> {
+    const c = new TestCluster(await mkdtemp(join(tmpdir(), 'slipway-test-')));
+    c.store = await openStore({ engine: 'pglite', dataDir: null });
+    const { written } = await bootstrapTokens(c.store, c.dir);
+    c.server = buildServer({
+      store: c.store,
+      objects: new ObjectStore(join(c.dir, 'origin')),
+      tickMs: 200,
+    });
+    const url = await c.server.listen('127.0.0.1', 0);
+    c.fleet.url = url;
+    c.fleet.adminToken = written.find((w) => w.kind === 'admin')!.token;
+    c.fleet.joinToken = written.find((w) => w.kind === 'join')!.token;
+    c.client = new SlipwayClient({ server: url, token: c.fleet.adminToken });
+    for (const a of agents) c.fleet.startAgent(a);
+    await c.fleet.waitForHosts(agents.map((a) => a.name));
+    await c.client.applyServiceMap(parseYaml(map));
+    return c;
+  }
+
+  /** Builds an image of an example service with `release` as its release.json. */
+  async build(service: string, release: Record<string, string>): Promise<string> {
+    const src = join(this.dir, 'src', `${service}-${this.builds++}`);
+    await cp(join(EXAMPLES, service), src, { recursive: true });
+    await writeFile(join(src, 'release.json'), JSON.stringify(release));
+    return (await buildImage(this.client, src, service, [], () => {})).imageId;
+  }
+
+  async deploy(service: string, image: string): Promise<DeploymentView> {
+    return this.waitFor(await this.client.createDeployment({ service, image }));
+  }
+
+  /** Polls a deployment until it ends. */
+  async waitFor(d: DeploymentView, timeoutMs = 45_000): Promise<DeploymentView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = await this.client.getDeployment(d.id);
+      if (['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)) return now;
+      if (Date.now() > deadline)
+        throw new Error(`deployment ${d.id} still ${now.state} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** What each host's service answers on its port right now. */
+  async fetchFrom(host: string, service: string, path: string): Promise<unknown> {
+    const row = (await this.client.status()).find((r) => r.host === host && r.service === service);
+    if (!row?.port) throw new Error(`${service} has no port on ${host}`);
+    const res = await fetch(`http://127.0.0.1:${row.port}${path}`);
+    return res.json();
+  }
+
+  agentDir(name: string): string {
+    return join(this.dir, 'agents', name);
+  }
+
+  async agentLog(name: string): Promise<string> {
+    return readFile(join(this.dir, 'logs', `agent-${name}.log`), 'utf8');
+  }
+
+  async stop(): Promise<void> {
+    await this.fleet.stop();
+    await this.server.close();
+    await this.store.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
