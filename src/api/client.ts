@@ -139,6 +139,10 @@ export class SlipwayClient {
     const decoder = new TextDecoder();
     let buffer = '';
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    // Cancel the reader ourselves: Node 20's fetch can leave a pending read hanging forever when
+    // its signal aborts after the last chunk has arrived.
+    const cancel = () => void reader.cancel().catch(() => {});
+    signal.addEventListener('abort', cancel, { once: true });
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -160,6 +164,7 @@ export class SlipwayClient {
       if (signal.aborted) return;
       throw e;
     } finally {
+      signal.removeEventListener('abort', cancel);
       reader.releaseLock();
     }
   }

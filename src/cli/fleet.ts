@@ -3,9 +3,9 @@
  * own data dir. The demo uses it; so do the integration tests and benchmarks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlipwayError } from '../core/index.js';
 import { SlipwayClient } from '../api/index.js';
@@ -30,6 +30,7 @@ export function startSlipway(
   logFile: string,
   env: NodeJS.ProcessEnv = process.env,
 ): FleetProcess {
+  mkdirSync(dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [SLIPWAY_BIN, ...args], {
     env,
@@ -102,7 +103,6 @@ export class LocalFleet {
 
   /** Starts the server on a free port (embedded store unless `databaseUrl`). */
   async startServer(opts: { port?: number; databaseUrl?: string } = {}): Promise<void> {
-    await mkdir(join(this.dir, 'logs'), { recursive: true });
     const args = [
       'server',
       '--data-dir',

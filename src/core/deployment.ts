@@ -217,8 +217,8 @@ function stage(
     return s.setState('succeeded', null);
   }
   d.currentBatch = 0;
-  startBatch(s, now, timing);
   s.setState('activating');
+  startBatch(s, now, timing);
 }
 
 function startBatch(s: StepBuilder, now: number, timing: Timing): void {

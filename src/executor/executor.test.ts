@@ -1,0 +1,201 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HealthSpec } from '../core/index.js';
+import { freePort } from './free-port.js';
+import { probeOnce, waitHealthy } from './health.js';
+import { isAlive, killStaleProcessGroup, writePidFile } from './process-group.js';
+import { runCommand } from './run-command.js';
+import { Supervisor, type SupervisorEvent } from './supervisor.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'slipway-exec-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('runCommand', () => {
+  it('runs an argv without a shell and captures its output and exit code', async () => {
+    const r = await runCommand([
+      'node',
+      '-e',
+      'console.log(process.argv[1]); process.exit(3)',
+      '$HOME;x',
+    ]);
+    expect(r.stdout.trim()).toBe('$HOME;x');
+    expect(r.code).toBe(3);
+  });
+
+  it('kills a command that runs past its timeout, with its children', async () => {
+    const r = await runCommand(['/bin/sh', '-c', 'sleep 30 & sleep 30'], { timeoutMs: 200 });
+    expect(r.timedOut).toBe(true);
+  });
+
+  it('refuses an empty command', async () => {
+    await expect(runCommand([])).rejects.toThrow(/empty command/);
+  });
+});
+
+describe('Supervisor', () => {
+  it('runs the process with its env, keeps its output and restarts it with backoff', async () => {
+    const events: SupervisorEvent[] = [];
+    const sup = new Supervisor({
+      run: { argv: ['node', '-e', 'console.log("hello " + process.env.WHO); process.exit(1)'] },
+      cwd: dir,
+      env: { ...process.env, WHO: 'world' } as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+      backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
+      onEvent: (e) => events.push(e),
+    });
+    sup.start();
+    await until(() => sup.restarts >= 3);
+    await sup.stop();
+    const delays = events.flatMap((e) => (e.type === 'exited' ? [e.restartInMs] : []));
+    expect(delays.slice(0, 3)).toEqual([50, 100, 200]);
+    expect(await readFile(join(dir, 'logs', 'stdout.log'), 'utf8')).toContain('hello world');
+  });
+
+  it('stops the whole process group, children included', async () => {
+    const childPidFile = join(dir, 'child.pid');
+    const sup = new Supervisor({
+      run: { shell: `sleep 60 & echo $! > ${childPidFile}; wait` },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+    });
+    sup.start();
+    await until(async () => (await readFile(childPidFile, 'utf8').catch(() => '')).trim() !== '');
+    const grandchild = Number((await readFile(childPidFile, 'utf8')).trim());
+    expect(isAlive(grandchild)).toBe(true);
+    await sup.stop(2000);
+    await until(() => !isAlive(grandchild));
+    expect(sup.running).toBe(false);
+  });
+
+  it('reports a command that cannot start and keeps retrying', async () => {
+    const events: SupervisorEvent[] = [];
+    const sup = new Supervisor({
+      run: { argv: [join(dir, 'missing-binary')] },
+      cwd: dir,
+      env: {},
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+      backoff: { initialMs: 20, maxMs: 20, resetAfterMs: 60_000 },
+      onEvent: (e) => events.push(e),
+    });
+    sup.start();
+    await until(() => events.filter((e) => e.type === 'exited').length >= 2);
+    await sup.stop();
+    expect(await readFile(join(dir, 'logs', 'stderr.log'), 'utf8')).toMatch(/cannot start/);
+  });
+});
+
+describe('killStaleProcessGroup', () => {
+  it('kills the group a pid file records, and only when its start time matches', async () => {
+    const sup = new Supervisor({
+      run: { argv: ['sleep', '60'] },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+    });
+    sup.start();
+    await until(() => sup.pid !== undefined && sup.running);
+    const pid = sup.pid!;
+    await until(async () => (await readFile(join(dir, 'pid'), 'utf8').catch(() => '')) !== '');
+
+    // A pid file whose start time does not match (a reused pid) is left alone.
+    const forged = join(dir, 'forged.pid');
+    await writeFile(forged, JSON.stringify({ pid, startTime: '1' }));
+    expect(await killStaleProcessGroup(forged)).toBe(false);
+    expect(isAlive(pid)).toBe(true);
+
+    expect(await killStaleProcessGroup(join(dir, 'pid'), 1000)).toBe(true);
+    await until(() => !sup.running);
+    await sup.stop();
+  });
+
+  it('does nothing without a pid file', async () => {
+    expect(await killStaleProcessGroup(join(dir, 'none.pid'))).toBe(false);
+    await writePidFile(join(dir, 'self.pid'), process.pid);
+    expect(JSON.parse(await readFile(join(dir, 'self.pid'), 'utf8'))).toMatchObject({
+      pid: process.pid,
+    });
+  });
+});
+
+describe('health probes', () => {
+  let server: Server;
+  let port: number;
+  let status = 200;
+  beforeEach(async () => {
+    status = 200;
+    server = createServer((_req, res) => res.writeHead(status).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  afterEach(async () => {
+    await new Promise((r) => server.close(r));
+  });
+  const target = () => ({ host: '127.0.0.1', port, cwd: dir, env: {} });
+
+  it('passes on 2xx and fails on 5xx for HTTP', async () => {
+    expect(await probeOnce({ kind: 'http', path: '/healthz' }, target(), 1000)).toEqual({
+      ok: true,
+      detail: 'HTTP 200',
+    });
+    status = 503;
+    expect(await probeOnce({ kind: 'http', path: '/healthz' }, target(), 1000)).toEqual({
+      ok: false,
+      detail: 'HTTP 503',
+    });
+  });
+
+  it('checks TCP reachability', async () => {
+    expect((await probeOnce({ kind: 'tcp' }, target(), 1000)).ok).toBe(true);
+    const closed = await freePort();
+    const r = await probeOnce({ kind: 'tcp' }, { ...target(), port: closed }, 1000);
+    expect(r).toMatchObject({ ok: false });
+  });
+
+  it('runs a command probe and reports its last output line on failure', async () => {
+    const ok = await probeOnce({ kind: 'command', run: { argv: ['true'] } }, target(), 1000);
+    expect(ok.ok).toBe(true);
+    const bad = await probeOnce(
+      { kind: 'command', run: { shell: 'echo "db not ready" >&2; exit 2' } },
+      target(),
+      1000,
+    );
+    expect(bad).toEqual({ ok: false, detail: 'exit 2: db not ready' });
+  });
+
+  it('waits for consecutive successes, or gives up at the deadline with the last failure', async () => {
+    const spec: HealthSpec = {
+      probe: { kind: 'http', path: '/' },
+      timeoutMs: 500,
+      intervalMs: 20,
+      healthyAfter: 3,
+      deadlineMs: 2000,
+    };
+    const good = await waitHealthy(spec, target());
+    expect(good).toMatchObject({ healthy: true, probes: 3 });
+    status = 500;
+    const bad = await waitHealthy({ ...spec, deadlineMs: 200 }, target());
+    expect(bad.healthy).toBe(false);
+    expect(bad.detail).toMatch(/^HTTP 500 \(not healthy after 0\.\ds\)$/);
+  });
+});
