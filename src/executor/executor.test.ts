@@ -54,7 +54,7 @@ describe('Supervisor', () => {
     const sup = new Supervisor({
       run: { argv: ['node', '-e', 'console.log("hello " + process.env.WHO); process.exit(1)'] },
       cwd: dir,
-      env: { ...process.env, WHO: 'world' } as Record<string, string>,
+      env: { ...process.env, WHO: 'world' },
       logDir: join(dir, 'logs'),
       pidFile: join(dir, 'pid'),
       backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
