@@ -5,11 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SlipwayError } from './core/index.js';
-import { Agent } from './agent/index.js';
 import { runCli, type ProcessCommands } from './cli/index.js';
-import { ObjectStore } from './image/index.js';
-import { bootstrapTokens, buildServer } from './server/index.js';
-import { openStore } from './store/index.js';
 
 const log = (prefix: string) => (msg: string) =>
   process.stderr.write(`${new Date().toISOString()} ${prefix} ${msg}\n`);
@@ -39,6 +35,10 @@ function onSignals(stop: () => Promise<void>): void {
 const processes: ProcessCommands = {
   async server({ dataDir, listen, databaseUrl }) {
     const { host, port } = parseListen(listen);
+    // Loaded here, not at the top: agents and CLI verbs start faster without the database code.
+    const { openStore } = await import('./store/index.js');
+    const { bootstrapTokens, buildServer } = await import('./server/index.js');
+    const { ObjectStore } = await import('./image/index.js');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const store = await openStore(
       databaseUrl
@@ -61,6 +61,7 @@ const processes: ProcessCommands = {
   },
 
   async agent(opts) {
+    const { Agent } = await import('./agent/index.js');
     const agent = new Agent({ ...opts, log: log(`agent ${opts.name}`) });
     await agent.start();
     onSignals(() => agent.stop());
