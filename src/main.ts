@@ -4,18 +4,11 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SlipwayError } from './core/index.js';
+import { parseHostPort } from './core/index.js';
 import { runCli, type ProcessCommands } from './cli/index.js';
 
 const log = (prefix: string) => (msg: string) =>
   process.stderr.write(`${new Date().toISOString()} ${prefix} ${msg}\n`);
-
-function parseListen(listen: string): { host: string; port: number } {
-  const m = /^(.*):(\d+)$/.exec(listen);
-  if (!m)
-    throw new SlipwayError('INVALID', `--listen ${JSON.stringify(listen)}: expected HOST:PORT`);
-  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port: Number(m[2]) };
-}
 
 /** Stops `stop` once on SIGINT/SIGTERM, then exits. */
 function onSignals(stop: () => Promise<void>): void {
@@ -34,7 +27,7 @@ function onSignals(stop: () => Promise<void>): void {
 
 const processes: ProcessCommands = {
   async server({ dataDir, listen, databaseUrl }) {
-    const { host, port } = parseListen(listen);
+    const { host, port } = parseHostPort(listen, '--listen');
     // Loaded here, not at the top: agents and CLI verbs start faster without the database code.
     const { openStore } = await import('./store/index.js');
     const { bootstrapTokens, buildServer } = await import('./server/index.js');

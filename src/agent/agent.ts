@@ -6,9 +6,18 @@
  */
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { SlipwayError, isSlipwayError } from '../core/index.js';
-import { SlipwayClient, agentGoal, type AgentGoal } from '../api/index.js';
-import { OriginSource, type ChunkSource } from '../distribution/index.js';
-import { ObjectStore } from '../image/index.js';
+import { SlipwayClient, agentGoal, type AgentGoal, type Peering } from '../api/index.js';
+import {
+  HttpChunkSource,
+  ImageAvailability,
+  RateLimiter,
+  startPeerServer,
+  type ChunkSource,
+  type FetchOptions,
+  type PeerServer,
+} from '../distribution/index.js';
+import { ObjectStore, manifestChunks, parseManifest } from '../image/index.js';
+import { advertisedUrl } from './peer-address.js';
 import { loadCredentials, saveCredentials, type Credentials } from './credentials.js';
 import { HostLayout } from './host-layout.js';
 import { ServiceRunner } from './service-runner.js';
@@ -23,6 +32,14 @@ export interface AgentOptions {
   log?: (msg: string) => void;
   /** Heartbeat period of status reports. */
   reportEveryMs?: number;
+  /** Where to serve chunks to the region (null: serve nothing, fetch from the origin only). */
+  peerListen?: { host: string; port: number } | null;
+  /** The URL peers reach this agent at, when the listen address is not it. */
+  peerUrl?: string;
+  /** This agent is its region's relay. */
+  relay?: boolean;
+  /** Bytes per second, each way, for deploy traffic (null: no cap). */
+  maxBandwidth?: number | null;
 }
 
 const POLL_WAIT_MS = 25_000;
@@ -33,6 +50,13 @@ export class Agent {
   private readonly runners = new Map<string, ServiceRunner>();
   private readonly abort = new AbortController();
   private readonly bytesReceived: Record<string, number> = {};
+  private bytesServed = 0;
+  private readonly availability = new ImageAvailability();
+  private readonly download: RateLimiter | null;
+  private readonly upload: RateLimiter | null;
+  private peerServer: PeerServer | null = null;
+  private peerUrl: string | null = null;
+  private peering: Peering | null = null;
   private client: SlipwayClient;
   private creds: Credentials | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -45,6 +69,9 @@ export class Agent {
     this.objects = new ObjectStore(this.layout.objects);
     this.client = new SlipwayClient({ server: opts.server });
     this.log = opts.log ?? (() => {});
+    const cap = opts.maxBandwidth ?? null;
+    this.download = cap ? new RateLimiter(cap) : null;
+    this.upload = cap ? new RateLimiter(cap) : null;
   }
 
   get hostId(): string | undefined {
@@ -56,6 +83,8 @@ export class Agent {
     await mkdir(this.layout.objects, { recursive: true });
     // Services this host ran before: stop leftovers, then bring back the last goal at once.
     for (const name of await readdir(this.layout.services)) await this.runner(name);
+    await this.trackStagedImages();
+    await this.startPeerServer();
     const cached = await this.cachedGoal();
     if (cached) this.apply(cached);
     this.loops.push(this.pollLoop());
@@ -69,6 +98,54 @@ export class Agent {
     if (this.reportSoon) clearTimeout(this.reportSoon);
     await Promise.allSettled(this.loops);
     await Promise.all([...this.runners.values()].map((r) => r.close()));
+    await this.peerServer?.close();
+  }
+
+  /** Lets peers take chunks of the images this host already holds (after a restart). */
+  private async trackStagedImages(): Promise<void> {
+    for (const runner of this.runners.values()) {
+      for (const imageId of runner.stagedImages()) {
+        try {
+          const manifest = parseManifest(
+            JSON.parse(await readFile(this.layout.manifest(imageId), 'utf8')),
+          );
+          const digests = manifestChunks(manifest).map((c) => c.digest);
+          const held = await Promise.all(digests.map((d) => this.objects.has(d)));
+          this.availability.track(imageId, digests, (i) => held[i] === true);
+        } catch {
+          // No manifest on disk: the image is simply not offered to peers.
+        }
+      }
+    }
+  }
+
+  private async startPeerServer(): Promise<void> {
+    const listen = this.opts.peerListen;
+    if (!listen) return;
+    const origin = this.originSource();
+    this.peerServer = await startPeerServer({
+      ...listen,
+      objects: this.objects,
+      availability: this.availability,
+      region: this.opts.region,
+      serverKey: () => this.peering?.serverKey ?? null,
+      relayFetch: this.opts.relay
+        ? async (digest, size) => {
+            const data = await origin.get(digest, size);
+            await this.objects.put(digest, data);
+            this.availability.add(digest);
+            this.countBytes('origin', data.length);
+          }
+        : null,
+      limiter: this.upload,
+      onSent: (n) => (this.bytesServed += n),
+      log: this.log,
+    });
+    this.peerUrl =
+      this.opts.peerUrl ?? (await advertisedUrl(this.peerServer.url, this.opts.server));
+    this.log(
+      `serving chunks to region ${this.opts.region} at ${this.peerUrl}${this.opts.relay ? ' (relay)' : ''}`,
+    );
   }
 
   private async pollLoop(): Promise<void> {
@@ -81,6 +158,8 @@ export class Agent {
         const goal = await this.client.agentGoal(generation, POLL_WAIT_MS, signal);
         if (failures > 0) this.log(`reconnected to ${this.opts.server}`);
         failures = 0;
+        // Every answer renews the peer ticket and the list of peers, even without a new goal.
+        if (goal.peering) this.peering = goal.peering;
         if (goal.generation !== generation) {
           generation = goal.generation;
           await writeFile(this.layout.goalCache, JSON.stringify(goal));
@@ -150,8 +229,7 @@ export class Agent {
         objects: this.objects,
         hostName: this.opts.name,
         fetchManifest: (id) => this.client.getManifest(id),
-        sources: () => this.sources(),
-        onBytes: (kind, n) => (this.bytesReceived[kind] = (this.bytesReceived[kind] ?? 0) + n),
+        fetchOptions: () => this.fetchOptions(),
         portOf: (service) => this.runners.get(service)?.activePort() ?? null,
         onChange: () => this.reportChanged(),
         log: this.log,
@@ -165,8 +243,43 @@ export class Agent {
     return p;
   }
 
-  private sources(): ChunkSource[] {
-    return [new OriginSource((d, signal) => this.client.getChunk(d, signal))];
+  private originSource(): ChunkSource {
+    return new HttpChunkSource({
+      name: 'origin',
+      kind: 'origin',
+      baseUrl: `${this.opts.server.replace(/\/$/, '')}/v1`,
+      credential: () => this.creds?.token ?? '',
+      limiter: this.download,
+    });
+  }
+
+  /**
+   * Where chunks come from now: the region's peers and relay (from the last goal answer), and
+   * the origin. A relay itself goes to the origin for what its peers do not hold.
+   */
+  private fetchOptions(): Omit<FetchOptions, 'imageId' | 'store' | 'onProgress'> {
+    const peering = this.peering;
+    const source = (p: Peering['peers'][number]) =>
+      new HttpChunkSource({
+        name: `${p.relay ? 'relay' : 'peer'} ${p.name}`,
+        kind: p.relay ? 'relay' : 'peer',
+        baseUrl: p.url,
+        credential: () => this.peering?.ticket ?? '',
+        limiter: this.download,
+      });
+    const others = peering?.peers ?? [];
+    return {
+      peers: others.filter((p) => !p.relay).map(source),
+      relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
+      origin: this.originSource(),
+      availability: this.availability,
+      onBytes: (kind, n) => this.countBytes(kind, n),
+      onSourceProblem: (name, problem) => this.log(`fetch: ${name}: ${problem}`),
+    };
+  }
+
+  private countBytes(kind: string, n: number): void {
+    this.bytesReceived[kind] = (this.bytesReceived[kind] ?? 0) + n;
   }
 
   private reportChanged(): void {
@@ -183,6 +296,9 @@ export class Agent {
       await this.client.agentReport({
         services: [...this.runners.values()].map((r) => r.report()),
         bytesReceived: { ...this.bytesReceived },
+        bytesServed: this.bytesServed,
+        peerUrl: this.peerUrl,
+        relay: this.opts.relay ?? false,
       });
     } catch {
       // The poll loop reports lost connections; the next heartbeat sends the state again.

@@ -16,7 +16,7 @@ import {
 import { createServer } from 'node:net';
 import { SlipwayError } from '../core/index.js';
 import type { GoalRelease, GoalService, ServiceReport } from '../api/index.js';
-import { fetchChunks, type ChunkSource } from '../distribution/index.js';
+import { fetchChunks, type FetchOptions } from '../distribution/index.js';
 import {
   HealthMonitor,
   Supervisor,
@@ -38,8 +38,8 @@ export interface RunnerDeps {
   objects: ObjectStore;
   hostName: string;
   fetchManifest: (imageId: string) => Promise<unknown>;
-  sources: () => ChunkSource[];
-  onBytes: (kind: ChunkSource['kind'], bytes: number) => void;
+  /** Sources and counters for a fetch, as they are at the moment it starts. */
+  fetchOptions: () => Omit<FetchOptions, 'imageId' | 'store' | 'onProgress'>;
   /** The port another service on this host listens on, when it runs here. */
   portOf: (service: string) => number | null;
   /** Something worth reporting changed. */
@@ -102,6 +102,11 @@ export class ServiceRunner {
     this.goal = goal;
     if (this.active && goal?.active?.version !== this.active.version) this.healthAbort?.abort();
     this.schedule();
+  }
+
+  /** Images of the releases on disk. */
+  stagedImages(): string[] {
+    return [...new Set(this.staged.values())];
   }
 
   report(): ServiceReport {
@@ -175,9 +180,9 @@ export class ServiceRunner {
       await mkdir(layout.manifest(r.imageId).replace(/manifest\.json$/, ''), { recursive: true });
       await writeFile(layout.manifest(r.imageId), JSON.stringify(manifest));
       await fetchChunks(manifestChunks(manifest), {
-        sources: this.deps.sources(),
+        ...this.deps.fetchOptions(),
+        imageId: r.imageId,
         store: objects,
-        onBytes: this.deps.onBytes,
         onProgress: (p) => {
           this.fetching = { version: r.version, ...p };
           this.deps.onChange();

@@ -104,9 +104,30 @@ export const goalService = z.object({
   /** The release that must run, or null for none. */
   active: goalRelease.nullable(),
 });
+/** An agent of the same region that serves chunks. */
+export const peer = z.object({
+  hostId: z.string(),
+  name: z.string(),
+  url: z.string(),
+  /** The region's relay: fetches from the origin what no peer holds yet. */
+  relay: z.boolean(),
+});
+export type Peer = z.infer<typeof peer>;
+
+export const peering = z.object({
+  /** This agent's ticket, signed by the control plane, shown to peers. Short-lived: renewed with every goal answer. */
+  ticket: z.string(),
+  /** The control plane's public key (PEM): checks the tickets peers show. */
+  serverKey: z.string(),
+  /** Other agents of this region that serve chunks. */
+  peers: z.array(peer),
+});
+export type Peering = z.infer<typeof peering>;
+
 export const agentGoal = z.object({
   generation: z.number().int().min(0),
   services: z.array(goalService),
+  peering: peering.nullable().default(null),
 });
 export type AgentGoal = z.infer<typeof agentGoal>;
 export type GoalService = z.infer<typeof goalService>;
@@ -138,6 +159,12 @@ export const agentReport = z.object({
   services: z.array(serviceReport),
   /** Bytes this agent received since it started, by where they came from. */
   bytesReceived: z.record(z.string(), z.number().int().min(0)).default({}),
+  /** Bytes this agent sent to peers since it started. */
+  bytesServed: z.number().int().min(0).default(0),
+  /** Where this agent serves chunks to its region (null: it does not). */
+  peerUrl: z.string().nullable().default(null),
+  /** Whether this agent is its region's relay. */
+  relay: z.boolean().default(false),
 });
 export type ServiceReport = z.infer<typeof serviceReport>;
 export type AgentReport = z.infer<typeof agentReport>;
@@ -152,6 +179,11 @@ export const host = z.object({
   online: z.boolean(),
   lastSeenAt: z.string().nullable(),
   services: z.array(serviceReport),
+  /** Bytes received since the agent started, by source: origin, relay, peer. */
+  bytesReceived: z.record(z.string(), z.number().int().min(0)),
+  bytesServed: z.number().int().min(0),
+  peerUrl: z.string().nullable(),
+  relay: z.boolean(),
 });
 export type Host = z.infer<typeof host>;
 

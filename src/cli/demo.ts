@@ -17,11 +17,11 @@ import { watchDeployment } from './watch.js';
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
 const HOSTS: AgentSpec[] = [
-  { name: 'nyc-1', region: 'us-east' },
+  { name: 'nyc-1', region: 'us-east', relay: true },
   { name: 'nyc-2', region: 'us-east' },
-  { name: 'ldn-1', region: 'eu-west' },
+  { name: 'ldn-1', region: 'eu-west', relay: true },
   { name: 'ldn-2', region: 'eu-west' },
-  { name: 'mum-1', region: 'ap-south' },
+  { name: 'mum-1', region: 'ap-south', relay: true },
   { name: 'mum-2', region: 'ap-south' },
 ];
 

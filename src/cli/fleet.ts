@@ -17,6 +17,9 @@ export interface AgentSpec {
   name: string;
   region: string;
   labels?: Record<string, string>;
+  relay?: boolean;
+  /** e.g. `100mbit` */
+  maxBandwidth?: string;
 }
 
 export interface FleetProcess {
@@ -145,7 +148,12 @@ export class LocalFleet {
       spec.region,
       '--data-dir',
       join(this.dir, 'agents', spec.name),
+      // Several agents share this machine: each serves its region on a port of its own.
+      '--peer-listen',
+      '127.0.0.1:0',
     ];
+    if (spec.relay) args.push('--relay');
+    if (spec.maxBandwidth) args.push('--max-bandwidth', spec.maxBandwidth);
     for (const [k, v] of Object.entries(spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     const p = startSlipway(args, join(this.dir, 'logs', `agent-${spec.name}.log`));
     this.agents.set(spec.name, p);

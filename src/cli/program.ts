@@ -1,7 +1,14 @@
 /** The `slipway` command line: every verb, its options and its output. */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { SlipwayError, ValidationError, formatProblem, isSlipwayError } from '../core/index.js';
+import {
+  SlipwayError,
+  ValidationError,
+  formatProblem,
+  isSlipwayError,
+  parseHostPort,
+  parseRate,
+} from '../core/index.js';
 import type { DeploymentView, SlipwayClient } from '../api/index.js';
 import { buildImage } from './build.js';
 import { runDemo } from './demo.js';
@@ -20,6 +27,13 @@ export interface ProcessCommands {
     region: string;
     labels: Record<string, string>;
     dataDir: string;
+    /** Where to serve chunks to the region's other agents. */
+    peerListen: { host: string; port: number };
+    /** The URL peers reach this agent at, when the listen address is not it. */
+    peerUrl?: string;
+    relay: boolean;
+    /** Bytes per second, each way, for deploy traffic (null: no cap). */
+    maxBandwidth: number | null;
   }): Promise<void>;
 }
 
@@ -79,9 +93,37 @@ export function buildProgram(processes: ProcessCommands): Command {
     )
     .option('--label <key=value>', 'a label of this host (repeatable)', collect, [])
     .option('--data-dir <dir>', 'where the agent keeps images and releases', '.slipway/agent')
+    .option(
+      '--peer-listen <host:port>',
+      'where to serve chunks to agents of this region (port 0: any free port)',
+      '0.0.0.0:7401',
+    )
+    .option(
+      '--peer-url <url>',
+      'the URL peers reach this agent at (default: the listen address, or the address this host reaches the server from)',
+    )
+    .option(
+      '--relay',
+      'be this region’s relay: fetch from the origin what no peer holds yet',
+      false,
+    )
+    .option(
+      '--max-bandwidth <rate>',
+      'cap deploy traffic each way, e.g. 100mbit or 50MiB/s (default: no cap)',
+    )
     .action(
       (
-        o: { name: string; region: string; joinToken?: string; label: string[]; dataDir: string },
+        o: {
+          name: string;
+          region: string;
+          joinToken?: string;
+          label: string[];
+          dataDir: string;
+          peerListen: string;
+          peerUrl?: string;
+          relay: boolean;
+          maxBandwidth?: string;
+        },
         cmd: Command,
       ) =>
         processes.agent({
@@ -91,6 +133,11 @@ export function buildProgram(processes: ProcessCommands): Command {
           region: o.region,
           labels: parseLabels(o.label),
           dataDir: resolve(o.dataDir),
+          peerListen: parseHostPort(o.peerListen, '--peer-listen'),
+          peerUrl: o.peerUrl,
+          relay: o.relay,
+          maxBandwidth:
+            o.maxBandwidth === undefined ? null : parseRate(o.maxBandwidth, '--max-bandwidth'),
         }),
     );
 

@@ -6,3 +6,5 @@ export * from './duration.js';
 export * from './amount.js';
 export * from './topology.js';
 export * from './service-map.js';
+export * from './rate.js';
+export * from './address.js';

@@ -1,23 +1,85 @@
-/** Where chunks come from. The origin today; peers and relays implement the same interface. */
+/**
+ * Where chunks come from: the control plane's origin store, the region's relay, or peers in
+ * the region. All speak HTTP; every byte they send is verified by the object store before use.
+ */
+import { SlipwayError } from '../core/index.js';
+import { httpGet } from './http-get.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+export type SourceKind = 'origin' | 'relay' | 'peer';
 
 export interface ChunkSource {
-  /** Short name for reports (`origin`, `peer:host-3`, `relay:eu-1`). */
+  /** Short name for logs and errors (`origin`, `relay ldn-1`, `peer ldn-2`). */
   readonly name: string;
-  /** What kind of source it is, for the bytes-received-by-source counters. */
-  readonly kind: 'origin' | 'relay' | 'peer';
-  get(digest: string, signal?: AbortSignal): Promise<Uint8Array>;
+  /** What kind of source it is, for the bytes-received-by-source counters and scheduling. */
+  readonly kind: SourceKind;
+  get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * Which chunks of the image the source holds, as a bitmap over the image's distinct chunks
+   * in manifest order; null when it holds none of them. Only peers answer this.
+   */
+  have?(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null>;
 }
 
-/** Fetches chunks from the control plane's origin store over the REST API. */
-export class OriginSource implements ChunkSource {
-  readonly name = 'origin';
-  readonly kind = 'origin' as const;
-
-  constructor(
-    private readonly fetchChunk: (digest: string, signal?: AbortSignal) => Promise<Uint8Array>,
-  ) {}
-
-  get(digest: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.fetchChunk(digest, signal);
+/** A chunk the source does not hold (not an error of the source: try another). */
+export class ChunkNotHeldError extends SlipwayError {
+  constructor(source: string, digest: string) {
+    super('NOT_FOUND', `${source} does not hold chunk ${digest.slice(0, 12)}`, { digest });
+    this.name = 'ChunkNotHeldError';
   }
+}
+
+interface HttpSourceOptions {
+  name: string;
+  kind: SourceKind;
+  /** Base URL: chunks are at `<base>/chunks/<digest>`. */
+  baseUrl: string;
+  /** Sent as `Authorization: Bearer …`: an agent token for the origin, a peer ticket for peers. */
+  credential: () => string;
+  limiter?: RateLimiter | null;
+}
+
+/** A source reached over HTTP: the origin (`<server>/v1`), a relay or a peer. */
+export class HttpChunkSource implements ChunkSource {
+  readonly name: string;
+  readonly kind: SourceKind;
+
+  constructor(private readonly opts: HttpSourceOptions) {
+    this.name = opts.name;
+    this.kind = opts.kind;
+  }
+
+  async get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    // A relay may have to fetch the chunk first: it needs the size to bound what it accepts.
+    const query = this.kind === 'relay' ? `?size=${size}` : '';
+    const res = await httpGet(`${this.opts.baseUrl}/chunks/${digest}${query}`, {
+      headers: { authorization: `Bearer ${this.opts.credential()}` },
+      limiter: this.opts.limiter,
+      signal,
+      maxBytes: size,
+    });
+    if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
+    if (res.status !== 200) throw statusError(this.name, res.status, res.body);
+    return res.body;
+  }
+
+  async have(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null> {
+    const res = await httpGet(`${this.opts.baseUrl}/images/${imageId}/have`, {
+      headers: { authorization: `Bearer ${this.opts.credential()}` },
+      signal,
+      maxBytes: 1 << 20,
+      timeoutMs: 5_000,
+    });
+    if (res.status === 404) return null;
+    if (res.status !== 200) throw statusError(this.name, res.status, res.body);
+    return res.body;
+  }
+}
+
+function statusError(source: string, status: number, body: Buffer): SlipwayError {
+  const text = body.toString('utf8', 0, Math.min(body.length, 200));
+  return new SlipwayError(
+    status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'UNAVAILABLE',
+    `${source} answered HTTP ${status}${text ? `: ${text}` : ''}`,
+  );
 }

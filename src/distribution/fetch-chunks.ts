@@ -1,11 +1,22 @@
 /**
- * Fetches the chunks a host lacks, several at a time, verifying every chunk before it is
- * stored (the object store refuses bytes that do not hash to their name). A source that fails
- * or sends bad bytes is tried again later, and other sources are tried first.
+ * The fetch scheduler: brings every chunk of an image into the local object store from several
+ * sources at once, never using a byte the store has not verified.
+ *
+ * - Peers of the region first: each peer's bitmap of held chunks is polled, and the rarest
+ *   chunk some free peer holds is taken (random among equals), so copies spread through the
+ *   region instead of everyone pulling the same chunk.
+ * - The region's relay for chunks no peer holds yet (random order, so hosts ask the relay for
+ *   different chunks and then trade them); the relay pulls each chunk from the origin once.
+ * - The origin when there is no relay or the relay keeps failing.
+ * - A source that fails is backed off, one that sends bytes that do not verify is dropped for
+ *   the rest of the fetch, and the chunk goes back to the pool to be taken from elsewhere.
+ * - At the end, a chunk in flight for much longer than usual is also asked of another source
+ *   (endgame): the first verified copy wins, so one slow source cannot hold the fetch up.
  */
 import { SlipwayError } from '../core/index.js';
-import type { ChunkRef, ObjectStore } from '../image/index.js';
-import type { ChunkSource } from './chunk-source.js';
+import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
+import { clearBit, hasBit, type ImageAvailability } from './availability.js';
+import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
 
 export interface FetchProgress {
   bytesDone: number;
@@ -13,66 +24,393 @@ export interface FetchProgress {
 }
 
 export interface FetchOptions {
-  sources: ChunkSource[];
+  /** The image the chunks belong to: peers are asked which of its chunks they hold. */
+  imageId: string;
+  peers?: ChunkSource[];
+  relays?: ChunkSource[];
+  origin?: ChunkSource | null;
   store: ObjectStore;
+  /** Our own availability, updated as chunks arrive so peers can take them from us at once. */
+  availability?: ImageAvailability;
+  /** Requests in flight at once, over all sources. */
   concurrency?: number;
-  /** Attempts per chunk across all sources before giving up. */
+  /** Failed attempts of one chunk, over all sources, before the fetch gives up. */
   attempts?: number;
+  /** How often peers' bitmaps are polled. */
+  pollMs?: number;
   onProgress?: (p: FetchProgress) => void;
-  /** Counts received bytes by source kind. */
-  onBytes?: (kind: ChunkSource['kind'], bytes: number) => void;
+  /** Counts received (verified) bytes by source kind. */
+  onBytes?: (kind: SourceKind, bytes: number) => void;
+  /** Sources that misbehave (logged by the caller). */
+  onSourceProblem?: (source: string, problem: string) => void;
   signal?: AbortSignal;
 }
 
-/** Ensures every chunk in `chunks` is in the store; returns the bytes actually fetched. */
-export async function fetchChunks(chunks: ChunkRef[], opts: FetchOptions): Promise<number> {
-  const unique = [...new Map(chunks.map((c) => [c.digest, c])).values()];
-  const bytesTotal = unique.reduce((n, c) => n + c.size, 0);
-  let bytesDone = 0;
-  let fetched = 0;
-  const todo: ChunkRef[] = [];
-  for (const c of unique) {
-    if (await opts.store.has(c.digest)) bytesDone += c.size;
-    else todo.push(c);
-  }
-  opts.onProgress?.({ bytesDone, bytesTotal });
-  const attempts = opts.attempts ?? 4;
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const chunk = todo[next++]!;
-      await fetchOne(chunk, opts, attempts);
-      bytesDone += chunk.size;
-      fetched += chunk.size;
-      opts.onProgress?.({ bytesDone, bytesTotal });
-    }
-  };
-  const n = Math.max(1, Math.min(opts.concurrency ?? 8, todo.length));
-  await Promise.all(Array.from({ length: n }, worker));
-  return fetched;
+/** Requests in flight per source of each kind. */
+const SLOTS: Record<SourceKind, number> = { peer: 3, relay: 4, origin: 8 };
+const BACKOFF_MS = { first: 250, max: 8_000 };
+/** A request older than this many times the median chunk time is duplicated in the endgame. */
+const STRAGGLER_FACTOR = 4;
+const STRAGGLER_MIN_MS = 1_000;
+
+interface SourceState {
+  source: ChunkSource;
+  active: number;
+  failures: number;
+  /** performance.now() before which the source is not used (backoff). */
+  until: number;
+  dropped: boolean;
+  bits: Uint8Array | null;
 }
 
-async function fetchOne(chunk: ChunkRef, opts: FetchOptions, attempts: number): Promise<void> {
-  const errors: string[] = [];
-  for (let i = 0; i < attempts; i++) {
-    opts.signal?.throwIfAborted();
-    const source = opts.sources[i % opts.sources.length];
-    if (!source) throw new SlipwayError('UNAVAILABLE', 'no chunk source configured');
+interface Request {
+  index: number;
+  source: SourceState;
+  started: number;
+  abort: AbortController;
+}
+
+/** Ensures every chunk is in the store; returns the bytes actually fetched. */
+export async function fetchChunks(chunks: ChunkRef[], opts: FetchOptions): Promise<number> {
+  const fetch = new Fetch(dedupe(chunks), opts);
+  return fetch.run();
+}
+
+function dedupe(chunks: ChunkRef[]): ChunkRef[] {
+  return [...new Map(chunks.map((c) => [c.digest, c])).values()];
+}
+
+class Fetch {
+  private readonly missing = new Set<number>();
+  private readonly inflight = new Map<number, Request[]>();
+  private readonly failures = new Map<number, number>();
+  private readonly peers: SourceState[];
+  private readonly relays: SourceState[];
+  private readonly origin: SourceState | null;
+  private readonly durations: number[] = [];
+  /** Every chunk index in a random order of this host's own, so hosts ask relays for different chunks. */
+  private readonly shuffled: number[];
+  private readonly bytesTotal: number;
+  private bytesDone = 0;
+  private fetched = 0;
+  private rarest: number[] = [];
+  private rarestStale = true;
+  private wake: (() => void) | null = null;
+  private failure: Error | null = null;
+  private readonly stop = new AbortController();
+
+  constructor(
+    private readonly chunks: ChunkRef[],
+    private readonly opts: FetchOptions,
+  ) {
+    const state = (source: ChunkSource): SourceState => ({
+      source,
+      active: 0,
+      failures: 0,
+      until: 0,
+      dropped: false,
+      bits: null,
+    });
+    this.peers = (opts.peers ?? []).map(state);
+    this.relays = (opts.relays ?? []).map(state);
+    this.origin = opts.origin ? state(opts.origin) : null;
+    this.shuffled = shuffle(chunks.map((_, i) => i));
+    this.bytesTotal = chunks.reduce((n, c) => n + c.size, 0);
+  }
+
+  async run(): Promise<number> {
+    const { store, availability, imageId } = this.opts;
+    const held: boolean[] = [];
+    for (const [i, c] of this.chunks.entries()) {
+      held[i] = await store.has(c.digest);
+      if (held[i]) this.bytesDone += c.size;
+      else this.missing.add(i);
+    }
+    availability?.track(
+      imageId,
+      this.chunks.map((c) => c.digest),
+      (i) => held[i] === true,
+    );
+    this.progress();
+    if (this.missing.size === 0) return 0;
+    if (this.peers.length + this.relays.length === 0 && !this.origin) {
+      throw new SlipwayError('UNAVAILABLE', 'no chunk source configured');
+    }
+    const signal = AbortSignal.any([
+      this.stop.signal,
+      ...(this.opts.signal ? [this.opts.signal] : []),
+    ]);
+    const polls = this.peers.map((p) => this.pollPeer(p, signal));
     try {
-      const data = await source.get(chunk.digest, opts.signal);
-      await opts.store.put(chunk.digest, data); // verifies the digest first
-      opts.onBytes?.(source.kind, data.length);
-      return;
-    } catch (e) {
-      errors.push(`${source.name}: ${(e as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+      while (this.missing.size > 0 || this.inflight.size > 0) {
+        this.opts.signal?.throwIfAborted();
+        if (this.failure) throw this.failure;
+        this.fill();
+        await this.sleep(this.nextTimerMs());
+      }
+      if (this.failure) throw this.failure;
+    } finally {
+      this.stop.abort();
+      for (const reqs of this.inflight.values()) for (const r of reqs) r.abort.abort();
+      await Promise.allSettled(polls);
+    }
+    return this.fetched;
+  }
+
+  /** Starts requests until every slot is busy or nothing is left to ask for. */
+  private fill(): void {
+    let total = [...this.inflight.values()].reduce((n, r) => n + r.length, 0);
+    const limit = this.opts.concurrency ?? 12;
+    while (total < limit) {
+      const next = this.pick();
+      if (!next) break;
+      this.start(next.index, next.source);
+      total++;
     }
   }
-  throw new SlipwayError(
-    'UNAVAILABLE',
-    `could not fetch chunk ${chunk.digest.slice(0, 12)}: ${errors.join('; ')}`,
-    {
-      digest: chunk.digest,
-    },
-  );
+
+  private pick(): { index: number; source: SourceState } | null {
+    const now = performance.now();
+    const free = (s: SourceState) =>
+      !s.dropped && s.until <= now && s.active < SLOTS[s.source.kind];
+    // 1. The rarest chunk a free peer holds.
+    const freePeers = this.peers.filter(free);
+    if (freePeers.length > 0) {
+      for (const index of this.rarestOrder()) {
+        if (!this.missing.has(index)) continue;
+        const holders = freePeers.filter((p) => hasBit(p.bits, index));
+        if (holders.length === 0) continue;
+        return { index, source: leastBusy(holders) };
+      }
+    }
+    // 2. The relay, else the origin, for a random chunk no peer holds (or any, if all are held).
+    const relay = this.relays.find(free);
+    const relaysUsable = this.relays.some((r) => !r.dropped && r.failures < 3);
+    const fallback =
+      relay ?? (!relaysUsable && this.origin && free(this.origin) ? this.origin : null);
+    if (fallback) {
+      const index = this.randomMissing();
+      if (index !== null) return { index, source: fallback };
+    }
+    // 3. Endgame: nothing left to start; duplicate a straggler at another free source.
+    if (this.missing.size === 0) return this.straggler(now, free);
+    return null;
+  }
+
+  /** Missing chunks held by at least one peer, rarest first, ties in random order. */
+  private rarestOrder(): number[] {
+    if (!this.rarestStale) return this.rarest;
+    const counts = new Map<number, number>();
+    for (const i of this.missing) {
+      let n = 0;
+      for (const p of this.peers) if (!p.dropped && hasBit(p.bits, i)) n++;
+      if (n > 0) counts.set(i, n);
+    }
+    const keyed = [...counts].map(([i, n]) => ({ i, n, r: Math.random() }));
+    keyed.sort((a, b) => a.n - b.n || a.r - b.r);
+    this.rarest = keyed.map((k) => k.i);
+    this.rarestStale = false;
+    return this.rarest;
+  }
+
+  /** A random missing chunk, preferring ones no peer holds yet. */
+  private randomMissing(): number | null {
+    let any: number | null = null;
+    for (const i of this.shuffled) {
+      if (!this.missing.has(i)) continue;
+      if (!this.peers.some((p) => !p.dropped && hasBit(p.bits, i))) return i;
+      any ??= i;
+    }
+    return any;
+  }
+
+  private straggler(
+    now: number,
+    free: (s: SourceState) => boolean,
+  ): { index: number; source: SourceState } | null {
+    const median = this.durations.length
+      ? [...this.durations].sort((a, b) => a - b)[Math.floor(this.durations.length / 2)]!
+      : STRAGGLER_MIN_MS;
+    const slow = Math.max(STRAGGLER_MIN_MS, median * STRAGGLER_FACTOR);
+    for (const [index, reqs] of this.inflight) {
+      if (reqs.length > 1 || now - reqs[0]!.started < slow) continue;
+      const busy = reqs[0]!.source;
+      const other =
+        this.peers.find((p) => p !== busy && free(p) && hasBit(p.bits, index)) ??
+        this.relays.find((r) => r !== busy && free(r)) ??
+        (this.origin && this.origin !== busy && free(this.origin) ? this.origin : undefined);
+      if (other) return { index, source: other };
+    }
+    return null;
+  }
+
+  private start(index: number, source: SourceState): void {
+    const chunk = this.chunks[index]!;
+    this.missing.delete(index);
+    const req: Request = {
+      index,
+      source,
+      started: performance.now(),
+      abort: new AbortController(),
+    };
+    const reqs = this.inflight.get(index) ?? [];
+    reqs.push(req);
+    this.inflight.set(index, reqs);
+    source.active++;
+    const signal = AbortSignal.any([req.abort.signal, this.stop.signal]);
+    void source.source
+      .get(chunk.digest, chunk.size, signal)
+      .then(async (data) => {
+        if (!this.inflight.get(index)?.includes(req)) return; // another copy won
+        await this.opts.store.put(chunk.digest, data); // verifies the digest first
+        return data.length;
+      })
+      .then(
+        (received) => {
+          source.active--;
+          if (received === undefined) return;
+          source.failures = 0;
+          this.durations.push(performance.now() - req.started);
+          if (this.durations.length > 64) this.durations.shift();
+          for (const other of this.inflight.get(index) ?? [])
+            if (other !== req) other.abort.abort();
+          this.finishChunk(index, chunk, source.source.kind, received);
+        },
+        (e: unknown) => {
+          source.active--;
+          this.failed(req, e);
+        },
+      )
+      .finally(() => this.notify());
+  }
+
+  private finishChunk(index: number, chunk: ChunkRef, kind: SourceKind, received: number): void {
+    this.inflight.delete(index);
+    this.missing.delete(index);
+    this.bytesDone += chunk.size;
+    this.fetched += received;
+    this.opts.availability?.add(chunk.digest);
+    this.opts.onBytes?.(kind, received);
+    this.progress();
+  }
+
+  private failed(req: Request, e: unknown): void {
+    const { index, source } = req;
+    const others = (this.inflight.get(index) ?? []).filter((r) => r !== req);
+    if (others.length > 0) this.inflight.set(index, others);
+    else this.inflight.delete(index);
+    // Aborted because another copy won, or because the fetch is over: nothing went wrong.
+    if (this.stop.signal.aborted || req.abort.signal.aborted) return;
+    const name = source.source.name;
+    if (e instanceof ChunkNotHeldError) {
+      // The peer's bitmap was stale (or the relay could not get it): ask elsewhere.
+      if (source.bits) clearBit(source.bits, index);
+      this.rarestStale = true;
+      if (source.source.kind !== 'peer') this.backoff(source);
+    } else if (e instanceof ChunkCorruptError) {
+      source.dropped = true;
+      this.rarestStale = true;
+      this.opts.onSourceProblem?.(
+        name,
+        `sent bytes that do not match chunk ${this.chunks[index]!.digest.slice(0, 12)}; not used again for this image`,
+      );
+    } else {
+      this.backoff(source);
+      this.opts.onSourceProblem?.(name, (e as Error).message);
+    }
+    const n = (this.failures.get(index) ?? 0) + 1;
+    this.failures.set(index, n);
+    if (n >= (this.opts.attempts ?? 10) && !this.inflight.has(index)) {
+      this.failure = new SlipwayError(
+        'UNAVAILABLE',
+        `could not fetch chunk ${this.chunks[index]!.digest.slice(0, 12)} after ${n} attempts; last from ${name}: ${(e as Error).message}`,
+        { digest: this.chunks[index]!.digest },
+      );
+    }
+    if (!this.inflight.has(index)) this.missing.add(index);
+  }
+
+  private backoff(s: SourceState): void {
+    s.failures++;
+    s.until =
+      performance.now() + Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** (s.failures - 1));
+  }
+
+  private async pollPeer(p: SourceState, signal: AbortSignal): Promise<void> {
+    const every = this.opts.pollMs ?? 250;
+    while (!signal.aborted) {
+      if (!p.dropped && p.until <= performance.now()) {
+        try {
+          p.bits = (await p.source.have?.(this.opts.imageId, signal)) ?? null;
+          this.rarestStale = true;
+          this.notify();
+        } catch (e) {
+          if (signal.aborted) return;
+          p.bits = null;
+          this.backoff(p);
+          this.opts.onSourceProblem?.(p.source.name, (e as Error).message);
+        }
+      }
+      await delay(every, signal);
+    }
+  }
+
+  /** When a backoff expires or a straggler becomes worth duplicating, look again. */
+  private nextTimerMs(): number {
+    const now = performance.now();
+    const waits = [...this.peers, ...this.relays, ...(this.origin ? [this.origin] : [])]
+      .filter((s) => !s.dropped && s.until > now)
+      .map((s) => s.until - now);
+    return Math.max(20, Math.min(500, ...waits));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private progress(): void {
+    this.opts.onProgress?.({ bytesDone: this.bytesDone, bytesTotal: this.bytesTotal });
+  }
+}
+
+function shuffle<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+function leastBusy(sources: SourceState[]): SourceState {
+  let best = sources[0]!;
+  for (const s of sources)
+    if (s.active < best.active || (s.active === best.active && Math.random() < 0.5)) best = s;
+  return best;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }

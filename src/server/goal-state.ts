@@ -1,11 +1,13 @@
 /** What an agent must converge on: per service, the releases to hold and the one to run. */
 import { serviceSpec, type AgentGoal, type GoalRelease } from '../api/index.js';
 import type { Store } from '../store/index.js';
+import { peeringOf } from './peering.js';
 
 export async function goalOfHost(
   store: Store,
   hostId: string,
   generation: number,
+  now: number = Date.now(),
 ): Promise<AgentGoal> {
   const goals = await store.goalsOfHost(hostId);
   const cache = new Map<string, GoalRelease | null>();
@@ -33,5 +35,6 @@ export async function goalOfHost(
       active,
     });
   }
-  return { generation, services };
+  const host = await store.host(hostId);
+  return { generation, services, peering: host ? await peeringOf(store, host, now) : null };
 }

@@ -40,7 +40,7 @@ export function deploymentOf(row: DeploymentRow): Deployment {
 /** The last report of a host, or an empty one when it never reported (or sent garbage). */
 export function reportOf(host: HostRow): api.AgentReport {
   const parsed = api.agentReport.safeParse(host.report);
-  return parsed.success ? parsed.data : { services: [], bytesReceived: {} };
+  return parsed.success ? parsed.data : api.agentReport.parse({ services: [] });
 }
 
 export function isOnline(host: HostRow, now: number): boolean {
@@ -62,6 +62,7 @@ export function observationOf(host: HostRow | undefined, service: string): HostO
 }
 
 export function hostView(h: HostRow, now: number): api.Host {
+  const report = reportOf(h);
   return {
     id: h.id,
     name: h.name,
@@ -69,7 +70,11 @@ export function hostView(h: HostRow, now: number): api.Host {
     labels: h.labels,
     online: isOnline(h, now),
     lastSeenAt: h.lastSeenAt?.toISOString() ?? null,
-    services: reportOf(h).services,
+    services: report.services,
+    bytesReceived: report.bytesReceived,
+    bytesServed: report.bytesServed,
+    peerUrl: report.peerUrl,
+    relay: report.relay,
   };
 }
 

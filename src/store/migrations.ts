@@ -101,4 +101,21 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0002_server_keys': {
+    async up(db: Kysely<unknown>) {
+      // Key pairs of the control plane: e.g. the one that signs agents' peer tickets. In the
+      // database rather than a file so that every server replica signs with the same key.
+      await runStatements(
+        db,
+        `
+        create table server_keys (
+          name text primary key,
+          private_pem text not null,
+          public_pem text not null,
+          created_at timestamptz not null default now()
+        );
+      `,
+      );
+    },
+  },
 };

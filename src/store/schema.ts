@@ -8,6 +8,12 @@ type Json = ColumnType<unknown, string, string>;
 type Int8 = ColumnType<string | number, number | undefined, number>;
 
 export interface Database {
+  server_keys: {
+    name: string;
+    private_pem: string;
+    public_pem: string;
+    created_at: Timestamp;
+  };
   tokens: {
     hash: string;
     kind: 'admin' | 'join' | 'agent';

@@ -85,6 +85,32 @@ export class Store {
     await this.closer();
   }
 
+  // ---- server keys ----
+
+  /**
+   * The named key pair, made by `generate` on first use. Concurrent first uses (replicas
+   * starting together) agree on one: the first insert wins and everyone reads it back.
+   */
+  async serverKey(
+    name: string,
+    generate: () => { privatePem: string; publicPem: string },
+  ): Promise<{ privatePem: string; publicPem: string }> {
+    const read = () =>
+      this.db.selectFrom('server_keys').selectAll().where('name', '=', name).executeTakeFirst();
+    let row = await read();
+    if (!row) {
+      const k = generate();
+      await this.db
+        .insertInto('server_keys')
+        .values({ name, private_pem: k.privatePem, public_pem: k.publicPem })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+      row = await read();
+    }
+    if (!row) throw new Error(`server key ${name} could not be stored`);
+    return { privatePem: row.private_pem, publicPem: row.public_pem };
+  }
+
   // ---- tokens ----
 
   async addToken(hash: string, kind: 'admin' | 'join' | 'agent', hostId?: string): Promise<void> {

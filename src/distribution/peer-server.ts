@@ -1,0 +1,148 @@
+/**
+ * The agent's peer server: serves the verified chunks this agent holds to agents of its own
+ * region, and tells them which chunks of an image it holds. A relay also fetches a chunk it
+ * lacks from the origin (once, however many peers ask) and serves it.
+ *
+ *   GET /chunks/<digest>[?size=N]   the chunk's bytes; 404 when not held
+ *   GET /images/<id>/have           bitmap over the image's distinct chunks; 404 when unknown
+ *
+ * Every request carries a peer ticket signed by the control plane (Authorization: Bearer);
+ * a missing or forged ticket gets 401, a ticket of another region 403.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SlipwayError, httpStatusOf, isSlipwayError } from '../core/index.js';
+import { isDigest, type ObjectStore } from '../image/index.js';
+import type { ImageAvailability } from './availability.js';
+import { verifyTicket } from './peer-ticket.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
+const MAX_RELAY_CHUNK = 8 << 20;
+const SLICE = 64 * 1024;
+
+export interface PeerServerOptions {
+  host: string;
+  port: number;
+  objects: ObjectStore;
+  availability: ImageAvailability;
+  /** This agent's region: only tickets of this region are served. */
+  region: string;
+  /** The control plane's public key (PEM), once known. */
+  serverKey: () => string | null;
+  /** Set on a relay: fetch a chunk from the origin into the object store. */
+  relayFetch?: ((digest: string, size: number) => Promise<void>) | null;
+  /** Caps what this agent sends to peers. */
+  limiter?: RateLimiter | null;
+  /** Counts bytes sent to peers. */
+  onSent?: (bytes: number) => void;
+  log?: (msg: string) => void;
+}
+
+export interface PeerServer {
+  /** The URL peers reach this server at (with the address it listens on). */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
+  const relaying = new Map<string, Promise<void>>();
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => fail(res, e));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    authorize(req);
+    const url = new URL(req.url ?? '/', 'http://peer');
+    const chunk = /^\/chunks\/([0-9a-f]{64})$/.exec(url.pathname);
+    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, url, res);
+    const have = /^\/images\/([0-9a-f]{64})\/have$/.exec(url.pathname);
+    if (req.method === 'GET' && have) {
+      const bits = opts.availability.bitmap(have[1]!);
+      if (!bits) throw new SlipwayError('NOT_FOUND', 'image not held here');
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': bits.length,
+      });
+      res.end(bits);
+      return;
+    }
+    throw new SlipwayError('NOT_FOUND', `no such peer endpoint: ${req.method} ${url.pathname}`);
+  }
+
+  function authorize(req: IncomingMessage): void {
+    const key = opts.serverKey();
+    if (!key) throw new SlipwayError('UNAVAILABLE', 'this agent is not enrolled yet');
+    const ticket = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!ticket) throw new SlipwayError('UNAUTHENTICATED', 'missing peer ticket');
+    const claims = verifyTicket(key, ticket);
+    if (claims.region !== opts.region) {
+      throw new SlipwayError(
+        'FORBIDDEN',
+        `chunks are served only to region ${opts.region}, not ${claims.region}`,
+      );
+    }
+  }
+
+  async function serveChunk(digest: string, url: URL, res: ServerResponse): Promise<void> {
+    if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
+    if (!(await opts.objects.has(digest))) {
+      const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
+      if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {
+        throw new SlipwayError('NOT_FOUND', `chunk ${digest.slice(0, 12)} not held here`);
+      }
+      let pending = relaying.get(digest);
+      if (!pending) {
+        pending = opts.relayFetch(digest, size).finally(() => relaying.delete(digest));
+        relaying.set(digest, pending);
+      }
+      await pending;
+    }
+    const data = await opts.objects.get(digest);
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': data.length,
+    });
+    for (let off = 0; off < data.length; off += SLICE) {
+      const piece = data.subarray(off, off + SLICE);
+      await opts.limiter?.take(piece.length);
+      if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) return;
+    }
+    res.end();
+    opts.onSent?.(data.length);
+  }
+
+  function fail(res: ServerResponse, e: unknown): void {
+    const status = httpStatusOf[isSlipwayError(e) ? e.code : 'INTERNAL'];
+    if (status >= 500) opts.log?.(`peer server: ${(e as Error).message}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = (e as Error).message;
+    res.writeHead(status, {
+      'content-type': 'text/plain',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

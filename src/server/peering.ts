@@ -1,0 +1,27 @@
+/**
+ * What an agent needs to trade chunks with its region: a short-lived ticket signed by the
+ * control plane, the key that checks other agents' tickets, and who its peers are.
+ */
+import type { Peering } from '../api/index.js';
+import { generateSigningKey, signTicket } from '../distribution/index.js';
+import type { HostRow, Store } from '../store/index.js';
+import { isOnline, reportOf } from './views.js';
+
+/** Tickets outlive a few missed goal answers (renewed with every one, at least every 25 s). */
+const TICKET_TTL_MS = 10 * 60_000;
+
+export async function peeringOf(store: Store, host: HostRow, now: number): Promise<Peering> {
+  const key = await store.serverKey('peer-tickets', generateSigningKey);
+  const ticket = signTicket(key.privatePem, {
+    hostId: host.id,
+    region: host.region,
+    exp: now + TICKET_TTL_MS,
+  });
+  const peers = (await store.listHosts())
+    .filter((h) => h.id !== host.id && h.region === host.region && isOnline(h, now))
+    .flatMap((h) => {
+      const r = reportOf(h);
+      return r.peerUrl ? [{ hostId: h.id, name: h.name, url: r.peerUrl, relay: r.relay }] : [];
+    });
+  return { ticket, serverKey: key.publicPem, peers };
+}
