@@ -11,6 +11,7 @@ import {
   HttpChunkSource,
   ImageAvailability,
   RateLimiter,
+  SingleFlightSource,
   startPeerServer,
   type ChunkSource,
   type FetchOptions,
@@ -57,6 +58,8 @@ export class Agent {
   private peerServer: PeerServer | null = null;
   private peerUrl: string | null = null;
   private peering: Peering | null = null;
+  /** One origin source for the agent's fetches and, on a relay, its peers' requests alike. */
+  private readonly origin: ChunkSource;
   private client: SlipwayClient;
   private creds: Credentials | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -72,6 +75,17 @@ export class Agent {
     const cap = opts.maxBandwidth ?? null;
     this.download = cap ? new RateLimiter(cap) : null;
     this.upload = cap ? new RateLimiter(cap) : null;
+    this.origin = new SingleFlightSource(
+      new HttpChunkSource({
+        name: 'origin',
+        kind: 'origin',
+        baseUrl: `${opts.server.replace(/\/$/, '')}/v1`,
+        credential: () => this.creds?.token ?? '',
+        limiter: this.download,
+      }),
+      // Counted here, once per transfer: a relay's own fetch and its peers' requests share them.
+      (n) => this.countBytes('origin', n),
+    );
   }
 
   get hostId(): string | undefined {
@@ -122,7 +136,7 @@ export class Agent {
   private async startPeerServer(): Promise<void> {
     const listen = this.opts.peerListen;
     if (!listen) return;
-    const origin = this.originSource();
+    const origin = this.origin;
     this.peerServer = await startPeerServer({
       ...listen,
       objects: this.objects,
@@ -134,7 +148,6 @@ export class Agent {
             const data = await origin.get(digest, size);
             await this.objects.put(digest, data);
             this.availability.add(digest);
-            this.countBytes('origin', data.length);
           }
         : null,
       limiter: this.upload,
@@ -243,16 +256,6 @@ export class Agent {
     return p;
   }
 
-  private originSource(): ChunkSource {
-    return new HttpChunkSource({
-      name: 'origin',
-      kind: 'origin',
-      baseUrl: `${this.opts.server.replace(/\/$/, '')}/v1`,
-      credential: () => this.creds?.token ?? '',
-      limiter: this.download,
-    });
-  }
-
   /**
    * Where chunks come from now: the region's peers and relay (from the last goal answer), and
    * the origin. A relay itself goes to the origin for what its peers do not hold.
@@ -271,9 +274,9 @@ export class Agent {
     return {
       peers: others.filter((p) => !p.relay).map(source),
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
-      origin: this.originSource(),
+      origin: this.origin,
       availability: this.availability,
-      onBytes: (kind, n) => this.countBytes(kind, n),
+      onBytes: (kind, n) => kind !== 'origin' && this.countBytes(kind, n),
       onSourceProblem: (name, problem) => this.log(`fetch: ${name}: ${problem}`),
     };
   }

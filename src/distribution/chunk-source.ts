@@ -83,3 +83,38 @@ function statusError(source: string, status: number, body: Buffer): SlipwayError
     `${source} answered HTTP ${status}${text ? `: ${text}` : ''}`,
   );
 }
+
+/**
+ * Joins concurrent requests for the same chunk into one: a relay's own fetch and the peers
+ * asking it for chunks share a single transfer from the origin.
+ */
+export class SingleFlightSource implements ChunkSource {
+  readonly name: string;
+  readonly kind: SourceKind;
+  private readonly pending = new Map<string, Promise<Uint8Array>>();
+
+  /** `onTransfer` sees each real transfer once, however many callers shared it. */
+  constructor(
+    private readonly inner: ChunkSource,
+    private readonly onTransfer?: (bytes: number) => void,
+  ) {
+    this.name = inner.name;
+    this.kind = inner.kind;
+  }
+
+  get(digest: string, size: number): Promise<Uint8Array> {
+    let p = this.pending.get(digest);
+    if (!p) {
+      // Not tied to one caller's signal: others may be waiting for the same bytes.
+      p = this.inner
+        .get(digest, size)
+        .then((data) => {
+          this.onTransfer?.(data.length);
+          return data;
+        })
+        .finally(() => this.pending.delete(digest));
+      this.pending.set(digest, p);
+    }
+    return p;
+  }
+}

@@ -52,6 +52,8 @@ const BACKOFF_MS = { first: 250, max: 8_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
 const STRAGGLER_MIN_MS = 1_000;
+/** How long a fetch waits for peers' first bitmaps before it asks the relay or origin. */
+const FIRST_POLL_WAIT_MS = 500;
 
 interface SourceState {
   source: ChunkSource;
@@ -140,7 +142,14 @@ class Fetch {
       this.stop.signal,
       ...(this.opts.signal ? [this.opts.signal] : []),
     ]);
-    const polls = this.peers.map((p) => this.pollPeer(p, signal));
+    const firstAnswers: Promise<void>[] = [];
+    const polls = this.peers.map((p) => {
+      let answered!: () => void;
+      firstAnswers.push(new Promise<void>((r) => (answered = r)));
+      return this.pollPeer(p, signal, answered);
+    });
+    // Hear from the peers (briefly) before asking the relay or the origin for anything.
+    await Promise.race([Promise.all(firstAnswers), delay(FIRST_POLL_WAIT_MS, signal)]);
     try {
       while (this.missing.size > 0 || this.inflight.size > 0) {
         this.opts.signal?.throwIfAborted();
@@ -258,13 +267,15 @@ class Fetch {
     this.inflight.set(index, reqs);
     source.active++;
     const signal = AbortSignal.any([req.abort.signal, this.stop.signal]);
-    void source.source
-      .get(chunk.digest, chunk.size, signal)
-      .then(async (data) => {
-        if (!this.inflight.get(index)?.includes(req)) return; // another copy won
-        await this.opts.store.put(chunk.digest, data); // verifies the digest first
-        return data.length;
-      })
+    const { store } = this.opts;
+    void (async () => {
+      // Something else on this host (a relay serving its peers) may have stored it meanwhile.
+      if (await store.has(chunk.digest)) return 0;
+      const data = await source.source.get(chunk.digest, chunk.size, signal);
+      if (!this.inflight.get(index)?.includes(req)) return; // another copy won
+      await store.put(chunk.digest, data); // verifies the digest first
+      return data.length;
+    })()
       .then(
         (received) => {
           source.active--;
@@ -290,7 +301,7 @@ class Fetch {
     this.bytesDone += chunk.size;
     this.fetched += received;
     this.opts.availability?.add(chunk.digest);
-    this.opts.onBytes?.(kind, received);
+    if (received > 0) this.opts.onBytes?.(kind, received);
     this.progress();
   }
 
@@ -336,17 +347,32 @@ class Fetch {
       performance.now() + Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** (s.failures - 1));
   }
 
-  private async pollPeer(p: SourceState, signal: AbortSignal): Promise<void> {
+  private async pollPeer(p: SourceState, signal: AbortSignal, answered: () => void): Promise<void> {
     const every = this.opts.pollMs ?? 250;
+    try {
+      await this.pollLoop(p, signal, every, answered);
+    } finally {
+      answered();
+    }
+  }
+
+  private async pollLoop(
+    p: SourceState,
+    signal: AbortSignal,
+    every: number,
+    answered: () => void,
+  ): Promise<void> {
     while (!signal.aborted) {
       if (!p.dropped && p.until <= performance.now()) {
         try {
           p.bits = (await p.source.have?.(this.opts.imageId, signal)) ?? null;
+          answered();
           this.rarestStale = true;
           this.notify();
         } catch (e) {
           if (signal.aborted) return;
           p.bits = null;
+          answered();
           this.backoff(p);
           this.opts.onSourceProblem?.(p.source.name, (e as Error).message);
         }

@@ -62,11 +62,19 @@ export class TestCluster {
     return c;
   }
 
-  /** Builds an image of an example service with `release` as its release.json. */
-  async build(service: string, release: Record<string, string>): Promise<string> {
+  /**
+   * Builds an image of an example service with `release` as its release.json, plus any
+   * `extra` files (name → bytes).
+   */
+  async build(
+    service: string,
+    release: Record<string, string>,
+    extra: Record<string, Uint8Array> = {},
+  ): Promise<string> {
     const src = join(this.dir, 'src', `${service}-${this.builds++}`);
     await cp(join(EXAMPLES, service), src, { recursive: true });
     await writeFile(join(src, 'release.json'), JSON.stringify(release));
+    for (const [name, data] of Object.entries(extra)) await writeFile(join(src, name), data);
     return (await buildImage(this.client, src, service, [], () => {})).imageId;
   }
 

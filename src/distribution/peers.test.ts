@@ -1,0 +1,260 @@
+// Peers, relays and the fetch scheduler over real HTTP servers on loopback.
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ObjectStore, sha256Hex, type ChunkRef } from '../image/index.js';
+import { ImageAvailability } from './availability.js';
+import { HttpChunkSource, type ChunkSource, type SourceKind } from './chunk-source.js';
+import { fetchChunks } from './fetch-chunks.js';
+import { startPeerServer, type PeerServer } from './peer-server.js';
+import { generateSigningKey, signTicket } from './peer-ticket.js';
+import { RateLimiter } from './rate-limiter.js';
+
+const key = generateSigningKey();
+const IMAGE = 'a'.repeat(64);
+const ticket = (region: string, signingKey = key.privatePem) =>
+  signTicket(signingKey, { hostId: 'h', region, exp: Date.now() + 60_000 });
+
+let dir: string;
+const servers: PeerServer[] = [];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'slipway-peers-'));
+});
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Random chunks of `size` bytes, stored in `store`. */
+async function makeChunks(store: ObjectStore, n: number, size: number): Promise<ChunkRef[]> {
+  const refs: ChunkRef[] = [];
+  for (let i = 0; i < n; i++) {
+    const data = randomBytes(size);
+    const digest = sha256Hex(data);
+    await store.put(digest, data);
+    refs.push({ digest, size });
+  }
+  return refs;
+}
+
+/** A peer holding `chunks` (tracked as image IMAGE), serving region r1. */
+async function peer(
+  name: string,
+  chunks: ChunkRef[],
+  extra: Partial<Parameters<typeof startPeerServer>[0]> = {},
+) {
+  const objects = new ObjectStore(join(dir, name));
+  const availability = new ImageAvailability();
+  availability.track(
+    IMAGE,
+    chunks.map((c) => c.digest),
+    () => true,
+  );
+  const server = await startPeerServer({
+    host: '127.0.0.1',
+    port: 0,
+    objects,
+    availability,
+    region: 'r1',
+    serverKey: () => key.publicPem,
+    ...extra,
+  });
+  servers.push(server);
+  return { objects, server };
+}
+
+function source(
+  url: string,
+  kind: SourceKind = 'peer',
+  opts: { region?: string; limiter?: RateLimiter } = {},
+): ChunkSource {
+  return new HttpChunkSource({
+    name: `${kind} ${url}`,
+    kind,
+    baseUrl: url,
+    credential: () => ticket(opts.region ?? 'r1'),
+    limiter: opts.limiter,
+  });
+}
+
+describe('the peer server', () => {
+  it('serves its region only, and only to tickets the control plane signed', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const [chunk] = await makeChunks(origin, 1, 1000);
+    const p = await peer('p1', []);
+    await p.objects.put(chunk!.digest, await origin.get(chunk!.digest));
+    const get = (auth?: string) =>
+      fetch(`${p.server.url}/chunks/${chunk!.digest}`, {
+        headers: auth ? { authorization: `Bearer ${auth}` } : {},
+      });
+
+    expect((await get()).status).toBe(401);
+    const forged = ticket('r1', generateSigningKey().privatePem);
+    expect((await get(forged)).status).toBe(401);
+    const expired = signTicket(key.privatePem, { hostId: 'h', region: 'r1', exp: Date.now() - 1 });
+    expect((await get(expired)).status).toBe(401);
+    const other = await get(ticket('r2'));
+    expect(other.status).toBe(403);
+    expect(await other.text()).toMatch(/only to region r1, not r2/);
+
+    const ok = await get(ticket('r1'));
+    expect(ok.status).toBe(200);
+    expect(sha256Hex(new Uint8Array(await ok.arrayBuffer()))).toBe(chunk!.digest);
+    const missing = await fetch(`${p.server.url}/chunks/${'b'.repeat(64)}`, {
+      headers: { authorization: `Bearer ${ticket('r1')}` },
+    });
+    expect(missing.status).toBe(404);
+  });
+
+  it('answers which chunks of an image it holds', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 10, 100);
+    const p = await peer('p1', []);
+    const availability = new ImageAvailability();
+    availability.track(
+      IMAGE,
+      chunks.map((c) => c.digest),
+      (i) => i === 0 || i === 9,
+    );
+    const s = await startPeerServer({
+      host: '127.0.0.1',
+      port: 0,
+      objects: p.objects,
+      availability,
+      region: 'r1',
+      serverKey: () => key.publicPem,
+    });
+    servers.push(s);
+    const bits = await source(s.url).have!(IMAGE);
+    expect([...bits!]).toEqual([0b00000001, 0b00000010]);
+    expect(await source(s.url).have!('c'.repeat(64))).toBeNull();
+  });
+
+  it('as a relay, fetches a chunk it lacks from the origin once, however many ask', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const [chunk] = await makeChunks(origin, 1, 50_000);
+    let originFetches = 0;
+    const relay = await peer('relay', [], {
+      relayFetch: async (digest) => {
+        originFetches++;
+        await new Promise((r) => setTimeout(r, 100));
+        await relay.objects.put(digest, await origin.get(digest));
+      },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        source(relay.server.url, 'relay').get(chunk!.digest, chunk!.size),
+      ),
+    );
+    expect(results.every((r) => sha256Hex(r) === chunk!.digest)).toBe(true);
+    expect(originFetches).toBe(1);
+  });
+});
+
+describe('fetchChunks', () => {
+  it('takes chunks from peers that hold them and what no peer holds from the relay', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 24, 4096);
+    const half = chunks.slice(0, 12);
+    const p1 = await peer('p1', half);
+    for (const c of half) await p1.objects.put(c.digest, await origin.get(c.digest));
+    const relay = await peer('relay', [], {
+      relayFetch: async (d) => relay.objects.put(d, await origin.get(d)),
+    });
+    const store = new ObjectStore(join(dir, 'me'));
+    const bytes: Record<string, number> = {};
+    await fetchChunks(chunks, {
+      imageId: IMAGE,
+      peers: [source(p1.server.url)],
+      relays: [source(relay.server.url, 'relay')],
+      origin: null,
+      store,
+      pollMs: 20,
+      onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+    });
+    for (const c of chunks) expect(await store.has(c.digest)).toBe(true);
+    expect((bytes.peer ?? 0) + (bytes.relay ?? 0)).toBe(24 * 4096);
+    expect(bytes.relay ?? 0).toBeGreaterThanOrEqual(12 * 4096);
+    expect(bytes.origin).toBeUndefined();
+  });
+
+  it('detects a peer serving corrupt bytes, stops using it and gets the chunks elsewhere', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 8, 4096);
+    const bad = await peer('bad', chunks);
+    for (const c of chunks) {
+      // Same names, other bytes: what a peer with a rotten disk (or a malicious one) serves.
+      const path = bad.objects.pathOf(c.digest);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, randomBytes(c.size));
+      await chmod(path, 0o444);
+    }
+    const originServer = await peer('origin', chunks, { region: 'r1' });
+    for (const c of chunks) await originServer.objects.put(c.digest, await origin.get(c.digest));
+    const problems: string[] = [];
+    const store = new ObjectStore(join(dir, 'me'));
+    const bytes: Record<string, number> = {};
+    await fetchChunks(chunks, {
+      imageId: IMAGE,
+      peers: [source(bad.server.url)],
+      origin: source(originServer.server.url, 'origin'),
+      store,
+      pollMs: 20,
+      onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+      onSourceProblem: (name, p) => problems.push(`${name}: ${p}`),
+    });
+    for (const c of chunks) {
+      expect(sha256Hex(await store.get(c.digest))).toBe(c.digest);
+    }
+    expect(problems.some((p) => /do not match/.test(p))).toBe(true);
+    expect(bytes.peer).toBeUndefined();
+    expect(bytes.origin).toBe(8 * 4096);
+  });
+
+  it('does not stall when a peer dies mid-transfer', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 16, 64 * 1024);
+    // A slow peer (1 MB/s out) that is killed while it is sending.
+    const slow = await peer('slow', chunks, { limiter: new RateLimiter(1_000_000) });
+    for (const c of chunks) await slow.objects.put(c.digest, await origin.get(c.digest));
+    const relay = await peer('relay', [], {
+      relayFetch: async (d) => relay.objects.put(d, await origin.get(d)),
+    });
+    const store = new ObjectStore(join(dir, 'me'));
+    const done = fetchChunks(chunks, {
+      imageId: IMAGE,
+      peers: [source(slow.server.url)],
+      relays: [source(relay.server.url, 'relay')],
+      store,
+      pollMs: 20,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await slow.server.close();
+    await done;
+    for (const c of chunks) expect(await store.has(c.digest)).toBe(true);
+  });
+
+  it('keeps received bytes under the bandwidth cap (within 10%)', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 24, 128 * 1024); // 3 MiB
+    const p = await peer('p', chunks);
+    for (const c of chunks) await p.objects.put(c.digest, await origin.get(c.digest));
+    const cap = 2_000_000; // bytes per second
+    const limiter = new RateLimiter(cap);
+    const store = new ObjectStore(join(dir, 'me'));
+    const started = performance.now();
+    await fetchChunks(chunks, {
+      imageId: IMAGE,
+      peers: [source(p.server.url, 'peer', { limiter })],
+      store,
+      pollMs: 20,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const rate = (24 * 128 * 1024) / seconds;
+    expect(rate).toBeLessThanOrEqual(cap * 1.1);
+    // And the cap is what limits it, not something else: close to the cap.
+    expect(rate).toBeGreaterThan(cap * 0.5);
+  });
+});

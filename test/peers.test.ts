@@ -1,0 +1,52 @@
+/** Staging through a region's relay and peers, with real agent processes. */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster } from './helpers/cluster.js';
+
+describe('staging inside a region', () => {
+  let c: TestCluster;
+  beforeAll(async () => {
+    c = await TestCluster.start([
+      { name: 'a1', region: 'r1', relay: true },
+      { name: 'a2', region: 'r1' },
+      { name: 'a3', region: 'r1' },
+      { name: 'b1', region: 'r2' },
+    ]);
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  it('pulls each byte from the origin once per region and the rest from the relay and peers', async () => {
+    const model = randomBytes(3 << 20);
+    const image = await c.build(
+      'scores-api',
+      { version: '1', model: 'momentum' },
+      {
+        'model.bin': model,
+      },
+    );
+    const d = await c.waitFor(
+      await c.client.createDeployment({ service: 'scores-api', image, kind: 'stage' }),
+    );
+    expect(d.state).toBe('succeeded');
+    const hosts = new Map((await c.client.listHosts()).map((h) => [h.name, h]));
+    const got = (name: string, kind: string) => hosts.get(name)?.bytesReceived[kind] ?? 0;
+    // The relay of r1 fetched the image from the origin; its peers did not touch the origin.
+    expect(got('a1', 'origin')).toBeGreaterThanOrEqual(model.length);
+    expect(got('a2', 'origin')).toBe(0);
+    expect(got('a3', 'origin')).toBe(0);
+    for (const name of ['a2', 'a3']) {
+      expect(got(name, 'relay') + got(name, 'peer')).toBeGreaterThanOrEqual(model.length);
+    }
+    // Origin bytes for r1 stay close to one copy of the image.
+    const r1Origin = got('a1', 'origin') + got('a2', 'origin') + got('a3', 'origin');
+    expect(r1Origin).toBeLessThan(model.length * 1.2 + 100_000);
+    // r2 has no relay and no other peer: its only host fetched from the origin.
+    expect(got('b1', 'origin')).toBeGreaterThanOrEqual(model.length);
+    expect(hosts.get('a1')).toMatchObject({
+      relay: true,
+      peerUrl: expect.stringMatching(/^http:/),
+    });
+  });
+});
