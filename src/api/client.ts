@@ -78,6 +78,10 @@ export class SlipwayClient {
   applyServiceMap(document: unknown) {
     return this.json('applyServiceMap', { body: document });
   }
+  /** Deletes origin chunks no image references; `graceSeconds` defaults to the server's. */
+  collectGarbage(graceSeconds?: number) {
+    return this.json('collectGarbage', { body: { graceSeconds } });
+  }
   missingChunks(digests: string[]) {
     return this.json('missingChunks', { body: { digests } });
   }

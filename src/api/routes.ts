@@ -86,6 +86,18 @@ export const routes = {
     body: s.missingChunksRequest,
     response: s.missingChunksResponse,
   },
+  collectGarbage: {
+    method: 'POST',
+    path: '/v1/origin/gc',
+    summary: 'Delete origin chunks no image references (older than the grace time)',
+    auth: 'admin',
+    body: z.object({ graceSeconds: z.number().int().min(0).optional() }),
+    response: z.object({
+      removed: z.number().int(),
+      bytesFreed: z.number().int(),
+      referenced: z.number().int(),
+    }),
+  },
   putChunk: {
     method: 'PUT',
     path: '/v1/chunks/:digest',

@@ -6,6 +6,7 @@ import {
   ValidationError,
   formatProblem,
   isSlipwayError,
+  parseDuration,
   parseHostPort,
   parseRate,
 } from '../core/index.js';
@@ -295,6 +296,30 @@ export function buildProgram(processes: ProcessCommands): Command {
     });
 
   program
+    .command('gc')
+    .description('delete origin chunks that no image references')
+    .option('--grace <duration>', 'spare chunks younger than this (default: the server’s, 1h)')
+    .option('--json', 'print JSON')
+    .action(async (o: { grace?: string; json?: boolean }, cmd: Command) => {
+      let graceSeconds: number | undefined;
+      if (o.grace !== undefined) {
+        const ms = parseDuration(o.grace);
+        if (ms === undefined) {
+          throw new SlipwayError(
+            'INVALID',
+            `--grace ${JSON.stringify(o.grace)}: not a duration (e.g. 30m, 1h)`,
+          );
+        }
+        graceSeconds = Math.round(ms / 1000);
+      }
+      const r = await client(cmd).collectGarbage(graceSeconds);
+      if (o.json) return printJson(r);
+      out(
+        `removed ${r.removed} chunk(s), freed ${formatBytes(r.bytesFreed)}; ${r.referenced} chunk(s) referenced by images`,
+      );
+    });
+
+  program
     .command('hosts')
     .description('registered hosts')
     .option('--json', 'print JSON')
@@ -303,14 +328,17 @@ export function buildProgram(processes: ProcessCommands): Command {
       if (o.json) return printJson(hosts);
       out(
         table(
-          ['HOST', 'REGION', 'LABELS', 'ONLINE', 'SERVICES'],
+          ['HOST', 'REGION', 'LABELS', 'ONLINE', 'RECEIVED (ORIGIN/RELAY/PEER)', 'SERVICES'],
           hosts.map((h) => [
-            h.name,
+            h.name + (h.relay ? ' (relay)' : ''),
             h.region,
             Object.entries(h.labels)
               .map(([k, v]) => `${k}=${v}`)
               .join(',') || '-',
             h.online ? 'yes' : 'no',
+            ['origin', 'relay', 'peer']
+              .map((k) => formatBytes(h.bytesReceived[k] ?? 0))
+              .join(' / '),
             h.services
               .map(
                 (s) => `${s.service}${s.active ? `@v${s.active.version}(${s.active.state})` : ''}`,

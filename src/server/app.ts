@@ -12,6 +12,7 @@ import { EventBus } from './event-bus.js';
 import { addRoute, installErrorHandling } from './http.js';
 import { imageRoutes } from './routes-images.js';
 import { Orchestrator } from './orchestrator.js';
+import { collectOriginChunks } from './origin-gc.js';
 
 export const VERSION = '0.1.0';
 
@@ -23,7 +24,11 @@ export interface ServerDeps {
   log?: (msg: string) => void;
   /** Orchestrator tick; tests shorten it. */
   tickMs?: number;
+  /** Origin garbage collection: how often, and how old an unreferenced chunk must be. */
+  gc?: { everyMs: number; graceMs: number };
 }
+
+const DEFAULT_GC = { everyMs: 60 * 60_000, graceMs: 60 * 60_000 };
 
 export interface SlipwayServer {
   app: FastifyInstance;
@@ -55,6 +60,16 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   agentRoutes(app, deps.store, bus);
   imageRoutes(app, deps.store, deps.objects);
   controlRoutes(app, deps.store, bus, orchestrator, now);
+  const gc = deps.gc ?? DEFAULT_GC;
+  const collect = async (graceMs: number) => {
+    const r = await collectOriginChunks(deps.store, deps.objects, { graceMs, now: now() });
+    if (r.removed > 0) log(`origin gc: removed ${r.removed} chunk(s), ${r.bytesFreed} bytes`);
+    return r;
+  };
+  addRoute(app, deps.store, routes.collectGarbage, ({ body }) =>
+    collect(body.graceSeconds === undefined ? gc.graceMs : body.graceSeconds * 1000),
+  );
+  let gcTimer: NodeJS.Timeout | null = null;
 
   return {
     app,
@@ -63,9 +78,14 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     async listen(host, port) {
       const address = await app.listen({ host, port });
       orchestrator.start();
+      gcTimer = setInterval(() => {
+        collect(gc.graceMs).catch((e: unknown) => log(`origin gc failed: ${(e as Error).message}`));
+      }, gc.everyMs);
+      gcTimer.unref();
       return address.replace('[::1]', '127.0.0.1');
     },
     async close() {
+      if (gcTimer) clearInterval(gcTimer);
       await orchestrator.stop();
       await app.close();
     },

@@ -17,7 +17,8 @@ import { imageView } from './views.js';
 
 export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectStore): void {
   addRoute(app, store, routes.missingChunks, async ({ body }) => {
-    const present = await store.presentChunks(body.digests);
+    // Touched: an image about to be registered needs them, so collection must spare them.
+    const present = await store.presentChunks(body.digests, { touch: new Date() });
     return { missing: [...new Set(body.digests.filter((d) => !present.has(d)))] };
   });
 

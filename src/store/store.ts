@@ -251,26 +251,56 @@ export class Store {
   // ---- chunks ----
 
   /** Which of `digests` the origin holds. */
-  async presentChunks(digests: string[]): Promise<Set<string>> {
+  /**
+   * Which of the digests the origin holds. With `touch`, those found count as new again, so
+   * garbage collection (which spares chunks younger than its grace time) leaves them to the
+   * image about to be registered that needs them.
+   */
+  async presentChunks(digests: string[], opts: { touch?: Date } = {}): Promise<Set<string>> {
     const present = new Set<string>();
     for (let i = 0; i < digests.length; i += 5000) {
       const part = digests.slice(i, i + 5000);
       if (part.length === 0) continue;
-      const rows = await this.db
-        .selectFrom('chunks')
-        .select('digest')
-        .where('digest', 'in', part)
-        .execute();
+      const rows = opts.touch
+        ? await this.db
+            .updateTable('chunks')
+            .set({ created_at: opts.touch })
+            .where('digest', 'in', part)
+            .returning('digest')
+            .execute()
+        : await this.db.selectFrom('chunks').select('digest').where('digest', 'in', part).execute();
       for (const r of rows) present.add(r.digest);
     }
     return present;
+  }
+
+  /** Chunks stored (or last asked about) before `before`. */
+  async chunksOlderThan(before: Date): Promise<{ digest: string; size: number }[]> {
+    return this.db
+      .selectFrom('chunks')
+      .select(['digest', 'size'])
+      .where('created_at', '<', before)
+      .execute();
+  }
+
+  async deleteChunks(digests: string[]): Promise<void> {
+    for (let i = 0; i < digests.length; i += 5000) {
+      const part = digests.slice(i, i + 5000);
+      if (part.length > 0) await this.db.deleteFrom('chunks').where('digest', 'in', part).execute();
+    }
+  }
+
+  /** Every registered image's manifest, as stored. */
+  async imageManifests(): Promise<string[]> {
+    const rows = await this.db.selectFrom('images').select('manifest').execute();
+    return rows.map((r) => r.manifest);
   }
 
   async addChunk(digest: string, size: number): Promise<void> {
     await this.db
       .insertInto('chunks')
       .values({ digest, size })
-      .onConflict((oc) => oc.column('digest').doNothing())
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ created_at: new Date() }))
       .execute();
   }
 
