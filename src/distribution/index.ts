@@ -5,3 +5,4 @@ export * from './peer-server.js';
 export * from './peer-ticket.js';
 export * from './rate-limiter.js';
 export * from './http-get.js';
+export * from './wire-codec.js';

@@ -9,6 +9,7 @@ import {
   readdir,
   readlink,
   rm,
+  stat,
   symlink,
   writeFile,
 } from 'node:fs/promises';
@@ -259,5 +260,93 @@ describe('scanTree and materialize', () => {
     await materialize(manifest, join(work, 'out'), store);
     expect(await readdir(join(work, 'out'))).toEqual([]);
     await expect(scanTree(join(work, 'nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('materialize reusing earlier releases', () => {
+  /** v1 is the source tree; v2 changes one file, adds one and keeps the rest. */
+  async function twoReleases(): Promise<{ v1: Manifest; v2: Manifest }> {
+    const { src } = await buildSource();
+    const v1 = await upload(src);
+    await chmod(join(src, 'readonly'), 0o755);
+    await writeFile(join(src, 'bin/run.sh'), '#!/bin/sh\necho hello again\n');
+    await writeFile(join(src, 'data/new.txt'), 'new\n');
+    await chmod(join(src, 'readonly'), 0o555);
+    const v2 = await upload(src);
+    return { v1, v2 };
+  }
+
+  it('links files identical to an earlier release and writes the others', async () => {
+    const { v1, v2 } = await twoReleases();
+    const d1 = join(work, 'releases/v1');
+    const d2 = join(work, 'releases/v2');
+    expect(await materialize(v1, d1, store)).toEqual({
+      filesWritten: 6,
+      filesLinked: 0,
+      bytesWritten: 2 * 3 * 1024 * 1024 + 21 + 5 + 2,
+    });
+
+    const result = await materialize(v2, d2, store, { reuseFrom: [{ manifest: v1, dir: d1 }] });
+    expect(result).toEqual({ filesWritten: 2, filesLinked: 5, bytesWritten: 27 + 4 });
+    // The two big files have the same content and mode, so either may have been the one linked.
+    const inodesOf = async (dir: string, paths: string[]): Promise<number[]> =>
+      Promise.all(paths.map(async (p) => (await stat(join(dir, p))).ino));
+    const bigs = ['data/big.bin', 'data/big-copy.bin'];
+    const earlierBigs = await inodesOf(d1, bigs);
+    for (const ino of await inodesOf(d2, bigs)) expect(earlierBigs).toContain(ino);
+    const small = ['data/empty', 'data/nested/deep/x.txt', 'readonly/file'];
+    expect(await inodesOf(d2, small)).toEqual(await inodesOf(d1, small));
+    for (const changed of ['bin/run.sh', 'data/new.txt']) {
+      expect((await stat(join(d2, changed))).nlink, changed).toBe(1);
+    }
+    expect(await readFile(join(d2, 'bin/run.sh'), 'utf8')).toBe('#!/bin/sh\necho hello again\n');
+    expect(await verifyTree(v2, d2)).toEqual([]);
+    expect(await verifyTree(v1, d1)).toEqual([]);
+  });
+
+  it('writes a file whose earlier copy is missing or not the size the manifest says', async () => {
+    const { v1, v2 } = await twoReleases();
+    const d1 = join(work, 'releases/v1');
+    await materialize(v1, d1, store);
+    await chmod(join(d1, 'data'), 0o755);
+    await rm(join(d1, 'data/big.bin'));
+    await rm(join(d1, 'data/big-copy.bin'));
+    await chmod(join(d1, 'data/nested/deep/x.txt'), 0o644);
+    await writeFile(join(d1, 'data/nested/deep/x.txt'), 'longer than before\n');
+    await chmod(join(d1, 'data/nested/deep/x.txt'), 0o640);
+
+    const d2 = join(work, 'releases/v2');
+    const result = await materialize(v2, d2, store, { reuseFrom: [{ manifest: v1, dir: d1 }] });
+    expect(result).toMatchObject({ filesWritten: 5, filesLinked: 2 });
+    for (const written of ['data/big.bin', 'data/big-copy.bin', 'data/nested/deep/x.txt']) {
+      expect((await stat(join(d2, written))).nlink, written).toBe(1);
+    }
+    expect((await stat(join(d2, 'readonly/file'))).ino).toBe(
+      (await stat(join(d1, 'readonly/file'))).ino,
+    );
+    expect(await verifyTree(v2, d2)).toEqual([]);
+  });
+
+  it('does not link a file whose mode differs, and ignores an invalid earlier manifest', async () => {
+    const { v1 } = await twoReleases();
+    const d1 = join(work, 'releases/v1');
+    await materialize(v1, d1, store);
+    const chmodded: Manifest = {
+      format: 1,
+      entries: v1.entries.map((e) => (e.path === 'readonly/file' ? { ...e, mode: 0o600 } : e)),
+    };
+    const r = await materialize(chmodded, join(work, 'releases/v2'), store, {
+      reuseFrom: [{ manifest: v1, dir: d1 }],
+    });
+    expect(r).toEqual({ filesWritten: 1, filesLinked: 5, bytesWritten: 2 });
+    expect(await verifyTree(chmodded, join(work, 'releases/v2'))).toEqual([]);
+    expect(await verifyTree(v1, d1)).toEqual([]);
+
+    // Out of order, so invalid: not trusted as a source of files, even with the right paths.
+    const invalid: Manifest = { format: 1, entries: [...v1.entries].reverse() };
+    const again = await materialize(v1, join(work, 'releases/v3'), store, {
+      reuseFrom: [{ manifest: invalid, dir: d1 }],
+    });
+    expect(again).toMatchObject({ filesWritten: 6, filesLinked: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import {
   chmod,
+  link,
   lstat,
   mkdir,
   open,
@@ -38,24 +39,47 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Earlier releases already on disk, whose files identical to the new image's may be shared. */
+export interface MaterializeOptions {
+  /** Each one's manifest and the directory its tree was materialized at. */
+  reuseFrom?: { manifest: Manifest; dir: string }[];
+}
+
+/** What materializing put in place (all zero when the destination already existed). */
+export interface MaterializeResult {
+  /** Regular files assembled from chunks of the object store. */
+  filesWritten: number;
+  /** Regular files hard-linked from an earlier release. */
+  filesLinked: number;
+  /** Bytes of file content written (linked files cost none). */
+  bytesWritten: number;
+}
+
 /**
  * Writes the image's tree at `dest`, atomically: it is built beside `dest` and renamed into place,
  * so `dest` either does not exist or is complete. If `dest` already exists it is left alone (an
  * image is immutable, so a finished tree is the same tree). Every chunk is verified on the way.
  * The manifest is checked first: one that could write outside `dest` is refused before anything
  * is written.
+ *
+ * With `opts.reuseFrom`, a regular file whose chunks, size and mode equal those of a regular file
+ * of an earlier release is hard-linked from it instead of written; when the link cannot be made
+ * (another filesystem, the earlier file gone or not the expected size and mode) it is written.
  */
 export async function materialize(
   manifest: Manifest,
   dest: string,
   store: ObjectStore,
-): Promise<void> {
+  opts: MaterializeOptions = {},
+): Promise<MaterializeResult> {
+  const result: MaterializeResult = { filesWritten: 0, filesLinked: 0, bytesWritten: 0 };
   const problems = checkManifest(manifest);
   if (problems.length > 0) {
     throw new ValidationError('refusing to materialize an invalid image manifest', problems);
   }
-  if (await exists(dest)) return;
+  if (await exists(dest)) return result;
 
+  const reusable = indexReusable(opts.reuseFrom ?? []);
   await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
   await mkdir(tmp, { mode: 0o700 });
@@ -67,8 +91,17 @@ export async function materialize(
     const others = manifest.entries.filter((e) => e.type !== 'dir');
     await forEachLimited(others, FILE_CONCURRENCY, async (entry) => {
       const at = join(tmp, entry.path);
-      if (entry.type === 'symlink') await symlink(entry.target, at);
-      else if (entry.type === 'file') await writeFileFromChunks(entry, at, store);
+      if (entry.type === 'symlink') {
+        await symlink(entry.target, at);
+      } else if (entry.type === 'file') {
+        if (await linkFromEarlier(entry, at, reusable.get(reuseKey(entry)))) {
+          result.filesLinked++;
+        } else {
+          await writeFileFromChunks(entry, at, store);
+          result.filesWritten++;
+          result.bytesWritten += entry.size;
+        }
+      }
     });
 
     // Deepest first, so a read-only directory does not block chmod of what is inside it.
@@ -81,7 +114,7 @@ export async function materialize(
       // Someone else materialized the same image meanwhile: theirs is as good as ours.
       if (isErrno(e, 'ENOTEMPTY', 'EEXIST') && (await exists(dest))) {
         await removeTree(tmp);
-        return;
+        return { filesWritten: 0, filesLinked: 0, bytesWritten: 0 };
       }
       throw e;
     }
@@ -89,6 +122,58 @@ export async function materialize(
     await removeTree(tmp).catch(() => undefined);
     throw e;
   }
+  return result;
+}
+
+/** Same key, same bytes and mode: the chunk digests pin the content, size and mode the rest. */
+function reuseKey(entry: FileEntry): string {
+  return `${entry.mode}:${entry.size}:${entry.chunks.map((c) => c.digest).join(',')}`;
+}
+
+/** Paths of the earlier releases' regular files, by reuse key, earliest-listed release first. */
+function indexReusable(
+  earlier: readonly { manifest: Manifest; dir: string }[],
+): Map<string, string[]> {
+  const byKey = new Map<string, string[]>();
+  for (const { manifest, dir } of earlier) {
+    // A manifest that could point outside its tree is no source of files to link.
+    if (checkManifest(manifest).length > 0) continue;
+    for (const entry of manifest.entries) {
+      if (entry.type !== 'file') continue;
+      const key = reuseKey(entry);
+      const paths = byKey.get(key);
+      const path = join(dir, entry.path);
+      if (paths) paths.push(path);
+      else byKey.set(key, [path]);
+    }
+  }
+  return byKey;
+}
+
+/**
+ * Hard-links the first usable candidate to `at`; false when none could be linked. Sharing the
+ * inode is safe because releases are immutable trees: nothing writes into a materialized release
+ * or changes its modes, so a file of one release stays what the other release's manifest says.
+ * The earlier file is trusted as verified when it was materialized; its type, size and mode are
+ * checked so a damaged or replaced one is written afresh rather than shared.
+ */
+async function linkFromEarlier(
+  entry: FileEntry,
+  at: string,
+  candidates: readonly string[] | undefined,
+): Promise<boolean> {
+  for (const from of candidates ?? []) {
+    try {
+      const st = await lstat(from);
+      if (!st.isFile() || st.size !== entry.size || (st.mode & 0o7777) !== entry.mode) continue;
+      await link(from, at);
+      return true;
+    } catch {
+      // Gone since listed, another filesystem (EXDEV), too many links (EMLINK): try the next one,
+      // then write the file.
+    }
+  }
+  return false;
 }
 
 async function writeFileFromChunks(

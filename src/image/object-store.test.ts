@@ -44,6 +44,13 @@ describe('ObjectStore', () => {
     // No temp files are left behind.
     expect(await readdir(join(dir, 'objects', digest.slice(0, 2)))).toEqual([digest]);
 
+    const stats = new Map<string, { size: number; mtimeMs: number }>();
+    for await (const { digest: d, ...rest } of store.listStats()) stats.set(d, rest);
+    expect([...stats.keys()].sort()).toEqual(await listAll());
+    expect(stats.get(digest)?.size).toBe(data.length);
+    expect(stats.get(sha256Hex(other))?.size).toBe(other.length);
+    expect(Math.abs((stats.get(digest)?.mtimeMs ?? 0) - Date.now())).toBeLessThan(60_000);
+
     await store.remove(digest);
     await store.remove(digest);
     expect(await store.has(digest)).toBe(false);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SlipwayError } from '../core/index.js';
 import { isDigest, sha256Hex } from './digest.js';
@@ -126,6 +126,24 @@ export class ObjectStore {
       for (const name of names) {
         if (isDigest(name) && name.startsWith(shard)) yield name;
       }
+    }
+  }
+
+  /**
+   * Every object with its size and when it was written, in no particular order. Objects removed
+   * while listing are skipped. The write time lets a collector spare objects a fetch in progress
+   * has just stored, before the manifest that needs them is known to it.
+   */
+  async *listStats(): AsyncGenerator<{ digest: string; size: number; mtimeMs: number }> {
+    for await (const digest of this.list()) {
+      let st;
+      try {
+        st = await lstat(this.pathOf(digest));
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) continue;
+        throw e;
+      }
+      if (st.isFile()) yield { digest, size: st.size, mtimeMs: st.mtimeMs };
     }
   }
 
