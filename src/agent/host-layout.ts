@@ -17,6 +17,9 @@ export class HostLayout {
   get services(): string {
     return join(this.root, 'services');
   }
+  get images(): string {
+    return join(this.root, 'images');
+  }
   manifest(imageId: string): string {
     return join(this.root, 'images', imageId, 'manifest.json');
   }

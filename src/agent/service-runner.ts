@@ -29,6 +29,7 @@ import {
   manifestChunks,
   materialize,
   parseManifest,
+  type Manifest,
   type ObjectStore,
 } from '../image/index.js';
 import type { HostLayout } from './host-layout.js';
@@ -44,6 +45,10 @@ export interface RunnerDeps {
   portOf: (service: string) => number | null;
   /** Something worth reporting changed. */
   onChange: () => void;
+  /** Releases were removed: objects only they used can be collected. */
+  onPruned: () => void;
+  /** Runs a staging so that object collection cannot run at the same time. */
+  staging: <T>(fn: () => Promise<T>) => Promise<T>;
   log: (msg: string) => void;
 }
 
@@ -109,6 +114,13 @@ export class ServiceRunner {
     return [...new Set(this.staged.values())];
   }
 
+  /** Images this service needs on this host: on disk, or named by the goal (being fetched). */
+  neededImages(): string[] {
+    return [
+      ...new Set([...this.staged.values(), ...(this.goal?.stage.map((r) => r.imageId) ?? [])]),
+    ];
+  }
+
   report(): ServiceReport {
     return {
       service: this.name,
@@ -155,7 +167,7 @@ export class ServiceRunner {
       if (this.staged.get(r.version) === r.imageId) continue;
       const failed = this.stagingFailed;
       if (failed?.version === r.version && Date.now() - failed.at < STAGING_RETRY_MS) continue;
-      await this.stage(r);
+      await this.deps.staging(() => this.stage(r));
     }
     const want = goal.active;
     if (!want) return this.deactivate();
@@ -193,7 +205,14 @@ export class ServiceRunner {
         // Same version number, other image (the control plane was reset): replace it.
         await rm(dir, { recursive: true, force: true });
       }
-      await materialize(manifest, dir, objects);
+      const done = await materialize(manifest, dir, objects, {
+        reuseFrom: await this.earlierReleases(),
+      });
+      if (done.filesLinked > 0) {
+        this.deps.log(
+          `${this.name}: v${r.version}: ${done.filesLinked} file(s) shared with earlier releases, ${done.filesWritten} written`,
+        );
+      }
       await writeFile(
         layout.releaseMarker(this.name, r.version),
         JSON.stringify({ imageId: r.imageId }),
@@ -210,6 +229,23 @@ export class ServiceRunner {
       this.fetching = null;
       this.deps.onChange();
     }
+  }
+
+  /** Releases on disk with their manifests: files they share with a new release are linked. */
+  private async earlierReleases(): Promise<{ manifest: Manifest; dir: string }[]> {
+    const out: { manifest: Manifest; dir: string }[] = [];
+    for (const [version, imageId] of this.staged) {
+      try {
+        const text = await readFile(this.deps.layout.manifest(imageId), 'utf8');
+        out.push({
+          manifest: parseManifest(JSON.parse(text)),
+          dir: this.deps.layout.release(this.name, version),
+        });
+      } catch {
+        // No manifest on disk for it: that release's files are not reused.
+      }
+    }
+    return out;
   }
 
   private async activate(r: GoalRelease): Promise<void> {
@@ -336,13 +372,16 @@ export class ServiceRunner {
     const limit = goal.active?.config.keepReleases ?? goal.stage[0]?.config.keepReleases ?? 3;
     const newest = [...this.staged.keys()].sort((a, b) => b - a).slice(0, limit);
     for (const v of newest) keep.add(v);
+    let removed = false;
     for (const v of [...this.staged.keys()]) {
       if (keep.has(v)) continue;
       await rm(this.deps.layout.releaseMarker(this.name, v), { force: true });
       await rm(this.deps.layout.release(this.name, v), { recursive: true, force: true });
       this.staged.delete(v);
       this.deps.log(`${this.name}: removed old release v${v}`);
+      removed = true;
     }
+    if (removed) this.deps.onPruned();
   }
 }
 

@@ -5,6 +5,7 @@
 import { SlipwayError } from '../core/index.js';
 import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { decodeChunk } from './wire-codec.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
 
@@ -37,6 +38,8 @@ interface HttpSourceOptions {
   /** Sent as `Authorization: Bearer …`: an agent token for the origin, a peer ticket for peers. */
   credential: () => string;
   limiter?: RateLimiter | null;
+  /** Ask for compressed chunks: worth it on slow links only (see wire-codec.ts). */
+  compress?: boolean;
 }
 
 /** A source reached over HTTP: the origin (`<server>/v1`), a relay or a peer. */
@@ -52,15 +55,20 @@ export class HttpChunkSource implements ChunkSource {
   async get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
     // A relay may have to fetch the chunk first: it needs the size to bound what it accepts.
     const query = this.kind === 'relay' ? `?size=${size}` : '';
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}` };
+    if (this.opts.compress) headers['accept-encoding'] = 'br';
     const res = await httpGet(`${this.opts.baseUrl}/chunks/${digest}${query}`, {
-      headers: { authorization: `Bearer ${this.opts.credential()}` },
+      headers,
       limiter: this.opts.limiter,
       signal,
-      maxBytes: size,
+      maxBytes: size + 1024,
     });
     if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
     if (res.status !== 200) throw statusError(this.name, res.status, res.body);
-    return res.body;
+    const encoding = res.headers['content-encoding'];
+    return typeof encoding === 'string' && encoding !== 'identity'
+      ? decodeChunk(encoding, res.body, size)
+      : res.body;
   }
 
   async have(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null> {

@@ -16,6 +16,7 @@ import { isDigest, type ObjectStore } from '../image/index.js';
 import type { ImageAvailability } from './availability.js';
 import { verifyTicket } from './peer-ticket.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { encodeChunk } from './wire-codec.js';
 
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
@@ -55,7 +56,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     authorize(req);
     const url = new URL(req.url ?? '/', 'http://peer');
     const chunk = /^\/chunks\/([0-9a-f]{64})$/.exec(url.pathname);
-    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, url, res);
+    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, url, req, res);
     const have = /^\/images\/([0-9a-f]{64})\/have$/.exec(url.pathname);
     if (req.method === 'GET' && have) {
       const bits = opts.availability.bitmap(have[1]!);
@@ -84,7 +85,12 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     }
   }
 
-  async function serveChunk(digest: string, url: URL, res: ServerResponse): Promise<void> {
+  async function serveChunk(
+    digest: string,
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
     if (!(await opts.objects.has(digest))) {
       const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
@@ -98,10 +104,15 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       }
       await pending;
     }
-    const data = await opts.objects.get(digest);
+    const raw = await opts.objects.get(digest);
+    const wantsBr = /\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    const { encoding, body: data } = wantsBr
+      ? await encodeChunk(raw, digest)
+      : { encoding: 'identity', body: raw };
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': data.length,
+      ...(encoding !== 'identity' ? { 'content-encoding': encoding } : {}),
     });
     for (let off = 0; off < data.length; off += SLICE) {
       const piece = data.subarray(off, off + SLICE);

@@ -132,6 +132,26 @@ describe('the peer server', () => {
     expect(await source(s.url).have!('c'.repeat(64))).toBeNull();
   });
 
+  it('sends compressible chunks compressed to a peer that asks, and they arrive intact', async () => {
+    const data = Buffer.from('price,qty,side\n'.repeat(20_000));
+    const digest = sha256Hex(data);
+    const p = await peer('p1', []);
+    await p.objects.put(digest, data);
+    const raw = await fetch(`${p.server.url}/chunks/${digest}`, {
+      headers: { authorization: `Bearer ${ticket('r1')}`, 'accept-encoding': 'br' },
+    });
+    expect(raw.headers.get('content-encoding')).toBe('br');
+    expect(Number(raw.headers.get('content-length'))).toBeLessThan(data.length / 10);
+    const compressed = new HttpChunkSource({
+      name: 'p1',
+      kind: 'peer',
+      baseUrl: p.server.url,
+      credential: () => ticket('r1'),
+      compress: true,
+    });
+    expect(sha256Hex(await compressed.get(digest, data.length))).toBe(digest);
+  });
+
   it('as a relay, fetches a chunk it lacks from the origin once, however many ask', async () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const [chunk] = await makeChunks(origin, 1, 50_000);
