@@ -5,19 +5,11 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalFleet, buildImage } from '../src/cli/index.js';
+import { isAlive } from '../src/executor/index.js';
 import { TEST_MAP, TestCluster } from './helpers/cluster.js';
 import { cp, writeFile } from 'node:fs/promises';
 import { EXAMPLES } from './helpers/cluster.js';
 import type { DeploymentView, SlipwayClient } from '../src/api/index.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until<T>(
   what: string,
@@ -58,15 +50,15 @@ describe('an agent killed mid-activation', () => {
     const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
     const orphan = await until('the v2 process', async () => {
       const { pid } = JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number };
-      return alive(pid) ? pid : undefined;
+      return isAlive(pid) ? pid : undefined;
     });
     await c.fleet.killAgent('a1');
-    expect(alive(orphan)).toBe(true);
+    expect(isAlive(orphan)).toBe(true);
     c.fleet.startAgent({ name: 'a1', region: 'r1' });
     const final = await c.waitFor(d);
     expect(final.state).toBe('succeeded');
     expect(await c.fetchFrom('a1', 'scores-api', '/scores')).toMatchObject({ version: '2' });
-    expect(alive(orphan)).toBe(false);
+    expect(isAlive(orphan)).toBe(false);
     expect(await c.agentLog('a1')).toContain('stopped the process a previous agent left running');
     // Converging did not fetch the image again: the restarted agent received nothing.
     const host = await c.store.hostByName('a1');
