@@ -74,11 +74,14 @@ describe('API guard rails', () => {
 
   it('serves an OpenAPI document of every route', async () => {
     const doc = (await (await fetch(`${url}/v1/openapi.json`)).json()) as {
-      paths: Record<string, unknown>;
+      paths: Record<string, Record<string, { parameters: { name: string; in: string }[] }>>;
     };
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(['/v1/deployments', '/v1/chunks/{digest}', '/v1/agent/goal']),
     );
+    // Query parameters are documented too (the long poll's `after` and `waitMs`).
+    const goal = doc.paths['/v1/agent/goal']?.get?.parameters.map((p) => `${p.in}:${p.name}`);
+    expect(goal).toEqual(expect.arrayContaining(['query:after', 'query:waitMs']));
   });
 
   it('refuses a chunk whose bytes do not hash to its name', async () => {
