@@ -47,6 +47,8 @@ export interface AgentOptions {
 }
 
 const POLL_WAIT_MS = 25_000;
+/** Requests to the origin at once, for this agent's own fetches and a relay's peers together. */
+const ORIGIN_IN_FLIGHT = 8;
 /**
  * Ask for compressed chunks when deploy traffic is capped below this: measured (bench:codec),
  * brotli-1 beats raw bytes per chunk only below about 500 Mbit/s on these machines.
@@ -93,6 +95,7 @@ export class Agent {
         credential: () => this.creds?.token ?? '',
         limiter: this.download,
         compress: this.compress,
+        maxInFlight: ORIGIN_IN_FLIGHT,
       }),
       // Counted here, once per transfer: a relay's own fetch and its peers' requests share them.
       (n) => this.countBytes('origin', n),

@@ -40,19 +40,31 @@ interface HttpSourceOptions {
   limiter?: RateLimiter | null;
   /** Ask for compressed chunks: worth it on slow links only (see wire-codec.ts). */
   compress?: boolean;
+  /**
+   * Requests on the wire at once; more wait their turn (with no timeout running). Many slow
+   * transfers at once only make each one slow enough to time out.
+   */
+  maxInFlight?: number;
 }
 
 /** A source reached over HTTP: the origin (`<server>/v1`), a relay or a peer. */
 export class HttpChunkSource implements ChunkSource {
   readonly name: string;
   readonly kind: SourceKind;
+  private readonly turns: Semaphore | null;
 
   constructor(private readonly opts: HttpSourceOptions) {
     this.name = opts.name;
     this.kind = opts.kind;
+    this.turns = opts.maxInFlight ? new Semaphore(opts.maxInFlight) : null;
   }
 
   async get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    if (!this.turns) return this.getNow(digest, size, signal);
+    return this.turns.run(() => this.getNow(digest, size, signal), signal);
+  }
+
+  private async getNow(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
     // A relay may have to fetch the chunk first: it needs the size to bound what it accepts.
     const query = this.kind === 'relay' ? `?size=${size}` : '';
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}` };
@@ -81,6 +93,41 @@ export class HttpChunkSource implements ChunkSource {
     if (res.status === 404) return null;
     if (res.status !== 200) throw statusError(this.name, res.status, res.body);
     return res.body;
+  }
+}
+
+/** At most `n` tasks at once; the others wait in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly n: number) {}
+
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.active >= this.n) {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener('abort', cancel);
+          resolve();
+        };
+        const cancel = () => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        this.waiting.push(go);
+        signal?.addEventListener('abort', cancel, { once: true });
+      });
+    } else {
+      this.active++;
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
   }
 }
 
