@@ -289,7 +289,14 @@ export class Agent {
         compress: this.compress,
       });
     const others = peering?.peers ?? [];
+    // Our place among the region's non-relay hosts decides our share of the relay's chunks.
+    const fetchers = [
+      ...others.filter((p) => !p.relay).map((p) => p.hostId),
+      ...(this.opts.relay || !this.creds ? [] : [this.creds.hostId]),
+    ].sort();
+    const index = this.creds ? fetchers.indexOf(this.creds.hostId) : -1;
     return {
+      relayShare: index >= 0 ? { index, of: fetchers.length } : undefined,
       peers: others.filter((p) => !p.relay).map(source),
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
       origin: this.origin,

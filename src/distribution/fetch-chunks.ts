@@ -32,6 +32,13 @@ export interface FetchOptions {
   store: ObjectStore;
   /** Our own availability, updated as chunks arrive so peers can take them from us at once. */
   availability?: ImageAvailability;
+  /**
+   * This host's share of the chunks to take from the relay: chunk i is ours when
+   * `i % of === index`. Hosts of a region take different chunks from the relay, so the relay
+   * sends each chunk about once and the hosts trade the rest; outside our share we take from
+   * the relay only what no peer holds once our share is done.
+   */
+  relayShare?: { index: number; of: number };
   /** Requests in flight at once, over all sources. */
   concurrency?: number;
   /** Failed attempts of one chunk, over all sources, before the fetch gives up. */
@@ -47,7 +54,7 @@ export interface FetchOptions {
 }
 
 /** Requests in flight per source of each kind. */
-const SLOTS: Record<SourceKind, number> = { peer: 3, relay: 4, origin: 8 };
+const SLOTS: Record<SourceKind, number> = { peer: 3, relay: 2, origin: 8 };
 const BACKOFF_MS = { first: 250, max: 8_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
@@ -222,15 +229,19 @@ class Fetch {
     return this.rarest;
   }
 
-  /** A random missing chunk, preferring ones no peer holds yet. */
+  /** A random missing chunk: ours (see `relayShare`) first, then ones no peer holds yet. */
   private randomMissing(): number | null {
+    const share = this.opts.relayShare;
+    let unheld: number | null = null;
     let any: number | null = null;
     for (const i of this.shuffled) {
       if (!this.missing.has(i)) continue;
-      if (!this.peers.some((p) => !p.dropped && hasBit(p.bits, i))) return i;
+      const heldByPeer = this.peers.some((p) => !p.dropped && hasBit(p.bits, i));
+      if (!heldByPeer && (!share || i % share.of === share.index)) return i;
+      if (!heldByPeer) unheld ??= i;
       any ??= i;
     }
-    return any;
+    return unheld ?? any;
   }
 
   private straggler(
@@ -331,7 +342,7 @@ class Fetch {
     }
     const n = (this.failures.get(index) ?? 0) + 1;
     this.failures.set(index, n);
-    if (n >= (this.opts.attempts ?? 10) && !this.inflight.has(index)) {
+    if (n >= (this.opts.attempts ?? 20) && !this.inflight.has(index)) {
       this.failure = new SlipwayError(
         'UNAVAILABLE',
         `could not fetch chunk ${this.chunks[index]!.digest.slice(0, 12)} after ${n} attempts; last from ${name}: ${(e as Error).message}`,
