@@ -8,3 +8,4 @@ export * from './topology.js';
 export * from './service-map.js';
 export * from './rate.js';
 export * from './address.js';
+export * from './sleep.js';

@@ -13,7 +13,7 @@
  * - At the end, a chunk in flight for much longer than usual is also asked of another source
  *   (endgame): the first verified copy wins, so one slow source cannot hold the fetch up.
  */
-import { SlipwayError } from '../core/index.js';
+import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
 import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
@@ -156,7 +156,7 @@ class Fetch {
       return this.pollPeer(p, signal, answered);
     });
     // Hear from the peers (briefly) before asking the relay or the origin for anything.
-    await Promise.race([Promise.all(firstAnswers), delay(FIRST_POLL_WAIT_MS, signal)]);
+    await Promise.race([Promise.all(firstAnswers), sleep(FIRST_POLL_WAIT_MS, signal)]);
     try {
       while (this.missing.size > 0 || this.inflight.size > 0) {
         this.opts.signal?.throwIfAborted();
@@ -277,7 +277,8 @@ class Fetch {
     reqs.push(req);
     this.inflight.set(index, reqs);
     source.active++;
-    const signal = AbortSignal.any([req.abort.signal, this.stop.signal]);
+    // The run's end aborts every request still in flight (see run()).
+    const signal = req.abort.signal;
     const { store } = this.opts;
     void (async () => {
       // Something else on this host (a relay serving its peers) may have stored it meanwhile.
@@ -388,7 +389,7 @@ class Fetch {
           this.opts.onSourceProblem?.(p.source.name, (e as Error).message);
         }
       }
-      await delay(every, signal);
+      await sleep(every, signal);
     }
   }
 
@@ -436,18 +437,4 @@ function leastBusy(sources: SourceState[]): SourceState {
   for (const s of sources)
     if (s.active < best.active || (s.active === best.active && Math.random() < 0.5)) best = s;
   return best;
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -3,7 +3,14 @@
  * peers check the signature with the control plane's public key, so an agent serves chunks only
  * to enrolled agents of its own region, without asking the control plane on every request.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { SlipwayError } from '../core/index.js';
 
 export interface PeerClaims {
@@ -25,17 +32,54 @@ export function generateSigningKey(): { privatePem: string; publicPem: string } 
 /** `<claims as base64url JSON>.<ed25519 signature, base64url>` */
 export function signTicket(privatePem: string, claims: PeerClaims): string {
   const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
-  const sig = sign(null, Buffer.from(body), createPrivateKey(privatePem)).toString('base64url');
+  const sig = sign(null, Buffer.from(body), keyOf(privatePem, createPrivateKey)).toString(
+    'base64url',
+  );
   return `${body}.${sig}`;
 }
 
 /** The ticket's claims when its signature holds and it has not expired; throws otherwise. */
 export function verifyTicket(publicPem: string, ticket: string, now = Date.now()): PeerClaims {
+  const known = verified.get(ticket);
+  if (known && known.publicPem === publicPem) {
+    if (known.claims.exp < now) throw refused('peer ticket expired');
+    return known.claims;
+  }
+  const claims = checkTicket(publicPem, ticket, now);
+  if (verified.size >= VERIFIED_MAX) verified.clear();
+  verified.set(ticket, { publicPem, claims });
+  return claims;
+}
+
+/*
+ * Parsing a PEM key and checking a signature cost far more than serving a small request; a peer
+ * answers the same few tickets (one per peer, renewed every few minutes) many times a second.
+ */
+const keys = new Map<string, KeyObject>();
+const verified = new Map<string, { publicPem: string; claims: PeerClaims }>();
+const VERIFIED_MAX = 4096;
+
+function keyOf(pem: string, parse: (pem: string) => KeyObject): KeyObject {
+  let key = keys.get(pem);
+  if (!key) {
+    if (keys.size >= 16) keys.clear();
+    key = parse(pem);
+    keys.set(pem, key);
+  }
+  return key;
+}
+
+function checkTicket(publicPem: string, ticket: string, now: number): PeerClaims {
   const [body, sig, extra] = ticket.split('.');
   if (!body || !sig || extra !== undefined) throw refused('malformed peer ticket');
   let ok = false;
   try {
-    ok = verify(null, Buffer.from(body), createPublicKey(publicPem), Buffer.from(sig, 'base64url'));
+    ok = verify(
+      null,
+      Buffer.from(body),
+      keyOf(publicPem, createPublicKey),
+      Buffer.from(sig, 'base64url'),
+    );
   } catch {
     ok = false;
   }

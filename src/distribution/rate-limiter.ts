@@ -27,16 +27,17 @@ export class RateLimiter {
     this.tokens -= n;
     if (this.tokens >= 0) return;
     const ms = (-this.tokens / this.bytesPerSecond) * 1000;
+    signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t);
-          reject(signal.reason as Error);
-        },
-        { once: true },
-      );
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(signal?.reason as Error);
+      };
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

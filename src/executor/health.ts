@@ -1,6 +1,6 @@
 /** Health checks: one probe (HTTP, TCP or a command), waiting for health, and watching it after. */
 import { connect } from 'node:net';
-import type { HealthProbe, HealthSpec } from '../core/index.js';
+import { sleep, type HealthProbe, type HealthSpec } from '../core/index.js';
 import { runCommand } from './run-command.js';
 import { argvOf } from './run-spec.js';
 
@@ -75,15 +75,6 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeR
     );
   });
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 /**
  * Probes until `healthyAfter` consecutive successes (healthy) or until `deadlineMs` has passed
