@@ -1,5 +1,8 @@
 /** The store behaves the same over embedded PGlite and a real PostgreSQL server. */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { planDeployment } from '../src/core/index.js';
@@ -104,5 +107,51 @@ describe.each(engines)('store over %s', (_name, open) => {
     expect((await store.eventsAfter(0, 'd1')).map((e) => e.type)).toEqual(['x']);
     expect((await store.eventsAfter(e1!.id, null)).map((e) => e.type)).toEqual(['y']);
     expect(await store.lastEventId()).toBeGreaterThan(e1!.id);
+  });
+});
+
+describe('agent reports are written behind', () => {
+  const report = { services: [{ service: 'api', staged: [1] }] };
+
+  it('over PostgreSQL: visible at once through the store, in the table after a flush', async () => {
+    const url = await freshPostgresUrl();
+    const writer = await openStore({ engine: 'postgres', url });
+    const reader = await openStore({ engine: 'postgres', url });
+    try {
+      await writer.upsertHost({ id: 'h1', name: 'alpha', region: 'eu', labels: {} });
+      const at = new Date('2026-01-01T00:00:00Z');
+      await writer.saveReport('h1', report, { origin: 10 }, at);
+      expect((await writer.host('h1'))?.report).toEqual(report);
+      expect((await writer.listHosts())[0]?.bytesReceived).toEqual({ origin: 10 });
+      expect((await reader.host('h1'))?.report ?? null).toBeNull();
+      await writer.flushHostState();
+      const row = await reader.host('h1');
+      expect(row?.report).toEqual(report);
+      expect(row?.lastSeenAt?.toISOString()).toBe(at.toISOString());
+      // A touch alone moves the last-seen time and keeps the report.
+      await writer.touchHost('h1', new Date('2026-01-01T00:01:00Z'));
+      await writer.flushHostState();
+      expect((await reader.host('h1'))?.report).toEqual(report);
+      expect((await reader.host('h1'))?.lastSeenAt?.toISOString()).toBe('2026-01-01T00:01:00.000Z');
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  it('over PGlite: closing the store writes what is pending', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-store-'));
+    try {
+      const first = await openStore({ engine: 'pglite', dataDir: dir });
+      await first.upsertHost({ id: 'h1', name: 'alpha', region: 'eu', labels: {} });
+      await first.saveReport('h1', report, { peer: 5 }, new Date());
+      await first.close();
+      const second = await openStore({ engine: 'pglite', dataDir: dir });
+      expect((await second.host('h1'))?.report).toEqual(report);
+      expect((await second.host('h1'))?.bytesReceived).toEqual({ peer: 5 });
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

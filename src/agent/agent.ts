@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SlipwayError, isSlipwayError } from '../core/index.js';
+import { SlipwayError, isSlipwayError, sleep } from '../core/index.js';
 import { SlipwayClient, agentGoal, type AgentGoal, type Peering } from '../api/index.js';
 import {
   HttpChunkSource,
@@ -47,6 +47,8 @@ export interface AgentOptions {
 }
 
 const POLL_WAIT_MS = 25_000;
+/** How often fetch progress alone is reported. */
+const PROGRESS_REPORT_MS = 1_000;
 /** Requests to the origin at once, for this agent's own fetches and a relay's peers together. */
 const ORIGIN_IN_FLIGHT = 8;
 /**
@@ -75,6 +77,7 @@ export class Agent {
   private creds: Credentials | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private reportSoon: NodeJS.Timeout | null = null;
+  private reportSoonAt = 0;
   private loops: Promise<void>[] = [];
   private readonly log: (msg: string) => void;
 
@@ -259,7 +262,7 @@ export class Agent {
         fetchManifest: (id) => this.client.getManifest(id),
         fetchOptions: () => this.fetchOptions(),
         portOf: (service) => this.runners.get(service)?.activePort() ?? null,
-        onChange: () => this.reportChanged(),
+        onChange: (what) => this.reportChanged(what),
         onPruned: () => this.collectSoon(),
         staging: (fn) => this.objectLock.withShared(fn),
         log: this.log,
@@ -349,12 +352,22 @@ export class Agent {
     this.bytesReceived[kind] = (this.bytesReceived[kind] ?? 0) + n;
   }
 
-  private reportChanged(): void {
-    if (this.reportSoon) return;
+  /**
+   * Sends a report soon: 100 ms after a state change (so a burst of them goes as one), at most
+   * once a second for fetch progress alone. Every report costs the server a write, and a fleet
+   * fetching at once would otherwise send ten a second per host.
+   */
+  private reportChanged(what: 'state' | 'progress' = 'state'): void {
+    const delay = what === 'state' ? 100 : PROGRESS_REPORT_MS;
+    if (this.reportSoon) {
+      if (what === 'progress' || this.reportSoonAt <= Date.now() + delay) return;
+      clearTimeout(this.reportSoon);
+    }
+    this.reportSoonAt = Date.now() + delay;
     this.reportSoon = setTimeout(() => {
       this.reportSoon = null;
       void this.sendReport();
-    }, 100);
+    }, delay);
   }
 
   private async sendReport(): Promise<void> {
@@ -380,14 +393,4 @@ export class Agent {
       return undefined;
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }

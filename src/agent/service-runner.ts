@@ -43,8 +43,11 @@ export interface RunnerDeps {
   fetchOptions: () => Omit<FetchOptions, 'imageId' | 'store' | 'onProgress'>;
   /** The port another service on this host listens on, when it runs here. */
   portOf: (service: string) => number | null;
-  /** Something worth reporting changed. */
-  onChange: () => void;
+  /**
+   * Something worth reporting changed: a state (staged, failed, activating, healthy…), reported
+   * at once, or only a fetch's progress, which the agent reports at a gentler pace.
+   */
+  onChange: (what?: 'state' | 'progress') => void;
   /** Releases were removed: objects only they used can be collected. */
   onPruned: () => void;
   /** Runs a staging so that object collection cannot run at the same time. */
@@ -197,7 +200,7 @@ export class ServiceRunner {
         store: objects,
         onProgress: (p) => {
           this.fetching = { version: r.version, ...p };
-          this.deps.onChange();
+          this.deps.onChange('progress');
         },
       });
       const dir = layout.release(this.name, r.version);

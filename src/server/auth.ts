@@ -34,7 +34,7 @@ export async function authenticate(
       'missing API token: send "Authorization: Bearer <token>"',
     );
   }
-  const found = await store.findToken(hashToken(token));
+  const found = await findToken(store, hashToken(token));
   if (!found) throw new SlipwayError('UNAUTHENTICATED', 'unknown or revoked API token');
   const caller = callerOf(found);
   const allowed =
@@ -57,4 +57,33 @@ function callerOf(found: { kind: TokenKind; hostId: string | null }): Caller {
     return { kind: 'agent', hostId: found.hostId };
   }
   return { kind: found.kind };
+}
+
+type FoundToken = { kind: TokenKind; hostId: string | null };
+
+/**
+ * Tokens found recently, per store: every chunk an agent fetches from the origin is a request,
+ * and a database lookup for each costs more than serving the chunk. Only tokens that exist are
+ * kept, for a few seconds: a revoked token stops working within TOKEN_CACHE_MS.
+ */
+const TOKEN_CACHE_MS = 5_000;
+const TOKEN_CACHE_MAX = 10_000;
+const tokenCaches = new WeakMap<Store, Map<string, { found: FoundToken; until: number }>>();
+
+async function findToken(store: Store, hash: string): Promise<FoundToken | undefined> {
+  let cache = tokenCaches.get(store);
+  if (!cache)
+    tokenCaches.set(store, (cache = new Map<string, { found: FoundToken; until: number }>()));
+  const now = Date.now();
+  const hit = cache.get(hash);
+  if (hit && hit.until > now) return hit.found;
+  const found = await store.findToken(hash);
+  if (found) {
+    if (cache.size >= TOKEN_CACHE_MAX) cache.clear();
+    cache.set(hash, {
+      found: { kind: found.kind, hostId: found.hostId },
+      until: now + TOKEN_CACHE_MS,
+    });
+  } else cache.delete(hash);
+  return found;
 }

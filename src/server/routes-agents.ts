@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { SlipwayError } from '../core/index.js';
-import { routes } from '../api/index.js';
+import { routes, type AgentReport } from '../api/index.js';
 import type { Store } from '../store/index.js';
 import { hashToken, newToken, type Caller } from './auth.js';
 import type { EventBus } from './event-bus.js';
@@ -56,10 +56,25 @@ export function agentRoutes(app: FastifyInstance, store: Store, bus: EventBus): 
     return goalOfHost(store, hostId, host.goalGeneration);
   });
 
+  // What each host last reported, less fetch progress: the orchestrator is woken only when
+  // that changes. Its regular tick still sees progress; a fleet fetching at once sends a
+  // report a second per host, and a pass for each would keep the server busy with nothing new.
+  const lastStates = new Map<string, string>();
   addRoute(app, store, routes.agentReport, async ({ caller, body }) => {
     const hostId = hostIdOf(caller);
     await store.saveReport(hostId, body, body.bytesReceived, new Date());
-    bus.reported(hostId);
+    const states = reportedStates(body);
+    if (lastStates.get(hostId) !== states) {
+      lastStates.set(hostId, states);
+      bus.reported(hostId);
+    }
     return { ok: true as const };
   });
+}
+
+/** A report's services without their fetch progress, as a string to compare. */
+function reportedStates(report: AgentReport): string {
+  return JSON.stringify(
+    report.services.map((s) => ({ ...s, fetching: s.fetching && s.fetching.version })),
+  );
 }

@@ -73,16 +73,53 @@ export class Store {
     /** Which engine is behind it, for logs. */
     readonly engine: 'pglite' | 'postgres',
     private readonly closer: () => Promise<void> = async () => {},
+    private readonly live: LiveHostState = new LiveHostState(),
   ) {}
 
   /** Runs `fn` in one transaction (or in the current one, when already inside one). */
   async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return fn(this);
-    return this.db.transaction().execute((trx) => fn(new Store(trx, this.engine)));
+    return this.db
+      .transaction()
+      .execute((trx) => fn(new Store(trx, this.engine, undefined, this.live)));
   }
 
+  /** Writes what agents reported since the last write, then closes the database. */
   async close(): Promise<void> {
+    this.live.stop();
+    await this.flushHostState();
     await this.closer();
+  }
+
+  /**
+   * Writes the buffered reports and last-seen times in one transaction (see LiveHostState).
+   * Runs on its own every second while reports arrive; tests call it to see them in the table.
+   */
+  async flushHostState(): Promise<void> {
+    const pending = this.live.take();
+    if (pending.size === 0) return;
+    try {
+      await this.transaction(async (tx) => {
+        for (const [id, h] of pending) {
+          await tx.db
+            .updateTable('hosts')
+            .set(
+              h.report === undefined
+                ? { last_seen_at: h.seenAt }
+                : {
+                    report: JSON.stringify(h.report),
+                    bytes_received: JSON.stringify(h.bytesReceived),
+                    last_seen_at: h.seenAt,
+                  },
+            )
+            .where('id', '=', id)
+            .execute();
+        }
+      });
+    } catch (e) {
+      this.live.putBack(pending);
+      throw e;
+    }
   }
 
   // ---- server keys ----
@@ -172,7 +209,7 @@ export class Store {
       .selectAll()
       .where('name', '=', name)
       .executeTakeFirst();
-    return row && toHost(row);
+    return row && this.live.overlay(toHost(row));
   }
 
   async host(id: string): Promise<HostRow | undefined> {
@@ -181,7 +218,7 @@ export class Store {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toHost(row);
+    return row && this.live.overlay(toHost(row));
   }
 
   async listHosts(): Promise<HostRow[]> {
@@ -191,28 +228,29 @@ export class Store {
       .orderBy('region')
       .orderBy('name')
       .execute();
-    return rows.map(toHost);
+    return rows.map((r) => this.live.overlay(toHost(r)));
   }
 
-  async saveReport(
+  /** Records an agent's report; readers see it at once, the table within a second. */
+  saveReport(
     hostId: string,
     report: unknown,
     bytesReceived: Record<string, number>,
     at: Date,
   ): Promise<void> {
-    await this.db
-      .updateTable('hosts')
-      .set({
-        report: JSON.stringify(report),
-        bytes_received: JSON.stringify(bytesReceived),
-        last_seen_at: at,
-      })
-      .where('id', '=', hostId)
-      .execute();
+    this.live.report(hostId, report, bytesReceived, at, () => this.flushSoon());
+    return Promise.resolve();
   }
 
-  async touchHost(hostId: string, at: Date): Promise<void> {
-    await this.db.updateTable('hosts').set({ last_seen_at: at }).where('id', '=', hostId).execute();
+  /** Records that an agent was heard from; readers see it at once, the table within a second. */
+  touchHost(hostId: string, at: Date): Promise<void> {
+    this.live.touch(hostId, at, () => this.flushSoon());
+    return Promise.resolve();
+  }
+
+  private flushSoon(): void {
+    // A failed write keeps what it had; the next report schedules another try.
+    this.live.schedule(() => void this.flushHostState().catch(() => {}));
   }
 
   // ---- service map ----
@@ -616,6 +654,81 @@ export class Store {
     return row?.max == null ? 0 : Number(row.max);
   }
 }
+
+interface PendingHostState {
+  /** Undefined when only the last-seen time changed. */
+  report?: unknown;
+  bytesReceived?: Record<string, number>;
+  seenAt: Date;
+}
+
+/**
+ * Agents' latest reports and last-seen times, held in memory and written in batches. Every agent
+ * reports at least every few seconds and once a second while it fetches; a write per report
+ * would keep an embedded database busy with little else at a few dozen hosts, and the rows
+ * would churn. A report is an observation the agent repeats, so losing the last second of them
+ * in a crash loses nothing: the next heartbeat brings it back.
+ */
+export class LiveHostState {
+  private pending = new Map<string, PendingHostState>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  report(
+    id: string,
+    report: unknown,
+    bytesReceived: Record<string, number>,
+    seenAt: Date,
+    flush: () => void,
+  ): void {
+    this.pending.set(id, { report, bytesReceived, seenAt });
+    flush();
+  }
+
+  touch(id: string, seenAt: Date, flush: () => void): void {
+    const p = this.pending.get(id);
+    this.pending.set(id, p ? { ...p, seenAt } : { seenAt });
+    flush();
+  }
+
+  /** The row as the agents last described it. */
+  overlay(h: HostRow): HostRow {
+    const p = this.pending.get(h.id);
+    if (!p) return h;
+    return p.report === undefined
+      ? { ...h, lastSeenAt: p.seenAt }
+      : { ...h, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt: p.seenAt };
+  }
+
+  schedule(flush: () => void): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      flush();
+    }, HOST_STATE_FLUSH_MS);
+    this.timer.unref();
+  }
+
+  /** Everything pending, which is forgotten until put back. */
+  take(): Map<string, PendingHostState> {
+    const taken = this.pending;
+    this.pending = new Map();
+    return taken;
+  }
+
+  /** Puts back what a failed write took, unless newer state arrived meanwhile. */
+  putBack(taken: Map<string, PendingHostState>): void {
+    for (const [id, p] of taken) if (!this.pending.has(id)) this.pending.set(id, p);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+const HOST_STATE_FLUSH_MS = 1_000;
 
 function toHost(r: {
   id: string;
