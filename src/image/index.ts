@@ -4,6 +4,13 @@ export { canonicalJson } from './canonical-json.js';
 export { CHUNKING, GEAR, chunkBoundaries, chunkStream } from './chunker.js';
 export type { ChunkingParams, StreamChunk } from './chunker.js';
 export {
+  DELTA_CHUNKING,
+  encodeChunkDelta,
+  applyChunkDelta,
+  ChunkDeltaError,
+} from './chunk-delta.js';
+export type { ChunkDeltaOptions } from './chunk-delta.js';
+export {
   manifestSchema,
   parseManifest,
   checkManifest,
