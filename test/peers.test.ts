@@ -17,8 +17,9 @@ describe('staging inside a region', () => {
     await c?.stop();
   });
 
+  const model = randomBytes(3 << 20);
+
   it('pulls each byte from the origin once per region and the rest from the relay and peers', async () => {
-    const model = randomBytes(3 << 20);
     const image = await c.build(
       'scores-api',
       { version: '1', model: 'momentum' },
@@ -48,5 +49,37 @@ describe('staging inside a region', () => {
       relay: true,
       peerUrl: expect.stringMatching(/^http:/),
     });
+  });
+
+  it('moves a small change as deltas against the chunks the hosts hold', async () => {
+    // Two overwrites and an insertion of 4 KiB each, far apart: three changed chunks.
+    const edited = Buffer.concat([
+      model.subarray(0, 500_000),
+      randomBytes(4096),
+      model.subarray(504_096, 1_500_000),
+      randomBytes(4096), // inserted
+      model.subarray(1_500_000, 2_600_000),
+      randomBytes(4096),
+      model.subarray(2_604_096),
+    ]);
+    const changed = 3 * 4096;
+    const before = new Map((await c.client.listHosts()).map((h) => [h.name, h]));
+    const image = await c.build(
+      'scores-api',
+      { version: '2', model: 'momentum' },
+      { 'model.bin': edited },
+    );
+    const d = await c.waitFor(
+      await c.client.createDeployment({ service: 'scores-api', image, kind: 'stage' }),
+    );
+    expect(d.state).toBe('succeeded');
+    const total = (r: Record<string, number> | undefined) =>
+      Object.values(r ?? {}).reduce((a, b) => a + b, 0);
+    for (const h of await c.client.listHosts()) {
+      const received = total(h.bytesReceived) - total(before.get(h.name)?.bytesReceived);
+      // Whole chunks would be at least 3 × 64 KiB (the smallest chunk); deltas are ~the edits.
+      expect(received, h.name).toBeGreaterThan(0);
+      expect(received, h.name).toBeLessThan(changed * 1.5 + 4096);
+    }
   });
 });

@@ -162,8 +162,14 @@ export class Agent {
       region: this.opts.region,
       serverKey: () => this.peering?.serverKey ?? null,
       relayFetch: this.opts.relay
-        ? async (digest, size) => {
-            const data = await origin.get(digest, size);
+        ? async (digest, size, base) => {
+            const held = base !== null && (await this.objects.has(base));
+            const { data } = await origin.get(
+              digest,
+              size,
+              undefined,
+              held ? { digest: base, read: () => this.objects.get(base) } : undefined,
+            );
             await this.objects.put(digest, data);
             this.availability.add(digest);
           }

@@ -25,6 +25,7 @@ import {
   waitHealthy,
 } from '../executor/index.js';
 import {
+  deltaBases,
   imageIdOf,
   manifestChunks,
   materialize,
@@ -194,9 +195,14 @@ export class ServiceRunner {
       }
       await mkdir(layout.manifest(r.imageId).replace(/manifest\.json$/, ''), { recursive: true });
       await writeFile(layout.manifest(r.imageId), JSON.stringify(manifest));
+      const earlier = await this.earlierReleases();
       await fetchChunks(manifestChunks(manifest), {
         ...this.deps.fetchOptions(),
         imageId: r.imageId,
+        bases: deltaBases(
+          manifest,
+          earlier.map((e) => e.manifest),
+        ),
         store: objects,
         onProgress: (p) => {
           this.fetching = { version: r.version, ...p };
@@ -209,7 +215,7 @@ export class ServiceRunner {
         await rm(dir, { recursive: true, force: true });
       }
       const done = await materialize(manifest, dir, objects, {
-        reuseFrom: await this.earlierReleases(),
+        reuseFrom: earlier,
       });
       if (done.filesLinked > 0) {
         this.deps.log(
@@ -235,9 +241,11 @@ export class ServiceRunner {
   }
 
   /** Releases on disk with their manifests: files they share with a new release are linked. */
+  /** Newest first. */
   private async earlierReleases(): Promise<{ manifest: Manifest; dir: string }[]> {
     const out: { manifest: Manifest; dir: string }[] = [];
-    for (const [version, imageId] of this.staged) {
+    const newestFirst = [...this.staged].sort(([a], [b]) => b - a);
+    for (const [version, imageId] of newestFirst) {
       try {
         const text = await readFile(this.deps.layout.manifest(imageId), 'utf8');
         out.push({

@@ -109,8 +109,9 @@ export const routes = {
   getChunk: {
     method: 'GET',
     path: '/v1/chunks/:digest',
-    summary: 'Download one chunk',
+    summary: 'Download one chunk (or, with base, a delta from a chunk the caller holds)',
     auth: 'reader',
+    query: z.object({ base: s.digest.optional() }),
     contentType: 'application/octet-stream',
   },
   createImage: {

@@ -3,18 +3,33 @@
  * the region. All speak HTTP; every byte they send is verified by the object store before use.
  */
 import { SlipwayError } from '../core/index.js';
+import { applyChunkDelta } from '../image/index.js';
 import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { DELTA_BASE_HEADER } from './chunk-reply.js';
 import { decodeChunk } from './wire-codec.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
+
+/** A chunk the asker holds that the new one may be sent as a delta against. */
+export interface ChunkBase {
+  digest: string;
+  /** Its bytes: read only when the answer is a delta. */
+  read(): Promise<Uint8Array>;
+}
+
+/** A chunk's bytes (not yet verified) and how many bytes crossed the wire for them. */
+export interface ReceivedChunk {
+  data: Uint8Array;
+  wireBytes: number;
+}
 
 export interface ChunkSource {
   /** Short name for logs and errors (`origin`, `relay ldn-1`, `peer ldn-2`). */
   readonly name: string;
   /** What kind of source it is, for the bytes-received-by-source counters and scheduling. */
   readonly kind: SourceKind;
-  get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array>;
+  get(digest: string, size: number, signal?: AbortSignal, base?: ChunkBase): Promise<ReceivedChunk>;
   /**
    * Which chunks of the image the source holds, as a bitmap over the image's distinct chunks
    * in manifest order; null when it holds none of them. Only peers answer this.
@@ -59,14 +74,27 @@ export class HttpChunkSource implements ChunkSource {
     this.turns = opts.maxInFlight ? new Semaphore(opts.maxInFlight) : null;
   }
 
-  async get(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
-    if (!this.turns) return this.getNow(digest, size, signal);
-    return this.turns.run(() => this.getNow(digest, size, signal), signal);
+  async get(
+    digest: string,
+    size: number,
+    signal?: AbortSignal,
+    base?: ChunkBase,
+  ): Promise<ReceivedChunk> {
+    if (!this.turns) return this.getNow(digest, size, signal, base);
+    return this.turns.run(() => this.getNow(digest, size, signal, base), signal);
   }
 
-  private async getNow(digest: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async getNow(
+    digest: string,
+    size: number,
+    signal?: AbortSignal,
+    base?: ChunkBase,
+  ): Promise<ReceivedChunk> {
+    const params = new URLSearchParams();
     // A relay may have to fetch the chunk first: it needs the size to bound what it accepts.
-    const query = this.kind === 'relay' ? `?size=${size}` : '';
+    if (this.kind === 'relay') params.set('size', String(size));
+    if (base) params.set('base', base.digest);
+    const query = params.size > 0 ? `?${params.toString()}` : '';
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}` };
     if (this.opts.compress) headers['accept-encoding'] = 'br';
     const res = await httpGet(`${this.opts.baseUrl}/chunks/${digest}${query}`, {
@@ -78,9 +106,16 @@ export class HttpChunkSource implements ChunkSource {
     if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
     if (res.status !== 200) throw statusError(this.name, res.status, res.body);
     const encoding = res.headers['content-encoding'];
-    return typeof encoding === 'string' && encoding !== 'identity'
-      ? decodeChunk(encoding, res.body, size)
-      : res.body;
+    const body =
+      typeof encoding === 'string' && encoding !== 'identity'
+        ? await decodeChunk(encoding, res.body, size)
+        : res.body;
+    const deltaBase = res.headers[DELTA_BASE_HEADER];
+    if (deltaBase === undefined) return { data: body, wireBytes: res.body.length };
+    if (!base || deltaBase !== base.digest) {
+      throw new SlipwayError('INVALID', `${this.name} sent a delta against a chunk not asked for`);
+    }
+    return { data: applyChunkDelta(await base.read(), body, size), wireBytes: res.body.length };
   }
 
   async have(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null> {
@@ -146,7 +181,7 @@ function statusError(source: string, status: number, body: Buffer): SlipwayError
 export class SingleFlightSource implements ChunkSource {
   readonly name: string;
   readonly kind: SourceKind;
-  private readonly pending = new Map<string, Promise<Uint8Array>>();
+  private readonly pending = new Map<string, Promise<ReceivedChunk>>();
 
   /** `onTransfer` sees each real transfer once, however many callers shared it. */
   constructor(
@@ -157,15 +192,20 @@ export class SingleFlightSource implements ChunkSource {
     this.kind = inner.kind;
   }
 
-  get(digest: string, size: number): Promise<Uint8Array> {
+  get(
+    digest: string,
+    size: number,
+    _signal?: AbortSignal,
+    base?: ChunkBase,
+  ): Promise<ReceivedChunk> {
     let p = this.pending.get(digest);
     if (!p) {
       // Not tied to one caller's signal: others may be waiting for the same bytes.
       p = this.inner
-        .get(digest, size)
-        .then((data) => {
-          this.onTransfer?.(data.length);
-          return data;
+        .get(digest, size, undefined, base)
+        .then((received) => {
+          this.onTransfer?.(received.wireBytes);
+          return received;
         })
         .finally(() => this.pending.delete(digest));
       this.pending.set(digest, p);

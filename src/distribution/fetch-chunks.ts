@@ -16,7 +16,12 @@
 import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
-import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
+import {
+  ChunkNotHeldError,
+  type ChunkBase,
+  type ChunkSource,
+  type SourceKind,
+} from './chunk-source.js';
 
 export interface FetchProgress {
   bytesDone: number;
@@ -39,6 +44,11 @@ export interface FetchOptions {
    * the relay only what no peer holds once our share is done.
    */
   relayShare?: { index: number; of: number };
+  /**
+   * For chunks whose earlier version this host holds, that version's digest: sources that hold
+   * it too send a delta against it instead of the whole chunk (see image/delta-bases.ts).
+   */
+  bases?: Map<string, string>;
   /** Requests in flight at once, over all sources. */
   concurrency?: number;
   /** Failed attempts of one chunk, over all sources, before the fetch gives up. */
@@ -46,7 +56,7 @@ export interface FetchOptions {
   /** How often peers' bitmaps are polled. */
   pollMs?: number;
   onProgress?: (p: FetchProgress) => void;
-  /** Counts received (verified) bytes by source kind. */
+  /** Counts bytes received on the wire for verified chunks, by source kind. */
   onBytes?: (kind: SourceKind, bytes: number) => void;
   /** Sources that misbehave (logged by the caller). */
   onSourceProblem?: (source: string, problem: string) => void;
@@ -283,10 +293,15 @@ class Fetch {
     void (async () => {
       // Something else on this host (a relay serving its peers) may have stored it meanwhile.
       if (await store.has(chunk.digest)) return 0;
-      const data = await source.source.get(chunk.digest, chunk.size, signal);
+      const { data, wireBytes } = await source.source.get(
+        chunk.digest,
+        chunk.size,
+        signal,
+        await this.baseFor(chunk.digest),
+      );
       if (!this.inflight.get(index)?.includes(req)) return; // another copy won
       await store.put(chunk.digest, data); // verifies the digest first
-      return data.length;
+      return wireBytes;
     })()
       .then(
         (received) => {
@@ -351,6 +366,14 @@ class Fetch {
       );
     }
     if (!this.inflight.has(index)) this.missing.add(index);
+  }
+
+  /** The chunk this host holds that `digest` may come as a delta against, if any. */
+  private async baseFor(digest: string): Promise<ChunkBase | undefined> {
+    const { bases, store } = this.opts;
+    const base = bases?.get(digest);
+    if (!base || !(await store.has(base))) return undefined;
+    return { digest: base, read: () => store.get(base) };
   }
 
   private backoff(s: SourceState): void {

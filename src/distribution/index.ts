@@ -6,3 +6,4 @@ export * from './peer-ticket.js';
 export * from './rate-limiter.js';
 export * from './http-get.js';
 export * from './wire-codec.js';
+export * from './chunk-reply.js';

@@ -16,7 +16,7 @@ import { isDigest, type ObjectStore } from '../image/index.js';
 import type { ImageAvailability } from './availability.js';
 import { verifyTicket } from './peer-ticket.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { encodeChunk } from './wire-codec.js';
+import { chunkReply } from './chunk-reply.js';
 
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
@@ -32,7 +32,7 @@ export interface PeerServerOptions {
   /** The control plane's public key (PEM), once known. */
   serverKey: () => string | null;
   /** Set on a relay: fetch a chunk from the origin into the object store. */
-  relayFetch?: ((digest: string, size: number) => Promise<void>) | null;
+  relayFetch?: ((digest: string, size: number, base: string | null) => Promise<void>) | null;
   /** Caps what this agent sends to peers. */
   limiter?: RateLimiter | null;
   /** Counts bytes sent to peers. */
@@ -92,6 +92,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     res: ServerResponse,
   ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
+    const baseParam = url.searchParams.get('base');
+    const base = baseParam && isDigest(baseParam) ? baseParam : null;
     if (!(await opts.objects.has(digest))) {
       const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
       if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {
@@ -99,20 +101,20 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       }
       let pending = relaying.get(digest);
       if (!pending) {
-        pending = opts.relayFetch(digest, size).finally(() => relaying.delete(digest));
+        // The asker's base is likely ours too (the same fleet ran the same release before).
+        pending = opts.relayFetch(digest, size, base).finally(() => relaying.delete(digest));
         relaying.set(digest, pending);
       }
       await pending;
     }
-    const raw = await opts.objects.get(digest);
-    const wantsBr = /\bbr\b/.test(String(req.headers['accept-encoding'] ?? ''));
-    const { encoding, body: data } = wantsBr
-      ? await encodeChunk(raw, digest)
-      : { encoding: 'identity', body: raw };
+    const { body: data, headers } = await chunkReply(opts.objects, digest, {
+      base,
+      acceptEncoding: String(req.headers['accept-encoding'] ?? ''),
+    });
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'content-length': data.length,
-      ...(encoding !== 'identity' ? { 'content-encoding': encoding } : {}),
+      ...headers,
     });
     for (let off = 0; off < data.length; off += SLICE) {
       const piece = data.subarray(off, off + SLICE);

@@ -149,7 +149,7 @@ describe('the peer server', () => {
       credential: () => ticket('r1'),
       compress: true,
     });
-    expect(sha256Hex(await compressed.get(digest, data.length))).toBe(digest);
+    expect(sha256Hex((await compressed.get(digest, data.length)).data)).toBe(digest);
   });
 
   it('as a relay, fetches a chunk it lacks from the origin once, however many ask', async () => {
@@ -168,7 +168,7 @@ describe('the peer server', () => {
         source(relay.server.url, 'relay').get(chunk!.digest, chunk!.size),
       ),
     );
-    expect(results.every((r) => sha256Hex(r) === chunk!.digest)).toBe(true);
+    expect(results.every((r) => sha256Hex(r.data) === chunk!.digest)).toBe(true);
     expect(originFetches).toBe(1);
   });
 });

@@ -11,7 +11,7 @@ import {
   parseManifest,
   type ObjectStore,
 } from '../image/index.js';
-import { encodeChunk } from '../distribution/index.js';
+import { chunkReply } from '../distribution/index.js';
 import type { Store } from '../store/index.js';
 import { addRoute } from './http.js';
 import { imageView } from './views.js';
@@ -33,17 +33,15 @@ export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectS
     return { digest, size: request.body.length };
   });
 
-  addRoute(app, store, routes.getChunk, async ({ params, request, reply }) => {
+  addRoute(app, store, routes.getChunk, async ({ params, query, request, reply }) => {
     const digest = checkedDigest(params.digest);
     if (!(await objects.has(digest))) throw new NotFoundError('chunk', digest);
-    const raw = await objects.get(digest);
-    // Agents on slow links ask for brotli (see distribution/wire-codec.ts); others get raw bytes.
-    if (!/\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''))) {
-      return reply.type('application/octet-stream').send(raw);
-    }
-    const { encoding, body } = await encodeChunk(raw, digest);
-    if (encoding !== 'identity') reply.header('content-encoding', encoding);
-    return reply.type('application/octet-stream').send(Buffer.from(body));
+    // A delta when the agent names a chunk it holds; brotli for agents on slow links.
+    const { body, headers } = await chunkReply(objects, digest, {
+      base: query.base ?? null,
+      acceptEncoding: String(request.headers['accept-encoding'] ?? ''),
+    });
+    return reply.headers(headers).type('application/octet-stream').send(Buffer.from(body));
   });
 
   addRoute(app, store, routes.createImage, async ({ body }) => {
