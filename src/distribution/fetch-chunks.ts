@@ -55,6 +55,8 @@ export interface FetchOptions {
   attempts?: number;
   /** How often peers' bitmaps are polled. */
   pollMs?: number;
+  /** How many of `peers` (chosen at random) this fetch uses. */
+  maxPeers?: number;
   onProgress?: (p: FetchProgress) => void;
   /** Counts bytes received on the wire for verified chunks, by source kind. */
   onBytes?: (kind: SourceKind, bytes: number) => void;
@@ -69,6 +71,14 @@ const BACKOFF_MS = { first: 250, max: 8_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
 const STRAGGLER_MIN_MS = 1_000;
+/**
+ * How often a peer's bitmap is polled: a new chunk there is found half of this later on average,
+ * and every poll is a request on both sides, which at 4 per second per peer kept a 2-core
+ * machine of 30 agents busy with little else.
+ */
+const POLL_MS = 500;
+/** Peers one fetch polls and takes chunks from. */
+const MAX_PEERS = 4;
 /** How long a fetch waits for peers' first bitmaps before it asks the relay or origin. */
 const FIRST_POLL_WAIT_MS = 500;
 
@@ -130,7 +140,12 @@ class Fetch {
       dropped: false,
       bits: null,
     });
-    this.peers = (opts.peers ?? []).map(state);
+    // A random few of the region's peers, as in a BitTorrent swarm: polling every peer's bitmap
+    // costs each agent requests in proportion to the region's size, and the CPU that goes with
+    // them; chunks still spread through the region hop by hop.
+    this.peers = shuffle([...(opts.peers ?? [])])
+      .slice(0, opts.maxPeers ?? MAX_PEERS)
+      .map(state);
     this.relays = (opts.relays ?? []).map(state);
     this.origin = opts.origin ? state(opts.origin) : null;
     this.shuffled = shuffle(chunks.map((_, i) => i));
@@ -383,7 +398,7 @@ class Fetch {
   }
 
   private async pollPeer(p: SourceState, signal: AbortSignal, answered: () => void): Promise<void> {
-    const every = this.opts.pollMs ?? 250;
+    const every = this.opts.pollMs ?? POLL_MS;
     try {
       await this.pollLoop(p, signal, every, answered);
     } finally {
