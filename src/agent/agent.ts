@@ -13,6 +13,8 @@ import {
   ImageAvailability,
   RateLimiter,
   SingleFlightSource,
+  parseBase,
+  readBase,
   startPeerServer,
   type ChunkSource,
   type FetchOptions,
@@ -163,12 +165,16 @@ export class Agent {
       serverKey: () => this.peering?.serverKey ?? null,
       relayFetch: this.opts.relay
         ? async (digest, size, base) => {
-            const held = base !== null && (await this.objects.has(base));
+            const chunks = parseBase(base);
+            let held = chunks !== null;
+            for (const d of chunks ?? []) held &&= await this.objects.has(d);
             const { data } = await origin.get(
               digest,
               size,
               undefined,
-              held ? { digest: base, read: () => this.objects.get(base) } : undefined,
+              chunks && held
+                ? { digest: chunks.join(','), read: () => readBase(this.objects, chunks) }
+                : undefined,
             );
             await this.objects.put(digest, data);
             this.availability.add(digest);

@@ -111,7 +111,12 @@ export const routes = {
     path: '/v1/chunks/:digest',
     summary: 'Download one chunk (or, with base, a delta from a chunk the caller holds)',
     auth: 'reader',
-    query: z.object({ base: s.digest.optional() }),
+    query: z.object({
+      base: z
+        .string()
+        .regex(/^[0-9a-f]{64}(,[0-9a-f]{64}){0,3}$/, 'one to four chunk digests, comma-separated')
+        .optional(),
+    }),
     contentType: 'application/octet-stream',
   },
   createImage: {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRate } from './rate.js';
+import { parseRate, parseSize } from './rate.js';
 
 describe('parseRate', () => {
   it('reads bit rates as network people write them', () => {
@@ -19,5 +19,17 @@ describe('parseRate', () => {
     );
     expect(() => parseRate('0mbit')).toThrow(/not a rate/);
     expect(() => parseRate('100mb')).toThrow(/not a rate/);
+  });
+});
+
+describe('parseSize', () => {
+  it('reads binary and decimal units and bare bytes', () => {
+    expect(parseSize('256MiB')).toBe(256 * 1024 ** 2);
+    expect(parseSize('1GB')).toBe(1e9);
+    expect(parseSize('4096')).toBe(4096);
+  });
+  it('names what is wrong', () => {
+    expect(() => parseSize('12 parsecs', '--size')).toThrow(/--size: "12 parsecs" is not a size/);
+    expect(() => parseSize('0MiB')).toThrow(/not a size/);
   });
 });

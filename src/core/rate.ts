@@ -1,4 +1,4 @@
-/** Transfer rates as users write them: `100mbit`, `1gbit`, `12.5MB/s`, `50MiB/s`. */
+/** Transfer rates and sizes as users write them: `100mbit`, `1gbit`, `12.5MB/s`, `50MiB/s`, `256MiB`. */
 import { ValidationError } from './errors.js';
 
 const BITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
@@ -29,4 +29,17 @@ export function parseRate(text: string, where = 'rate'): number {
     ]);
   }
   return bytesPerSecond;
+}
+
+/** Parses a size (`256MiB`, `1GiB`, `100MB`, or a bare number of bytes) into bytes. */
+export function parseSize(text: string, where = 'size'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = (m?.[2] ?? '').toLowerCase() || 'b';
+  const bytes = unit in BYTES ? Math.round(Number(m?.[1]) * BYTES[unit]!) : NaN;
+  if (!(bytes > 0)) {
+    throw new ValidationError(`invalid ${where}`, [
+      { path: where, message: `${JSON.stringify(text)} is not a size: write e.g. 256MiB or 1GiB` },
+    ]);
+  }
+  return bytes;
 }

@@ -3,11 +3,27 @@
  * a delta against a chunk the asker holds (`?base=<digest>`) when the server holds that one too
  * and the delta is smaller; brotli on top when the asker accepts it and it pays.
  */
-import { encodeChunkDelta, type ObjectStore } from '../image/index.js';
+import { MAX_BASE_CHUNKS, encodeChunkDelta, isDigest, type ObjectStore } from '../image/index.js';
 import { encodeChunk } from './wire-codec.js';
 
 /** The response header naming the base a delta body applies to. */
 export const DELTA_BASE_HEADER = 'x-slipway-delta-base';
+
+/**
+ * A base as the asker names it: one to MAX_BASE_CHUNKS digests joined by commas, whose chunks
+ * concatenated are the bytes the delta applies to (an edit that merged chunks needs them all).
+ * Null when `text` is not one.
+ */
+export function parseBase(text: string | null | undefined): string[] | null {
+  if (!text) return null;
+  const digests = text.split(',');
+  return digests.length <= MAX_BASE_CHUNKS && digests.every(isDigest) ? digests : null;
+}
+
+/** The bytes of a base: its chunks, concatenated. */
+export async function readBase(objects: ObjectStore, digests: string[]): Promise<Buffer> {
+  return Buffer.concat(await Promise.all(digests.map((d) => objects.get(d))));
+}
 
 export interface ChunkReply {
   body: Uint8Array;
@@ -24,11 +40,12 @@ export async function chunkReply(
   const headers: Record<string, string> = {};
   let body: Uint8Array = raw;
   let cacheKey: string | undefined = digest;
-  if (opts.base && opts.base !== digest && (await objects.has(opts.base))) {
-    const delta = encodeChunkDelta(await objects.get(opts.base), raw);
+  const base = parseBase(opts.base);
+  if (base && (await holdsAll(objects, base))) {
+    const delta = encodeChunkDelta(await readBase(objects, base), raw);
     if (delta) {
       body = delta;
-      headers[DELTA_BASE_HEADER] = opts.base;
+      headers[DELTA_BASE_HEADER] = base.join(',');
       cacheKey = undefined; // the incompressible verdict is about the chunk, not this delta
     }
   }
@@ -38,4 +55,9 @@ export async function chunkReply(
     if (encoded.encoding !== 'identity') headers['content-encoding'] = encoded.encoding;
   }
   return { body, headers };
+}
+
+async function holdsAll(objects: ObjectStore, digests: string[]): Promise<boolean> {
+  for (const d of digests) if (!(await objects.has(d))) return false;
+  return true;
 }

@@ -11,8 +11,9 @@ import { decodeChunk } from './wire-codec.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
 
-/** A chunk the asker holds that the new one may be sent as a delta against. */
+/** Chunks the asker holds that the new one may be sent as a delta against. */
 export interface ChunkBase {
+  /** Their digests, comma-separated (see parseBase). */
   digest: string;
   /** Its bytes: read only when the answer is a delta. */
   read(): Promise<Uint8Array>;

@@ -16,6 +16,7 @@
 import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
+import { readBase } from './chunk-reply.js';
 import {
   ChunkNotHeldError,
   type ChunkBase,
@@ -48,7 +49,7 @@ export interface FetchOptions {
    * For chunks whose earlier version this host holds, that version's digest: sources that hold
    * it too send a delta against it instead of the whole chunk (see image/delta-bases.ts).
    */
-  bases?: Map<string, string>;
+  bases?: Map<string, string[]>;
   /** Requests in flight at once, over all sources. */
   concurrency?: number;
   /** Failed attempts of one chunk, over all sources, before the fetch gives up. */
@@ -76,9 +77,9 @@ const STRAGGLER_MIN_MS = 1_000;
  * and every poll is a request on both sides, which at 4 per second per peer kept a 2-core
  * machine of 30 agents busy with little else.
  */
-const POLL_MS = 500;
+export const POLL_MS = 500;
 /** Peers one fetch polls and takes chunks from. */
-const MAX_PEERS = 4;
+export const MAX_PEERS = 4;
 /** How long a fetch waits for peers' first bitmaps before it asks the relay or origin. */
 const FIRST_POLL_WAIT_MS = 500;
 
@@ -387,8 +388,9 @@ class Fetch {
   private async baseFor(digest: string): Promise<ChunkBase | undefined> {
     const { bases, store } = this.opts;
     const base = bases?.get(digest);
-    if (!base || !(await store.has(base))) return undefined;
-    return { digest: base, read: () => store.get(base) };
+    if (!base) return undefined;
+    for (const d of base) if (!(await store.has(d))) return undefined;
+    return { digest: base.join(','), read: () => readBase(store, base) };
   }
 
   private backoff(s: SourceState): void {

@@ -16,7 +16,7 @@ import { isDigest, type ObjectStore } from '../image/index.js';
 import type { ImageAvailability } from './availability.js';
 import { verifyTicket } from './peer-ticket.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { chunkReply } from './chunk-reply.js';
+import { chunkReply, parseBase } from './chunk-reply.js';
 
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
@@ -92,8 +92,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     res: ServerResponse,
   ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
-    const baseParam = url.searchParams.get('base');
-    const base = baseParam && isDigest(baseParam) ? baseParam : null;
+    const base = parseBase(url.searchParams.get('base'))?.join(',') ?? null;
     if (!(await opts.objects.has(digest))) {
       const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
       if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {

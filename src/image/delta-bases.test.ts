@@ -17,7 +17,7 @@ describe('deltaBases', () => {
 
   it('pairs a changed chunk with the one it replaced', () => {
     const next = manifest(file('bin/app', [c('a'), c('b'), c('C2'), c('d'), c('e')]));
-    expect([...deltaBases(next, [old])]).toEqual([['C2', 'c']]);
+    expect([...deltaBases(next, [old])]).toEqual([['C2', ['c']]]);
   });
 
   it('pairs a run by offset when an edit split or merged chunks', () => {
@@ -25,16 +25,17 @@ describe('deltaBases', () => {
       file('bin/app', [c('a'), c('X', 60), c('Y', 60), c('Z', 80), c('e')]), // b c d → X Y Z
     );
     expect(Object.fromEntries(deltaBases(next, [old]))).toEqual({
-      // The old run b c d covers 0–300; each new chunk takes the old one under its middle.
-      X: 'b', // 0–60, middle 30
-      Y: 'b', // 60–120, middle 90
-      Z: 'c', // 120–200, middle 160
+      // The old run b c d (300 bytes) became X Y Z (200): scaled by 1.5, X covers old bytes
+      // 0–90 (b), Y 90–180 (b, c), Z 180–300 (c, d); each takes one more on either side.
+      X: ['b', 'c'],
+      Y: ['b', 'c', 'd'],
+      Z: ['b', 'c', 'd'],
     });
   });
 
   it('uses the neighbour for a pure insertion', () => {
     const next = manifest(file('bin/app', [c('a'), c('b'), c('NEW'), c('c'), c('d'), c('e')]));
-    expect([...deltaBases(next, [old])]).toEqual([['NEW', 'b']]);
+    expect([...deltaBases(next, [old])]).toEqual([['NEW', ['b']]]);
   });
 
   it('gives new files and unchanged chunks no base', () => {
@@ -46,6 +47,6 @@ describe('deltaBases', () => {
     const older = manifest(file('bin/app', [c('a'), c('OLD'), c('e')]));
     const newer = manifest(file('bin/app', [c('a'), c('MID'), c('e')]));
     const next = manifest(file('bin/app', [c('a'), c('NEXT'), c('e')]));
-    expect(deltaBases(next, [newer, older])).toEqual(new Map([['NEXT', 'MID']]));
+    expect(deltaBases(next, [newer, older])).toEqual(new Map([['NEXT', ['MID']]]));
   });
 });

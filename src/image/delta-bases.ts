@@ -2,18 +2,22 @@
  * Which chunk a host already holds is the best base for each chunk of a new image it lacks (see
  * chunk-delta.ts). Content-defined chunking keeps the chunks around an edit unchanged, so a
  * file's new chunk list is its old one with some runs replaced: between two chunks both lists
- * share (anchors), the new run's chunks pair with the old run's at the same offset in the run.
- * Files are matched by path; a file that is new has no bases.
+ * share (anchors), each new chunk of the run pairs with the old chunks of the run that cover
+ * the same share of it, one more on each side (an edit moves bytes across chunk boundaries),
+ * at most MAX_BASE_CHUNKS. Files are matched by path; a file that is new has no bases.
  */
 import type { ChunkRef, Manifest } from './manifest.js';
 
+/** Chunks, at most, whose concatenation is one base (as the serving side accepts). */
+export const MAX_BASE_CHUNKS = 4;
+
 /**
- * For each chunk of `next` that its file did not have in `earlier` (newest first), the digest of
- * the earlier chunk of that file covering the same place. Whether the host still holds that base
- * is for the fetch to check when it asks.
+ * For each chunk of `next` that its file did not have in `earlier` (newest first), the digests
+ * of the earlier chunks of that file covering the same place, in file order. Whether the host
+ * still holds them is for the fetch to check when it asks.
  */
-export function deltaBases(next: Manifest, earlier: Manifest[]): Map<string, string> {
-  const bases = new Map<string, string>();
+export function deltaBases(next: Manifest, earlier: Manifest[]): Map<string, string[]> {
+  const bases = new Map<string, string[]>();
   const oldFiles = new Map<string, ChunkRef[]>();
   for (const m of [...earlier].reverse()) {
     for (const e of m.entries) if (e.type === 'file') oldFiles.set(e.path, e.chunks);
@@ -30,12 +34,12 @@ export function deltaBases(next: Manifest, earlier: Manifest[]): Map<string, str
 }
 
 /** Pairs each chunk of `next` missing from `old` with the old chunk at the same place in its run. */
-function pairRuns(next: ChunkRef[], old: ChunkRef[]): [string, string][] {
+function pairRuns(next: ChunkRef[], old: ChunkRef[]): [string, string[]][] {
   const oldIndex = new Map<string, number>();
   old.forEach((c, i) => {
     if (!oldIndex.has(c.digest)) oldIndex.set(c.digest, i);
   });
-  const pairs: [string, string][] = [];
+  const pairs: [string, string[]][] = [];
   let i = 0;
   let oldFrom = 0; // the old run starts after the last anchor
   while (i < next.length) {
@@ -54,9 +58,18 @@ function pairRuns(next: ChunkRef[], old: ChunkRef[]): [string, string][] {
     // With no old chunks between the anchors (a pure insertion), the neighbour before it serves.
     const candidates = oldRun.length > 0 ? oldRun : old.slice(Math.max(0, oldFrom - 1), oldFrom);
     if (candidates.length > 0) {
+      const newLength = newRun.reduce((n, c) => n + c.size, 0);
+      const oldLength = candidates.reduce((n, c) => n + c.size, 0);
+      const scale = oldLength / newLength;
       let offset = 0;
       for (const c of newRun) {
-        pairs.push([c.digest, chunkAt(candidates, offset + c.size / 2).digest]);
+        const first = Math.max(0, indexAt(candidates, offset * scale) - 1);
+        const last = Math.min(
+          candidates.length - 1,
+          indexAt(candidates, (offset + c.size) * scale - 1) + 1,
+          first + MAX_BASE_CHUNKS - 1,
+        );
+        pairs.push([c.digest, candidates.slice(first, last + 1).map((b) => b.digest)]);
         offset += c.size;
       }
     }
@@ -65,12 +78,12 @@ function pairRuns(next: ChunkRef[], old: ChunkRef[]): [string, string][] {
   return pairs;
 }
 
-/** The chunk of `run` covering byte `offset` of the run (the last one past its end). */
-function chunkAt(run: ChunkRef[], offset: number): ChunkRef {
+/** The index of the chunk of `run` covering byte `offset` of the run (the last one past its end). */
+function indexAt(run: ChunkRef[], offset: number): number {
   let end = 0;
-  for (const c of run) {
+  for (const [i, c] of run.entries()) {
     end += c.size;
-    if (offset < end) return c;
+    if (offset < end) return i;
   }
-  return run[run.length - 1]!;
+  return run.length - 1;
 }

@@ -24,4 +24,4 @@ export { scanTree, readChunkAt } from './scan.js';
 export type { ChunkLocation, ScannedTree } from './scan.js';
 export { ObjectStore, ChunkCorruptError, verifyChunk } from './object-store.js';
 export { materialize, verifyTree } from './materialize.js';
-export { deltaBases } from './delta-bases.js';
+export { deltaBases, MAX_BASE_CHUNKS } from './delta-bases.js';
