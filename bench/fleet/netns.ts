@@ -1,0 +1,142 @@
+/**
+ * The fleet's network: one namespace per machine, each joined by a veth pair to one bridge in
+ * the root namespace, every link shaped with tc in both directions.
+ *
+ *   [slw-o: eth0 10.77.0.1] ══ slw-v-o ─┐
+ *   [slw-h1: eth0 10.77.1.1] ═ slw-v-h1 ─┤ slw-br0 (10.77.255.254: the harness itself)
+ *   [slw-h2: eth0 10.77.1.2] ═ slw-v-h2 ─┘
+ *
+ * Egress of the namespace's end (eth0) shapes what the machine sends; egress of the root
+ * namespace's end (slw-v-*) shapes what it receives. The root ends' counters give each
+ * machine's bytes without asking the tools.
+ */
+import { readFileSync } from 'node:fs';
+import { PREFIX } from './cleanup.js';
+import { run } from './proc.js';
+
+/** The bridge every machine's link hangs on. */
+export const BRIDGE = `${PREFIX}br0`;
+/** The harness's own address on the fleet's network (on the bridge). */
+export const CONTROL_IP = '10.77.255.254';
+/** The origin's address (server, HTTP, tracker, seeder, rsync daemon). */
+export const ORIGIN_IP = '10.77.0.1';
+const PREFIX_LEN = 16;
+
+/** One machine's end of the network. */
+export interface Link {
+  /** The namespace, e.g. `slw-h3`. */
+  ns: string;
+  ip: string;
+  /** The veth end in the root namespace, e.g. `slw-v-h3`. */
+  veth: string;
+  /** Bits per second, each way. */
+  rate: number;
+}
+
+/** The address of host `i` (0-based): 10.77.1.1, 10.77.1.2, … 10.77.1.250, 10.77.2.1, … */
+export function hostIp(i: number): string {
+  return `10.77.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+}
+
+/** The namespace and root-side link names of a machine named `id` (`o`, `h1`, …). */
+export function linkNames(id: string): { ns: string; veth: string } {
+  return { ns: `${PREFIX}${id}`, veth: `${PREFIX}v-${id}` };
+}
+
+/**
+ * The tc settings for a link of `rate` bits per second: htb (it meters whole GSO packets
+ * correctly, where tbf would need a burst above the largest one) with a burst of 4 ms, at least
+ * 64 KiB so one TCP flow is not held below the rate between timer ticks; under it a byte-limited
+ * FIFO of 30 ms, at least 256 KiB: a switch port's share of buffer, enough that dozens of flows
+ * converging on one port (every host pulling from the origin) do not lose packets, SYNs
+ * included, on nearly every round trip, and small enough that queues never grow into seconds.
+ * A plain FIFO rather than fq_codel or sfq, which not every kernel build has: runs compare
+ * across machines.
+ */
+export function shapingArgs(rate: number): { burst: number; limit: number } {
+  const bytesPerSecond = rate / 8;
+  return {
+    burst: Math.max(64 * 1024, Math.round(bytesPerSecond * 0.004)),
+    limit: Math.max(256 * 1024, Math.round(bytesPerSecond * 0.03)),
+  };
+}
+
+async function shape(dev: string, ns: string | null, rate: number): Promise<void> {
+  const tc = ns ? ['tc', '-n', ns] : ['tc'];
+  const { burst, limit } = shapingArgs(rate);
+  const bits = `${Math.round(rate)}bit`;
+  await run([
+    ...tc,
+    'qdisc',
+    'replace',
+    'dev',
+    dev,
+    'root',
+    'handle',
+    '1:',
+    'htb',
+    'default',
+    '10',
+  ]);
+  await run([
+    ...tc,
+    ...['class', 'add', 'dev', dev, 'parent', '1:', 'classid', '1:10', 'htb'],
+    ...['rate', bits, 'ceil', bits, 'burst', `${burst}b`, 'cburst', `${burst}b`],
+    // htb derives the quantum from rate/r2q and warns when it is huge; one class needs no more.
+    ...['quantum', '60000'],
+  ]);
+  await run([
+    ...tc,
+    ...['qdisc', 'add', 'dev', dev, 'parent', '1:10', 'handle', '10:', 'bfifo'],
+    ...['limit', `${limit}b`],
+  ]);
+}
+
+/** Creates the bridge and gives the harness its address on it. */
+export async function createBridge(): Promise<void> {
+  await run(['ip', 'link', 'add', BRIDGE, 'type', 'bridge']);
+  await run(['ip', 'addr', 'add', `${CONTROL_IP}/${PREFIX_LEN}`, 'dev', BRIDGE]);
+  await run(['ip', 'link', 'set', BRIDGE, 'up']);
+}
+
+/** Creates one machine: namespace, veth pair on the bridge, address, shaping both ways. */
+export async function createMachine(link: Link): Promise<void> {
+  const { ns, veth, ip, rate } = link;
+  await run(['ip', 'netns', 'add', ns]);
+  await run(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await run(['ip', 'link', 'set', veth, 'master', BRIDGE, 'up']);
+  await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  await run(['ip', '-n', ns, 'addr', 'add', `${ip}/${PREFIX_LEN}`, 'dev', 'eth0']);
+  await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  await shape('eth0', ns, rate);
+  await shape(veth, null, rate);
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+export async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Bytes a machine received and sent on its link so far (IP packets with Ethernet headers). */
+export function linkCounters(veth: string): { rx: number; tx: number } {
+  const read = (name: string) =>
+    Number(readFileSync(`/sys/class/net/${veth}/statistics/${name}`, 'utf8'));
+  // The root end's transmit is the machine's receive, and the other way round.
+  return { rx: read('tx_bytes'), tx: read('rx_bytes') };
+}
+
+/** The argv that runs `argv` inside namespace `ns`. */
+export function inNamespace(ns: string, argv: string[]): string[] {
+  return ['ip', 'netns', 'exec', ns, ...argv];
+}

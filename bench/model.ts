@@ -1,0 +1,250 @@
+/**
+ * Expected fleet-wide stage time of Slipway's distribution, from the algorithm's parameters:
+ * the origin sends each chunk to one relay per region (the relay fetches on demand, one fetch
+ * per chunk however many ask); every host fetches chunks from peers of its region that hold
+ * them (rarest first, learned by polling their bitmaps) and from the relay for chunks no peer
+ * holds yet; each host's download and upload are capped by its link.
+ *
+ *   npm run bench:model                      the fleet of the issue: 100,000 hosts, 5 regions, 10 GB
+ *   npm run bench:model -- --hosts 30 --regions 3 --size 256MiB --rate 100mbit
+ *   npm run bench:model -- --compare FILE    FILE: saved output of `bench:fleet --json`
+ *
+ * time = control + max(host bound, origin bound) + pipeline + materialize
+ *
+ *   host bound    every host must receive the image through its own link
+ *   origin bound  the origin must send one copy per region through its link
+ *   pipeline      the first chunk's way origin → relay, then the last chunk's way through the
+ *                 region: copies double per hop (every holder serves another host), so about
+ *                 log2(hosts per region) hops, each a chunk's transfer, half a bitmap poll
+ *                 (mean discovery delay) and a request's round trip
+ *   materialize   writing the release tree once its chunks are verified
+ *   control       the deployment reaching the agents and their reports reaching the server
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { POLL_MS } from '../src/distribution/index.js';
+import { CHUNKING } from '../src/image/index.js';
+import { FLEET_FLAGS } from './fleet/args.js';
+import type { FleetJson } from './fleet/report.js';
+import { formatBytes, formatRate, parseRate, parseSize } from './fleet/units.js';
+
+/** The fleet and its links. */
+interface Inputs {
+  hosts: number;
+  regions: number;
+  /** bytes */
+  size: number;
+  /** bits per second, each way */
+  hostRate: number;
+  originRate: number;
+}
+
+/** The algorithm's parameters; every one is printed with the prediction. */
+interface Params {
+  /** Mean chunk size (content-defined chunking), bytes. */
+  chunkBytes: number;
+  /** How often a host polls its peers' bitmaps, seconds. */
+  pollS: number;
+  /** One chunk request's round trip and handling, seconds. */
+  requestS: number;
+  /** Payload share of the wire: 1448 bytes of TCP payload per 1514-byte frame at MTU 1500. */
+  tcpGoodput: number;
+  /**
+   * Share of a host link's capacity the swarm keeps busy: upload slots idle while holders are
+   * discovered, duplicate fetches after timeouts, uneven rarest-first choices.
+   */
+  swarmEfficiency: number;
+  /** Deployment created → agents fetching, plus their last report → success, seconds. */
+  controlS: number;
+  /** How fast a host writes the verified release tree, bytes per second. */
+  materializeBps: number;
+}
+
+const DEFAULT_PARAMS: Params = {
+  // FastCDC's mean chunk is about its minimum plus its average parameter.
+  chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
+  pollS: POLL_MS / 1000,
+  requestS: 0.002,
+  tcpGoodput: 1448 / 1514,
+  swarmEfficiency: 0.9,
+  controlS: 1.0,
+  materializeBps: 1e9,
+};
+
+/** The issue's fleet: 100,000 hosts in 5 regions, a 10 GB image, 10 Gbit/s everywhere. */
+const SCALE: Inputs = {
+  hosts: 100_000,
+  regions: 5,
+  size: 10e9,
+  hostRate: 10e9,
+  originRate: 10e9,
+};
+
+interface Prediction {
+  seconds: number;
+  terms: [string, number, string][];
+  limitS: number;
+}
+
+/** The prediction, term by term. */
+export function predict(i: Inputs, p: Params): Prediction {
+  const perRegion = Math.ceil(i.hosts / i.regions);
+  // Bytes per second each host and the origin actually move.
+  const hostBps = (i.hostRate / 8) * p.tcpGoodput * p.swarmEfficiency;
+  const originBps = (i.originRate / 8) * p.tcpGoodput;
+  const hostBound = i.size / hostBps;
+  const originBound = (i.regions * i.size) / originBps;
+  // A relay gets at most its share of the origin's link.
+  const firstHop = p.chunkBytes / Math.min(hostBps, originBps / i.regions) + p.requestS;
+  const depth = 1 + Math.ceil(Math.log2(Math.max(1, perRegion)));
+  const hop = p.chunkBytes / hostBps + p.pollS / 2 + p.requestS;
+  const pipeline = firstHop + depth * hop;
+  const materialize = i.size / p.materializeBps;
+  const terms: [string, number, string][] = [
+    ['control', p.controlS, 'deployment to agents, last report to server'],
+    [
+      'host bound',
+      hostBound,
+      `image / (host link × goodput × swarm efficiency) = ${formatBytes(i.size)} / ${formatRate(hostBps * 8)}`,
+    ],
+    [
+      'origin bound',
+      originBound,
+      `${i.regions} regions × image / (origin link × goodput) = ${formatBytes(i.regions * i.size)} / ${formatRate(originBps * 8)}`,
+    ],
+    [
+      'pipeline',
+      pipeline,
+      `first hop ${(firstHop * 1000).toFixed(1)} ms + ${depth} hops × ${(hop * 1000).toFixed(1)} ms ` +
+        `(chunk ${((p.chunkBytes / hostBps) * 1000).toFixed(1)} ms + poll/2 + request); ` +
+        `${perRegion} hosts per region`,
+    ],
+    ['materialize', materialize, `image / ${decimal(p.materializeBps)}/s`],
+  ];
+  return {
+    seconds: p.controlS + Math.max(hostBound, originBound) + pipeline + materialize,
+    terms,
+    limitS: i.size / (i.hostRate / 8),
+  };
+}
+
+/** `1e10` → `10.00 GB`. */
+function decimal(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function printPrediction(title: string, i: Inputs, p: Params): Prediction {
+  const out = (line: string) => process.stdout.write(line + '\n');
+  const pr = predict(i, p);
+  out(title);
+  out(
+    `  inputs: ${i.hosts} hosts in ${i.regions} regions, image ${decimal(i.size)} ` +
+      `(${formatBytes(i.size)}), ` +
+      `host links ${formatRate(i.hostRate)}, origin ${formatRate(i.originRate)}`,
+  );
+  out(
+    `  parameters: chunk ${formatBytes(p.chunkBytes)}, bitmap poll ${p.pollS * 1000} ms, ` +
+      `request ${p.requestS * 1000} ms, TCP goodput ${p.tcpGoodput.toFixed(3)}, ` +
+      `swarm efficiency ${p.swarmEfficiency}, control ${p.controlS} s, ` +
+      `materialize ${decimal(p.materializeBps)}/s`,
+  );
+  const bound = pr.terms[1]![1] >= pr.terms[2]![1] ? 'host bound' : 'origin bound';
+  for (const [name, s, why] of pr.terms) {
+    const unused = (name === 'host bound' || name === 'origin bound') && name !== bound;
+    out(
+      `  ${name.padEnd(13)} ${s.toFixed(2).padStart(9)} s${unused ? ' (not binding)' : ''}  ${why}`,
+    );
+  }
+  out(
+    `  predicted stage time: ${pr.seconds.toFixed(1)} s = ${(pr.seconds / pr.limitS).toFixed(2)} × ` +
+      `the physical limit (${pr.limitS.toFixed(1)} s: image / host link)`,
+  );
+  return pr;
+}
+
+/** The JSON object `bench:fleet --json` printed last in `file`. */
+function readFleetJson(file: string): FleetJson {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  for (let k = lines.length - 1; k >= 0; k--) {
+    const line = lines[k]!.trim();
+    if (line.startsWith('{')) return JSON.parse(line) as FleetJson;
+  }
+  throw new Error(`${file}: no JSON object (save the output of bench:fleet --json)`);
+}
+
+const { values } = parseArgs({
+  options: {
+    ...FLEET_FLAGS,
+    chunk: { type: 'string' },
+    poll: { type: 'string' },
+    request: { type: 'string' },
+    'swarm-efficiency': { type: 'string' },
+    control: { type: 'string' },
+    'materialize-rate': { type: 'string' },
+    compare: { type: 'string' },
+  },
+});
+
+const seconds = (text: string | undefined, fallback: number, flag: string) => {
+  if (text === undefined) return fallback;
+  const m = /^(\d+(?:\.\d+)?)(ms|s)$/.exec(text.trim());
+  if (!m) throw new Error(`${flag}: write e.g. 250ms or 1s`);
+  return Number(m[1]) / (m[2] === 'ms' ? 1000 : 1);
+};
+const params: Params = {
+  chunkBytes: values.chunk ? parseSize(values.chunk, '--chunk') : DEFAULT_PARAMS.chunkBytes,
+  pollS: seconds(values.poll, DEFAULT_PARAMS.pollS, '--poll'),
+  requestS: seconds(values.request, DEFAULT_PARAMS.requestS, '--request'),
+  tcpGoodput: DEFAULT_PARAMS.tcpGoodput,
+  swarmEfficiency: values['swarm-efficiency']
+    ? Number(values['swarm-efficiency'])
+    : DEFAULT_PARAMS.swarmEfficiency,
+  controlS: seconds(values.control, DEFAULT_PARAMS.controlS, '--control'),
+  materializeBps: values['materialize-rate']
+    ? parseRate(values['materialize-rate'], '--materialize-rate') / 8
+    : DEFAULT_PARAMS.materializeBps,
+};
+
+if (values.compare) {
+  const run = readFleetJson(values.compare);
+  const inputs: Inputs = {
+    hosts: run.hosts,
+    regions: run.regions,
+    size: run.size_bytes,
+    hostRate: run.rate_bps,
+    originRate: run.origin_rate_bps ?? run.rate_bps,
+  };
+  const pr = printPrediction(`prediction for the run in ${values.compare}:`, inputs, params);
+  const measured = run.results.find((r) => r.method === 'slipway-cold');
+  if (!measured) {
+    process.stdout.write('the run has no slipway-cold result to compare with\n');
+    process.exitCode = 1;
+  } else {
+    const off = measured.seconds / pr.seconds - 1;
+    const within = Math.abs(off) <= 0.25;
+    process.stdout.write(
+      `  measured slipway-cold: ${measured.seconds.toFixed(1)} s; prediction ` +
+        `${pr.seconds.toFixed(1)} s; measured is ${(off * 100).toFixed(0)}% ` +
+        `${off >= 0 ? 'above' : 'below'} it: ${within ? 'within' : 'NOT within'} 25%` +
+        `${run.loopback ? ' (a loopback run: links emulated, origin not capped)' : ''}\n`,
+    );
+    if (!within) process.exitCode = 1;
+  }
+} else {
+  const custom = values.hosts ?? values.regions ?? values.size ?? values.rate;
+  const inputs: Inputs = custom
+    ? {
+        hosts: Number(values.hosts ?? SCALE.hosts),
+        regions: Number(values.regions ?? SCALE.regions),
+        size: values.size ? parseSize(values.size, '--size') : SCALE.size,
+        hostRate: values.rate ? parseRate(values.rate, '--rate') : SCALE.hostRate,
+        originRate: values['origin-rate']
+          ? parseRate(values['origin-rate'], '--origin-rate')
+          : values.rate
+            ? parseRate(values.rate, '--rate')
+            : SCALE.originRate,
+      }
+    : SCALE;
+  printPrediction('Slipway stage time, modelled:', inputs, params);
+}
