@@ -13,6 +13,7 @@ import {
   ImageAvailability,
   RateLimiter,
   SingleFlightSource,
+  holdsAll,
   parseBase,
   readBase,
   startPeerServer,
@@ -166,8 +167,7 @@ export class Agent {
       relayFetch: this.opts.relay
         ? async (digest, size, base) => {
             const chunks = parseBase(base);
-            let held = chunks !== null;
-            for (const d of chunks ?? []) held &&= await this.objects.has(d);
+            const held = chunks !== null && (await holdsAll(this.objects, chunks));
             const { data } = await origin.get(
               digest,
               size,

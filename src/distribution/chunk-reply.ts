@@ -57,7 +57,8 @@ export async function chunkReply(
   return { body, headers };
 }
 
-async function holdsAll(objects: ObjectStore, digests: string[]): Promise<boolean> {
+/** Whether every one of `digests` is in the store. */
+export async function holdsAll(objects: ObjectStore, digests: string[]): Promise<boolean> {
   for (const d of digests) if (!(await objects.has(d))) return false;
   return true;
 }

@@ -16,7 +16,7 @@
 import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
-import { readBase } from './chunk-reply.js';
+import { holdsAll, readBase } from './chunk-reply.js';
 import {
   ChunkNotHeldError,
   type ChunkBase,
@@ -388,8 +388,7 @@ class Fetch {
   private async baseFor(digest: string): Promise<ChunkBase | undefined> {
     const { bases, store } = this.opts;
     const base = bases?.get(digest);
-    if (!base) return undefined;
-    for (const d of base) if (!(await store.has(d))) return undefined;
+    if (!base || !(await holdsAll(store, base))) return undefined;
     return { digest: base.join(','), read: () => readBase(store, base) };
   }
 
