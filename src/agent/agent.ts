@@ -105,6 +105,8 @@ export class Agent {
       }),
       // Counted here, once per transfer: a relay's own fetch and its peers' requests share them.
       (n) => this.countBytes('origin', n),
+      // Stored (verified) inside the flight: see SingleFlightSource.
+      (digest, data) => this.objects.put(digest, data),
     );
   }
 

@@ -184,10 +184,15 @@ export class SingleFlightSource implements ChunkSource {
   readonly kind: SourceKind;
   private readonly pending = new Map<string, Promise<ReceivedChunk>>();
 
-  /** `onTransfer` sees each real transfer once, however many callers shared it. */
+  /**
+   * `onTransfer` sees each real transfer once, however many callers shared it. `keep` stores the
+   * bytes before the flight ends: a caller arriving just after it then finds the chunk stored
+   * instead of starting a second transfer.
+   */
   constructor(
     private readonly inner: ChunkSource,
     private readonly onTransfer?: (bytes: number) => void,
+    private readonly keep?: (digest: string, data: Uint8Array) => Promise<void>,
   ) {
     this.name = inner.name;
     this.kind = inner.kind;
@@ -204,8 +209,9 @@ export class SingleFlightSource implements ChunkSource {
       // Not tied to one caller's signal: others may be waiting for the same bytes.
       p = this.inner
         .get(digest, size, undefined, base)
-        .then((received) => {
+        .then(async (received) => {
           this.onTransfer?.(received.wireBytes);
+          await this.keep?.(digest, received.data);
           return received;
         })
         .finally(() => this.pending.delete(digest));
