@@ -1,10 +1,7 @@
 /** Sizes and rates as the harness's flags take them, and back to text for its report. */
-import { parseRate as coreParseRate, parseSize as coreParseSize } from '../../src/core/index.js';
+import { parseRate as coreParseRate } from '../../src/core/index.js';
 
-/** Parses `256MiB`, `1GiB`, `100MB` or a bare number of bytes, with Slipway's own parser. */
-export function parseSize(text: string, flag: string): number {
-  return coreParseSize(text, flag);
-}
+export { parseSize } from '../../src/core/index.js';
 
 /**
  * Parses a link rate into bits per second, with Slipway's own parser: `100mbit`, `1gbit` (as tc

@@ -13,9 +13,7 @@ import {
   ImageAvailability,
   RateLimiter,
   SingleFlightSource,
-  holdsAll,
-  parseBase,
-  readBase,
+  heldBase,
   startPeerServer,
   type ChunkSource,
   type FetchOptions,
@@ -168,17 +166,8 @@ export class Agent {
       serverKey: () => this.peering?.serverKey ?? null,
       relayFetch: this.opts.relay
         ? async (digest, size, base) => {
-            const chunks = parseBase(base);
-            const held = chunks !== null && (await holdsAll(this.objects, chunks));
-            const { data } = await origin.get(
-              digest,
-              size,
-              undefined,
-              chunks && held
-                ? { digest: chunks.join(','), read: () => readBase(this.objects, chunks) }
-                : undefined,
-            );
-            await this.objects.put(digest, data);
+            // The origin source stores the chunk (see its `keep`).
+            await origin.get(digest, size, undefined, await heldBase(this.objects, base));
             this.availability.add(digest);
           }
         : null,

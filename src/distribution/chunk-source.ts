@@ -6,18 +6,10 @@ import { SlipwayError } from '../core/index.js';
 import { applyChunkDelta } from '../image/index.js';
 import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { DELTA_BASE_HEADER } from './chunk-reply.js';
+import { DELTA_BASE_HEADER, type ChunkBase } from './chunk-base.js';
 import { decodeChunk } from './wire-codec.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
-
-/** Chunks the asker holds that the new one may be sent as a delta against. */
-export interface ChunkBase {
-  /** Their digests, comma-separated (see parseBase). */
-  digest: string;
-  /** Its bytes: read only when the answer is a delta. */
-  read(): Promise<Uint8Array>;
-}
 
 /** A chunk's bytes (not yet verified) and how many bytes crossed the wire for them. */
 export interface ReceivedChunk {
@@ -94,7 +86,7 @@ export class HttpChunkSource implements ChunkSource {
     const params = new URLSearchParams();
     // A relay may have to fetch the chunk first: it needs the size to bound what it accepts.
     if (this.kind === 'relay') params.set('size', String(size));
-    if (base) params.set('base', base.digest);
+    if (base) params.set('base', base.digests.join(','));
     const query = params.size > 0 ? `?${params.toString()}` : '';
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}` };
     if (this.opts.compress) headers['accept-encoding'] = 'br';
@@ -113,7 +105,7 @@ export class HttpChunkSource implements ChunkSource {
         : res.body;
     const deltaBase = res.headers[DELTA_BASE_HEADER];
     if (deltaBase === undefined) return { data: body, wireBytes: res.body.length };
-    if (!base || deltaBase !== base.digest) {
+    if (!base || deltaBase !== base.digests.join(',')) {
       throw new SlipwayError('INVALID', `${this.name} sent a delta against a chunk not asked for`);
     }
     return { data: applyChunkDelta(await base.read(), body, size), wireBytes: res.body.length };

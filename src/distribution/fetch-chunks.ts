@@ -16,13 +16,8 @@
 import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
-import { holdsAll, readBase } from './chunk-reply.js';
-import {
-  ChunkNotHeldError,
-  type ChunkBase,
-  type ChunkSource,
-  type SourceKind,
-} from './chunk-source.js';
+import { heldBase, type ChunkBase } from './chunk-base.js';
+import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
 
 export interface FetchProgress {
   bytesDone: number;
@@ -56,8 +51,6 @@ export interface FetchOptions {
   attempts?: number;
   /** How often peers' bitmaps are polled. */
   pollMs?: number;
-  /** How many of `peers` (chosen at random) this fetch uses. */
-  maxPeers?: number;
   onProgress?: (p: FetchProgress) => void;
   /** Counts bytes received on the wire for verified chunks, by source kind. */
   onBytes?: (kind: SourceKind, bytes: number) => void;
@@ -145,7 +138,7 @@ class Fetch {
     // costs each agent requests in proportion to the region's size, and the CPU that goes with
     // them; chunks still spread through the region hop by hop.
     this.peers = shuffle([...(opts.peers ?? [])])
-      .slice(0, opts.maxPeers ?? MAX_PEERS)
+      .slice(0, MAX_PEERS)
       .map(state);
     this.relays = (opts.relays ?? []).map(state);
     this.origin = opts.origin ? state(opts.origin) : null;
@@ -386,10 +379,7 @@ class Fetch {
 
   /** The chunk this host holds that `digest` may come as a delta against, if any. */
   private async baseFor(digest: string): Promise<ChunkBase | undefined> {
-    const { bases, store } = this.opts;
-    const base = bases?.get(digest);
-    if (!base || !(await holdsAll(store, base))) return undefined;
-    return { digest: base.join(','), read: () => readBase(store, base) };
+    return heldBase(this.opts.store, this.opts.bases?.get(digest));
   }
 
   private backoff(s: SourceState): void {

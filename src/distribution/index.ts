@@ -7,3 +7,4 @@ export * from './rate-limiter.js';
 export * from './http-get.js';
 export * from './wire-codec.js';
 export * from './chunk-reply.js';
+export * from './chunk-base.js';

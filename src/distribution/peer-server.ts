@@ -16,7 +16,8 @@ import { isDigest, type ObjectStore } from '../image/index.js';
 import type { ImageAvailability } from './availability.js';
 import { verifyTicket } from './peer-ticket.js';
 import type { RateLimiter } from './rate-limiter.js';
-import { chunkReply, parseBase } from './chunk-reply.js';
+import { parseBase } from './chunk-base.js';
+import { chunkReply } from './chunk-reply.js';
 
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
@@ -31,8 +32,11 @@ export interface PeerServerOptions {
   region: string;
   /** The control plane's public key (PEM), once known. */
   serverKey: () => string | null;
-  /** Set on a relay: fetch a chunk from the origin into the object store. */
-  relayFetch?: ((digest: string, size: number, base: string | null) => Promise<void>) | null;
+  /**
+   * Set on a relay: fetch a chunk from the origin into the object store, as a delta against
+   * `base` when the relay holds it. Concurrent calls for one chunk should share one transfer.
+   */
+  relayFetch?: ((digest: string, size: number, base: string[] | null) => Promise<void>) | null;
   /** Caps what this agent sends to peers. */
   limiter?: RateLimiter | null;
   /** Counts bytes sent to peers. */
@@ -47,7 +51,6 @@ export interface PeerServer {
 }
 
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const relaying = new Map<string, Promise<void>>();
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => fail(res, e));
   });
@@ -92,19 +95,14 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     res: ServerResponse,
   ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
-    const base = parseBase(url.searchParams.get('base'))?.join(',') ?? null;
+    const base = parseBase(url.searchParams.get('base'));
     if (!(await opts.objects.has(digest))) {
       const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
       if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {
         throw new SlipwayError('NOT_FOUND', `chunk ${digest.slice(0, 12)} not held here`);
       }
-      let pending = relaying.get(digest);
-      if (!pending) {
-        // The asker's base is likely ours too (the same fleet ran the same release before).
-        pending = opts.relayFetch(digest, size, base).finally(() => relaying.delete(digest));
-        relaying.set(digest, pending);
-      }
-      await pending;
+      // The asker's base is likely ours too (the same fleet ran the same release before).
+      await opts.relayFetch(digest, size, base);
     }
     const { body: data, headers } = await chunkReply(opts.objects, digest, {
       base,

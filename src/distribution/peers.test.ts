@@ -6,7 +6,12 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ObjectStore, sha256Hex, type ChunkRef } from '../image/index.js';
 import { ImageAvailability } from './availability.js';
-import { HttpChunkSource, type ChunkSource, type SourceKind } from './chunk-source.js';
+import {
+  HttpChunkSource,
+  SingleFlightSource,
+  type ChunkSource,
+  type SourceKind,
+} from './chunk-source.js';
 import { fetchChunks } from './fetch-chunks.js';
 import { startPeerServer, type PeerServer } from './peer-server.js';
 import { generateSigningKey, signTicket } from './peer-ticket.js';
@@ -156,11 +161,23 @@ describe('the peer server', () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const [chunk] = await makeChunks(origin, 1, 50_000);
     let originFetches = 0;
-    const relay = await peer('relay', [], {
-      relayFetch: async (digest) => {
+    const slowOrigin: ChunkSource = {
+      name: 'origin',
+      kind: 'origin',
+      get: async (digest) => {
         originFetches++;
         await new Promise((r) => setTimeout(r, 100));
-        await relay.objects.put(digest, await origin.get(digest));
+        const data = await origin.get(digest);
+        return { data, wireBytes: data.length };
+      },
+    };
+    // As the agent builds it: one flight per chunk, stored before it ends.
+    const flights = new SingleFlightSource(slowOrigin, undefined, (d, data) =>
+      relay.objects.put(d, data),
+    );
+    const relay = await peer('relay', [], {
+      relayFetch: async (digest, size) => {
+        await flights.get(digest, size);
       },
     });
     const results = await Promise.all(

@@ -1,15 +1,14 @@
 /** What an agent must converge on: per service, the releases to hold and the one to run. */
 import { serviceSpec, type AgentGoal, type GoalRelease } from '../api/index.js';
-import type { Store } from '../store/index.js';
+import type { HostRow, Store } from '../store/index.js';
 import { peeringOf } from './peering.js';
 
 export async function goalOfHost(
   store: Store,
-  hostId: string,
-  generation: number,
+  host: HostRow,
   now: number = Date.now(),
 ): Promise<AgentGoal> {
-  const goals = await store.goalsOfHost(hostId);
+  const goals = await store.goalsOfHost(host.id);
   const cache = new Map<string, GoalRelease | null>();
   const resolve = async (service: string, version: number | null): Promise<GoalRelease | null> => {
     if (version === null) return null;
@@ -35,6 +34,9 @@ export async function goalOfHost(
       active,
     });
   }
-  const host = await store.host(hostId);
-  return { generation, services, peering: host ? await peeringOf(store, host, now) : null };
+  return {
+    generation: host.goalGeneration,
+    services,
+    peering: await peeringOf(store, host, now),
+  };
 }

@@ -10,8 +10,22 @@ import { isOnline, reportOf } from './views.js';
 /** Tickets outlive a few missed goal answers (renewed with every one, at least every 25 s). */
 const TICKET_TTL_MS = 10 * 60_000;
 
+/** The ticket-signing key of each store, read once: it never changes once stored. */
+const signingKeys = new WeakMap<Store, Promise<{ privatePem: string; publicPem: string }>>();
+
+function signingKey(store: Store): Promise<{ privatePem: string; publicPem: string }> {
+  let key = signingKeys.get(store);
+  if (!key) {
+    key = store.serverKey('peer-tickets', generateSigningKey);
+    // A failed read is not remembered: the next goal answer tries again.
+    key.catch(() => signingKeys.delete(store));
+    signingKeys.set(store, key);
+  }
+  return key;
+}
+
 export async function peeringOf(store: Store, host: HostRow, now: number): Promise<Peering> {
-  const key = await store.serverKey('peer-tickets', generateSigningKey);
+  const key = await signingKey(store);
   const ticket = signTicket(key.privatePem, {
     hostId: host.id,
     region: host.region,

@@ -53,7 +53,7 @@ export function agentRoutes(app: FastifyInstance, store: Store, bus: EventBus): 
       host = await store.host(hostId);
     }
     if (!host) throw new SlipwayError('UNAUTHENTICATED', 'this host is no longer registered');
-    return goalOfHost(store, hostId, host.goalGeneration);
+    return goalOfHost(store, host);
   });
 
   // What each host last reported, less fetch progress: the orchestrator is woken only when

@@ -11,7 +11,7 @@ import {
   parseManifest,
   type ObjectStore,
 } from '../image/index.js';
-import { chunkReply } from '../distribution/index.js';
+import { chunkReply, parseBase } from '../distribution/index.js';
 import type { Store } from '../store/index.js';
 import { addRoute } from './http.js';
 import { imageView } from './views.js';
@@ -38,7 +38,7 @@ export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectS
     if (!(await objects.has(digest))) throw new NotFoundError('chunk', digest);
     // A delta when the agent names a chunk it holds; brotli for agents on slow links.
     const { body, headers } = await chunkReply(objects, digest, {
-      base: query.base ?? null,
+      base: parseBase(query.base),
       acceptEncoding: String(request.headers['accept-encoding'] ?? ''),
     });
     return reply.headers(headers).type('application/octet-stream').send(Buffer.from(body));

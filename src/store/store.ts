@@ -238,13 +238,15 @@ export class Store {
     bytesReceived: Record<string, number>,
     at: Date,
   ): Promise<void> {
-    this.live.report(hostId, report, bytesReceived, at, () => this.flushSoon());
+    this.live.report(hostId, report, bytesReceived, at);
+    this.flushSoon();
     return Promise.resolve();
   }
 
   /** Records that an agent was heard from; readers see it at once, the table within a second. */
   touchHost(hostId: string, at: Date): Promise<void> {
-    this.live.touch(hostId, at, () => this.flushSoon());
+    this.live.touch(hostId, at);
+    this.flushSoon();
     return Promise.resolve();
   }
 
@@ -674,21 +676,13 @@ export class LiveHostState {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  report(
-    id: string,
-    report: unknown,
-    bytesReceived: Record<string, number>,
-    seenAt: Date,
-    flush: () => void,
-  ): void {
+  report(id: string, report: unknown, bytesReceived: Record<string, number>, seenAt: Date): void {
     this.pending.set(id, { report, bytesReceived, seenAt });
-    flush();
   }
 
-  touch(id: string, seenAt: Date, flush: () => void): void {
+  touch(id: string, seenAt: Date): void {
     const p = this.pending.get(id);
     this.pending.set(id, p ? { ...p, seenAt } : { seenAt });
-    flush();
   }
 
   /** The row as the agents last described it. */
