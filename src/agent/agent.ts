@@ -303,6 +303,7 @@ export class Agent {
     const index = this.creds ? fetchers.indexOf(this.creds.hostId) : -1;
     return {
       relayShare: index >= 0 ? { index, of: fetchers.length } : undefined,
+      inOrder: this.opts.relay ?? false,
       peers: others.filter((p) => !p.relay).map(source),
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
       origin: this.origin,

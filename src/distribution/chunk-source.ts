@@ -8,6 +8,8 @@ import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { DELTA_BASE_HEADER, type ChunkBase } from './chunk-base.js';
 import { decodeChunk } from './wire-codec.js';
+import { watchHaves } from './have-stream.js';
+import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
 
@@ -24,10 +26,16 @@ export interface ChunkSource {
   readonly kind: SourceKind;
   get(digest: string, size: number, signal?: AbortSignal, base?: ChunkBase): Promise<ReceivedChunk>;
   /**
-   * Which chunks of the image the source holds, as a bitmap over the image's distinct chunks
-   * in manifest order; null when it holds none of them. Only peers answer this.
+   * Follows which chunks of the image the source holds: `onChange` gets a bitmap over the
+   * image's distinct chunks in manifest order when the stream starts, and again after each
+   * chunk the source gets. Resolves when the stream ends, false when the source does not hold
+   * the image. Peers and relays answer this; the origin holds every chunk and does not.
    */
-  have?(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null>;
+  watch?(
+    imageId: string,
+    signal: AbortSignal,
+    onChange: (bits: Uint8Array) => void,
+  ): Promise<boolean>;
 }
 
 /** A chunk the source does not hold (not an error of the source: try another). */
@@ -97,6 +105,10 @@ export class HttpChunkSource implements ChunkSource {
       maxBytes: size + 1024,
     });
     if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
+    if (res.status === 409) {
+      const wait = Number(res.headers[RETRY_AFTER_MS_HEADER]);
+      throw new ChunkSentElsewhereError(this.name, digest, wait > 0 ? wait : RESEND_AFTER_MS);
+    }
     if (res.status !== 200) throw statusError(this.name, res.status, res.body);
     const encoding = res.headers['content-encoding'];
     const body =
@@ -111,16 +123,13 @@ export class HttpChunkSource implements ChunkSource {
     return { data: applyChunkDelta(await base.read(), body, size), wireBytes: res.body.length };
   }
 
-  async have(imageId: string, signal?: AbortSignal): Promise<Uint8Array | null> {
-    const res = await httpGet(`${this.opts.baseUrl}/images/${imageId}/have`, {
-      headers: { authorization: `Bearer ${this.opts.credential()}` },
-      signal,
-      maxBytes: 1 << 20,
-      timeoutMs: 5_000,
-    });
-    if (res.status === 404) return null;
-    if (res.status !== 200) throw statusError(this.name, res.status, res.body);
-    return res.body;
+  watch(
+    imageId: string,
+    signal: AbortSignal,
+    onChange: (bits: Uint8Array) => void,
+  ): Promise<boolean> {
+    const headers = { authorization: `Bearer ${this.opts.credential()}` };
+    return watchHaves(`${this.opts.baseUrl}/images/${imageId}/haves`, headers, signal, onChange);
   }
 }
 

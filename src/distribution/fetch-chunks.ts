@@ -2,11 +2,12 @@
  * The fetch scheduler: brings every chunk of an image into the local object store from several
  * sources at once, never using a byte the store has not verified.
  *
- * - Peers of the region first: each peer's bitmap of held chunks is polled, and the rarest
- *   chunk some free peer holds is taken (random among equals), so copies spread through the
- *   region instead of everyone pulling the same chunk.
- * - The region's relay for chunks no peer holds yet (random order, so hosts ask the relay for
- *   different chunks and then trade them); the relay pulls each chunk from the origin once.
+ * - Peers of the region first: each peer streams which chunks it holds (have-stream.ts), and
+ *   the rarest chunk some free peer holds is taken (random among equals), so copies spread
+ *   through the region instead of everyone pulling the same chunk.
+ * - The region's relay for chunks no peer holds yet. Each host has a share of the chunks to
+ *   take from it, asked for in manifest order, the order the relay fetches them from the
+ *   origin; the relay sends each chunk to one host only (relay-ledger.ts), and the hosts trade.
  * - The origin when there is no relay or the relay keeps failing.
  * - A source that fails is backed off, one that sends bytes that do not verify is dropped for
  *   the rest of the fetch, and the chunk goes back to the pool to be taken from elsewhere.
@@ -18,6 +19,7 @@ import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/ind
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
 import { heldBase, type ChunkBase } from './chunk-base.js';
 import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
+import { ChunkSentElsewhereError } from './relay-ledger.js';
 
 export interface FetchProgress {
   bytesDone: number;
@@ -41,6 +43,14 @@ export interface FetchOptions {
    */
   relayShare?: { index: number; of: number };
   /**
+   * Take chunks from the relay or the origin in manifest order, not at random. Set on a relay:
+   * its own fetch from the origin then runs just ahead of its peers, who ask it for their
+   * shares in manifest order too, so each chunk leaves the relay soon after it arrived
+   * instead of waiting for a peer that wants it (the relay's one link is the region's inlet
+   * and, once, its outlet: both must stay busy).
+   */
+  inOrder?: boolean;
+  /**
    * For chunks whose earlier version this host holds, that version's digest: sources that hold
    * it too send a delta against it instead of the whole chunk (see image/delta-bases.ts).
    */
@@ -49,8 +59,8 @@ export interface FetchOptions {
   concurrency?: number;
   /** Failed attempts of one chunk, over all sources, before the fetch gives up. */
   attempts?: number;
-  /** How often peers' bitmaps are polled. */
-  pollMs?: number;
+  /** How soon a source that does not offer the image yet is asked again (RETRY_MS). */
+  retryMs?: number;
   onProgress?: (p: FetchProgress) => void;
   /** Counts bytes received on the wire for verified chunks, by source kind. */
   onBytes?: (kind: SourceKind, bytes: number) => void;
@@ -65,16 +75,12 @@ const BACKOFF_MS = { first: 250, max: 8_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
 const STRAGGLER_MIN_MS = 1_000;
-/**
- * How often a peer's bitmap is polled: a new chunk there is found half of this later on average,
- * and every poll is a request on both sides, which at 4 per second per peer kept a 2-core
- * machine of 30 agents busy with little else.
- */
-export const POLL_MS = 500;
-/** Peers one fetch polls and takes chunks from. */
+/** How soon a source that does not offer the image yet (or whose have stream ended) is asked again. */
+export const RETRY_MS = 500;
+/** Peers one fetch watches and takes chunks from. */
 export const MAX_PEERS = 4;
-/** How long a fetch waits for peers' first bitmaps before it asks the relay or origin. */
-const FIRST_POLL_WAIT_MS = 500;
+/** How long a fetch waits for its sources' first bitmaps before it asks the relay or origin. */
+const FIRST_BITMAP_WAIT_MS = 500;
 
 interface SourceState {
   source: ChunkSource;
@@ -107,12 +113,18 @@ class Fetch {
   private readonly missing = new Set<number>();
   private readonly inflight = new Map<number, Request[]>();
   private readonly failures = new Map<number, number>();
+  /** Chunks the relay refused, having just sent them to another host: not asked of it until then. */
+  private readonly sentElsewhere = new Map<number, number>();
   private readonly peers: SourceState[];
   private readonly relays: SourceState[];
   private readonly origin: SourceState | null;
   private readonly durations: number[] = [];
-  /** Every chunk index in a random order of this host's own, so hosts ask relays for different chunks. */
-  private readonly shuffled: number[];
+  /**
+   * The order chunks are taken from the relay or the origin: manifest order when this host
+   * shares the relay's chunks with its peers or is the relay (see `inOrder`), else random,
+   * so hosts that each go to the origin ask for different chunks.
+   */
+  private readonly order: number[];
   private readonly bytesTotal: number;
   private bytesDone = 0;
   private fetched = 0;
@@ -134,15 +146,16 @@ class Fetch {
       dropped: false,
       bits: null,
     });
-    // A random few of the region's peers, as in a BitTorrent swarm: polling every peer's bitmap
-    // costs each agent requests in proportion to the region's size, and the CPU that goes with
-    // them; chunks still spread through the region hop by hop.
+    // A random few of the region's peers, as in a BitTorrent swarm: watching every peer costs
+    // each agent a connection and a message per chunk per peer, in proportion to the region's
+    // size; chunks still spread through the region hop by hop.
     this.peers = shuffle([...(opts.peers ?? [])])
       .slice(0, MAX_PEERS)
       .map(state);
     this.relays = (opts.relays ?? []).map(state);
     this.origin = opts.origin ? state(opts.origin) : null;
-    this.shuffled = shuffle(chunks.map((_, i) => i));
+    const indices = chunks.map((_, i) => i);
+    this.order = opts.inOrder || opts.relayShare ? indices : shuffle(indices);
     this.bytesTotal = chunks.reduce((n, c) => n + c.size, 0);
   }
 
@@ -169,13 +182,15 @@ class Fetch {
       ...(this.opts.signal ? [this.opts.signal] : []),
     ]);
     const firstAnswers: Promise<void>[] = [];
-    const polls = this.peers.map((p) => {
-      let answered!: () => void;
-      firstAnswers.push(new Promise<void>((r) => (answered = r)));
-      return this.pollPeer(p, signal, answered);
-    });
+    const watches = [...this.peers, ...this.relays]
+      .filter((p) => p.source.watch !== undefined)
+      .map((p) => {
+        let answered!: () => void;
+        firstAnswers.push(new Promise<void>((r) => (answered = r)));
+        return this.watchSource(p, signal, answered);
+      });
     // Hear from the peers (briefly) before asking the relay or the origin for anything.
-    await Promise.race([Promise.all(firstAnswers), sleep(FIRST_POLL_WAIT_MS, signal)]);
+    await Promise.race([Promise.all(firstAnswers), sleep(FIRST_BITMAP_WAIT_MS, signal)]);
     try {
       while (this.missing.size > 0 || this.inflight.size > 0) {
         this.opts.signal?.throwIfAborted();
@@ -187,7 +202,7 @@ class Fetch {
     } finally {
       this.stop.abort();
       for (const reqs of this.inflight.values()) for (const r of reqs) r.abort.abort();
-      await Promise.allSettled(polls);
+      await Promise.allSettled(watches);
     }
     return this.fetched;
   }
@@ -218,18 +233,21 @@ class Fetch {
         return { index, source: leastBusy(holders) };
       }
     }
-    // 2. The relay, else the origin, for a random chunk no peer holds (or any, if all are held).
+    // 2. The relay, else the origin, for the next chunk no peer holds (or any, if all are held).
     const relay = this.relays.find(free);
-    const relaysUsable = this.relays.some((r) => !r.dropped && r.failures < 3);
     const fallback =
-      relay ?? (!relaysUsable && this.origin && free(this.origin) ? this.origin : null);
+      relay ?? (!this.relaysUsable() && this.origin && free(this.origin) ? this.origin : null);
     if (fallback) {
-      const index = this.randomMissing();
+      const index = this.nextMissing(fallback, now);
       if (index !== null) return { index, source: fallback };
     }
     // 3. Endgame: nothing left to start; duplicate a straggler at another free source.
     if (this.missing.size === 0) return this.straggler(now, free);
     return null;
+  }
+
+  private relaysUsable(): boolean {
+    return this.relays.some((r) => !r.dropped && r.failures < 3);
   }
 
   /** Missing chunks held by at least one peer, rarest first, ties in random order. */
@@ -248,19 +266,40 @@ class Fetch {
     return this.rarest;
   }
 
-  /** A random missing chunk: ours (see `relayShare`) first, then ones no peer holds yet. */
-  private randomMissing(): number | null {
+  /**
+   * The next missing chunk in `order` to take from the relay or the origin, among those no peer
+   * holds. From the relay: one it holds already, of our share (see `relayShare`) first, unless
+   * it just sent that chunk to another host (it refuses those, see relay-ledger.ts); else one of
+   * our share it does not hold yet, which it then fetches from the origin; else anyone's (its
+   * owner may be gone; if not, the relay sends it to one of us only). From the origin: one of
+   * our share, else any.
+   */
+  private nextMissing(from: SourceState, now: number): number | null {
     const share = this.opts.relayShare;
-    let unheld: number | null = null;
+    const ours = (i: number) => !share || i % share.of === share.index;
+    const relay = from.source.kind === 'relay';
+    let heldOther: number | null = null;
+    let oursUnheld: number | null = null;
+    let other: number | null = null;
     let any: number | null = null;
-    for (const i of this.shuffled) {
+    for (const i of this.order) {
       if (!this.missing.has(i)) continue;
-      const heldByPeer = this.peers.some((p) => !p.dropped && hasBit(p.bits, i));
-      if (!heldByPeer && (!share || i % share.of === share.index)) return i;
-      if (!heldByPeer) unheld ??= i;
+      if (relay && (this.sentElsewhere.get(i) ?? 0) > now) continue;
       any ??= i;
+      if (this.peers.some((p) => !p.dropped && hasBit(p.bits, i))) continue;
+      if (!relay) {
+        if (ours(i)) return i;
+        other ??= i;
+      } else if (hasBit(from.bits, i)) {
+        if (ours(i)) return i;
+        heldOther ??= i;
+      } else if (ours(i)) {
+        oursUnheld ??= i;
+      } else {
+        other ??= i;
+      }
     }
-    return unheld ?? any;
+    return relay ? (heldOther ?? oursUnheld ?? other) : (other ?? any);
   }
 
   private straggler(
@@ -277,7 +316,9 @@ class Fetch {
       const other =
         this.peers.find((p) => p !== busy && free(p) && hasBit(p.bits, index)) ??
         this.relays.find((r) => r !== busy && free(r)) ??
-        (this.origin && this.origin !== busy && free(this.origin) ? this.origin : undefined);
+        (this.origin && this.origin !== busy && free(this.origin) && !this.relaysUsable()
+          ? this.origin
+          : undefined);
       if (other) return { index, source: other };
     }
     return null;
@@ -349,6 +390,12 @@ class Fetch {
     // Aborted because another copy won, or because the fetch is over: nothing went wrong.
     if (this.stop.signal.aborted || req.abort.signal.aborted) return;
     const name = source.source.name;
+    if (e instanceof ChunkSentElsewhereError) {
+      // Not a failure: a peer will have it shortly.
+      this.sentElsewhere.set(index, performance.now() + e.retryAfterMs);
+      if (!this.inflight.has(index)) this.missing.add(index);
+      return;
+    }
     if (e instanceof ChunkNotHeldError) {
       // The peer's bitmap was stale (or the relay could not get it): ask elsewhere.
       if (source.bits) clearBit(source.bits, index);
@@ -388,28 +435,35 @@ class Fetch {
       performance.now() + Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** (s.failures - 1));
   }
 
-  private async pollPeer(p: SourceState, signal: AbortSignal, answered: () => void): Promise<void> {
-    const every = this.opts.pollMs ?? POLL_MS;
-    try {
-      await this.pollLoop(p, signal, every, answered);
-    } finally {
-      answered();
-    }
-  }
-
-  private async pollLoop(
+  /**
+   * Follows a source's have stream for the whole fetch: its bitmap is kept current as chunks
+   * arrive there. A source that does not offer the image yet is asked again after `retryMs`;
+   * one that fails is backed off.
+   */
+  private async watchSource(
     p: SourceState,
     signal: AbortSignal,
-    every: number,
     answered: () => void,
   ): Promise<void> {
-    while (!signal.aborted) {
-      if (!p.dropped && p.until <= performance.now()) {
+    const onChange = (bits: Uint8Array) => {
+      p.bits = bits;
+      answered();
+      this.rarestStale = true;
+      this.notify();
+    };
+    try {
+      while (!signal.aborted && !p.dropped) {
+        const backedOff = p.until - performance.now();
+        if (backedOff > 0) {
+          await sleep(backedOff, signal);
+          continue;
+        }
         try {
-          p.bits = (await p.source.have?.(this.opts.imageId, signal)) ?? null;
+          const offered = await p.source.watch!(this.opts.imageId, signal, onChange);
+          if (!offered) p.bits = null;
           answered();
-          this.rarestStale = true;
-          this.notify();
+          // Not offered yet, or the stream ended (the source restarted): ask again shortly.
+          await sleep(this.opts.retryMs ?? RETRY_MS, signal);
         } catch (e) {
           if (signal.aborted) return;
           p.bits = null;
@@ -418,7 +472,8 @@ class Fetch {
           this.opts.onSourceProblem?.(p.source.name, (e as Error).message);
         }
       }
-      await sleep(every, signal);
+    } finally {
+      answered();
     }
   }
 

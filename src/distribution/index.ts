@@ -8,3 +8,4 @@ export * from './http-get.js';
 export * from './wire-codec.js';
 export * from './chunk-reply.js';
 export * from './chunk-base.js';
+export * from './relay-ledger.js';

@@ -1,10 +1,12 @@
 /**
  * The agent's peer server: serves the verified chunks this agent holds to agents of its own
- * region, and tells them which chunks of an image it holds. A relay also fetches a chunk it
- * lacks from the origin (once, however many peers ask) and serves it.
+ * region, and tells them which chunks of an image it holds, and each new one as it arrives.
+ * A relay also fetches a chunk it lacks from the origin (once, however many ask) and serves it.
  *
- *   GET /chunks/<digest>[?size=N]   the chunk's bytes; 404 when not held
- *   GET /images/<id>/have           bitmap over the image's distinct chunks; 404 when unknown
+ *   GET /chunks/<digest>[?size=N]   the chunk's bytes; 404 when not held; from a relay, 409
+ *                                   when it just sent the chunk to another host (relay-ledger.ts)
+ *   GET /images/<id>/haves          which chunks of the image it holds, then each one it gets,
+ *                                   as a stream (have-stream.ts); 404 when unknown
  *
  * Every request carries a peer ticket signed by the control plane (Authorization: Bearer);
  * a missing or forged ticket gets 401, a ticket of another region 403.
@@ -18,6 +20,8 @@ import { verifyTicket } from './peer-ticket.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { parseBase } from './chunk-base.js';
 import { chunkReply } from './chunk-reply.js';
+import { HAVE_HEARTBEAT_MS, bitmapFrame, chunkFrame, heartbeatFrame } from './have-stream.js';
+import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './relay-ledger.js';
 
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
@@ -50,31 +54,38 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
+/** Waits until the response can take more, or is gone. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
+  // A relay sends each chunk into the region once (see relay-ledger.ts).
+  const ledger = opts.relayFetch ? new RelayLedger() : null;
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => fail(res, e));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    authorize(req);
+    const asker = authorize(req);
     const url = new URL(req.url ?? '/', 'http://peer');
     const chunk = /^\/chunks\/([0-9a-f]{64})$/.exec(url.pathname);
-    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, url, req, res);
-    const have = /^\/images\/([0-9a-f]{64})\/have$/.exec(url.pathname);
-    if (req.method === 'GET' && have) {
-      const bits = opts.availability.bitmap(have[1]!);
-      if (!bits) throw new SlipwayError('NOT_FOUND', 'image not held here');
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': bits.length,
-      });
-      res.end(bits);
-      return;
-    }
+    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, asker, url, req, res);
+    const haves = /^\/images\/([0-9a-f]{64})\/haves$/.exec(url.pathname);
+    if (req.method === 'GET' && haves) return streamHaves(haves[1]!, res);
     throw new SlipwayError('NOT_FOUND', `no such peer endpoint: ${req.method} ${url.pathname}`);
   }
 
-  function authorize(req: IncomingMessage): void {
+  /** The asking host, when its ticket is good and of this region. */
+  function authorize(req: IncomingMessage): string {
     const key = opts.serverKey();
     if (!key) throw new SlipwayError('UNAVAILABLE', 'this agent is not enrolled yet');
     const ticket = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -86,15 +97,51 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
         `chunks are served only to region ${opts.region}, not ${claims.region}`,
       );
     }
+    return claims.hostId;
+  }
+
+  /** Streams which chunks of the image this agent holds, until the watcher goes away. */
+  function streamHaves(imageId: string, res: ServerResponse): void {
+    const watching = opts.availability.watch(imageId, {
+      chunk: (i) => res.write(chunkFrame(i)),
+      end: () => res.end(),
+    });
+    if (!watching) throw new SlipwayError('NOT_FOUND', 'image not held here');
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
+    res.write(bitmapFrame(watching.bits));
+    const beat = setInterval(() => res.write(heartbeatFrame()), HAVE_HEARTBEAT_MS);
+    res.once('close', () => {
+      clearInterval(beat);
+      watching.stop();
+    });
   }
 
   async function serveChunk(
     digest: string,
+    asker: string,
     url: URL,
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
+    const wait = ledger?.claim(digest, asker) ?? 0;
+    if (wait > 0) throw new ChunkSentElsewhereError('relay', digest, wait);
+    let sent = false;
+    try {
+      sent = await sendChunk(digest, url, req, res);
+    } finally {
+      if (sent) ledger?.delivered(digest, asker);
+      else ledger?.failed(digest, asker);
+    }
+  }
+
+  /** Sends the chunk (fetching it first on a relay); false when the asker went away. */
+  async function sendChunk(
+    digest: string,
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<boolean> {
     const base = parseBase(url.searchParams.get('base'));
     if (!(await opts.objects.has(digest))) {
       const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
@@ -116,11 +163,12 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     for (let off = 0; off < data.length; off += SLICE) {
       const piece = data.subarray(off, off + SLICE);
       await opts.limiter?.take(piece.length);
-      if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
-      if (res.destroyed) return;
+      if (!res.write(piece)) await drainedOrClosed(res);
+      if (res.destroyed) return false;
     }
     res.end();
     opts.onSent?.(data.length);
+    return true;
   }
 
   function fail(res: ServerResponse, e: unknown): void {
@@ -134,6 +182,9 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),
+      ...(e instanceof ChunkSentElsewhereError
+        ? { [RETRY_AFTER_MS_HEADER]: String(Math.ceil(e.retryAfterMs)) }
+        : {}),
     });
     res.end(body);
   }

@@ -16,11 +16,12 @@ import { fetchChunks } from './fetch-chunks.js';
 import { startPeerServer, type PeerServer } from './peer-server.js';
 import { generateSigningKey, signTicket } from './peer-ticket.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ChunkSentElsewhereError, RESEND_AFTER_MS } from './relay-ledger.js';
 
 const key = generateSigningKey();
 const IMAGE = 'a'.repeat(64);
-const ticket = (region: string, signingKey = key.privatePem) =>
-  signTicket(signingKey, { hostId: 'h', region, exp: Date.now() + 60_000 });
+const ticket = (region: string, signingKey = key.privatePem, hostId = 'h') =>
+  signTicket(signingKey, { hostId, region, exp: Date.now() + 60_000 });
 
 let dir: string;
 const servers: PeerServer[] = [];
@@ -67,19 +68,19 @@ async function peer(
     ...extra,
   });
   servers.push(server);
-  return { objects, server };
+  return { objects, server, availability };
 }
 
 function source(
   url: string,
   kind: SourceKind = 'peer',
-  opts: { region?: string; limiter?: RateLimiter } = {},
+  opts: { region?: string; limiter?: RateLimiter; host?: string } = {},
 ): ChunkSource {
   return new HttpChunkSource({
     name: `${kind} ${url}`,
     kind,
     baseUrl: url,
-    credential: () => ticket(opts.region ?? 'r1'),
+    credential: () => ticket(opts.region ?? 'r1', key.privatePem, opts.host),
     limiter: opts.limiter,
   });
 }
@@ -113,7 +114,7 @@ describe('the peer server', () => {
     expect(missing.status).toBe(404);
   });
 
-  it('answers which chunks of an image it holds', async () => {
+  it('streams which chunks of an image it holds, and each new one', async () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 10, 100);
     const p = await peer('p1', []);
@@ -132,9 +133,33 @@ describe('the peer server', () => {
       serverKey: () => key.publicPem,
     });
     servers.push(s);
-    const bits = await source(s.url).have!(IMAGE);
-    expect([...bits!]).toEqual([0b00000001, 0b00000010]);
-    expect(await source(s.url).have!('c'.repeat(64))).toBeNull();
+    const seen: number[][] = [];
+    const stop = new AbortController();
+    const watching = source(s.url).watch!(IMAGE, stop.signal, (bits) => {
+      seen.push([...bits]);
+      // The chunks it gets while we watch are told to us as they arrive.
+      if (seen.length === 1) availability.add(chunks[3]!.digest);
+      if (seen.length === 2) stop.abort();
+    });
+    expect(await watching).toBe(true);
+    expect(seen).toEqual([
+      [0b00000001, 0b00000010],
+      [0b00001001, 0b00000010],
+    ]);
+    const never = new AbortController();
+    expect(await source(s.url).watch!('c'.repeat(64), never.signal, () => {})).toBe(false);
+  });
+
+  it('ends its have streams when it stops offering the image', async () => {
+    const p = await peer('p1', []);
+    const stop = new AbortController();
+    let changes = 0;
+    const watching = source(p.server.url).watch!(IMAGE, stop.signal, () => changes++);
+    await new Promise((r) => setTimeout(r, 100));
+    p.availability.forget(IMAGE);
+    expect(await watching).toBe(true);
+    expect(changes).toBe(1);
+    expect(stop.signal.aborted).toBe(false);
   });
 
   it('sends compressible chunks compressed to a peer that asks, and they arrive intact', async () => {
@@ -188,6 +213,33 @@ describe('the peer server', () => {
     expect(results.every((r) => sha256Hex(r.data) === chunk!.digest)).toBe(true);
     expect(originFetches).toBe(1);
   });
+
+  it('as a relay, sends a chunk to one host and tells the others to take it from a peer', async () => {
+    const [chunk] = await makeChunks(new ObjectStore(join(dir, 'origin')), 1, 10_000);
+    const relay = await peer('relay', [chunk!], { relayFetch: async () => {} });
+    await relay.objects.put(
+      chunk!.digest,
+      await new ObjectStore(join(dir, 'origin')).get(chunk!.digest),
+    );
+    const a = source(relay.server.url, 'relay', { host: 'a' });
+    const b = source(relay.server.url, 'relay', { host: 'b' });
+    expect(sha256Hex((await a.get(chunk!.digest, chunk!.size)).data)).toBe(chunk!.digest);
+    // The same host may ask again (its copy went missing); another is sent to a peer.
+    await a.get(chunk!.digest, chunk!.size);
+    const refused = await b.get(chunk!.digest, chunk!.size).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ChunkSentElsewhereError);
+    expect((refused as ChunkSentElsewhereError).retryAfterMs).toBeGreaterThan(
+      RESEND_AFTER_MS - 1_000,
+    );
+    expect((refused as ChunkSentElsewhereError).retryAfterMs).toBeLessThanOrEqual(RESEND_AFTER_MS);
+    // A plain peer sends to anyone who asks.
+    const plain = await peer('plain', [chunk!]);
+    await plain.objects.put(chunk!.digest, await relay.objects.get(chunk!.digest));
+    for (const host of ['a', 'b']) {
+      const got = await source(plain.server.url, 'peer', { host }).get(chunk!.digest, chunk!.size);
+      expect(sha256Hex(got.data)).toBe(chunk!.digest);
+    }
+  });
 });
 
 describe('fetchChunks', () => {
@@ -208,13 +260,44 @@ describe('fetchChunks', () => {
       relays: [source(relay.server.url, 'relay')],
       origin: null,
       store,
-      pollMs: 20,
+      retryMs: 20,
       onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
     });
     for (const c of chunks) expect(await store.has(c.digest)).toBe(true);
     expect((bytes.peer ?? 0) + (bytes.relay ?? 0)).toBe(24 * 4096);
     expect(bytes.relay ?? 0).toBeGreaterThanOrEqual(12 * 4096);
     expect(bytes.origin).toBeUndefined();
+  });
+
+  it('brings chunks into a region through the relay once; the hosts trade the rest', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 40, 16 * 1024);
+    let relaySent = 0;
+    const relay = await peer('relay', [], {
+      relayFetch: async (d) => relay.objects.put(d, await origin.get(d)),
+      onSent: (n) => (relaySent += n),
+    });
+    const hosts = await Promise.all(['a', 'b', 'c'].map((name) => peer(name, [])));
+    for (const h of hosts) h.availability.forget(IMAGE);
+    const names = ['a', 'b', 'c'];
+    await Promise.all(
+      hosts.map((h, index) =>
+        fetchChunks(chunks, {
+          imageId: IMAGE,
+          peers: hosts
+            .filter((other) => other !== h)
+            .map((other) => source(other.server.url, 'peer', { host: names[index] })),
+          relays: [source(relay.server.url, 'relay', { host: names[index] })],
+          relayShare: { index, of: 3 },
+          store: h.objects,
+          availability: h.availability,
+          retryMs: 20,
+        }),
+      ),
+    );
+    for (const h of hosts) for (const c of chunks) expect(await h.objects.has(c.digest)).toBe(true);
+    // Every chunk left the relay exactly once: the hosts took the rest from each other.
+    expect(relaySent).toBe(40 * 16 * 1024);
   });
 
   it('detects a peer serving corrupt bytes, stops using it and gets the chunks elsewhere', async () => {
@@ -238,7 +321,7 @@ describe('fetchChunks', () => {
       peers: [source(bad.server.url)],
       origin: source(originServer.server.url, 'origin'),
       store,
-      pollMs: 20,
+      retryMs: 20,
       onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
       onSourceProblem: (name, p) => problems.push(`${name}: ${p}`),
     });
@@ -265,7 +348,7 @@ describe('fetchChunks', () => {
       peers: [source(slow.server.url)],
       relays: [source(relay.server.url, 'relay')],
       store,
-      pollMs: 20,
+      retryMs: 20,
     });
     await new Promise((r) => setTimeout(r, 300));
     await slow.server.close();
@@ -286,7 +369,7 @@ describe('fetchChunks', () => {
       imageId: IMAGE,
       peers: [source(p.server.url, 'peer', { limiter })],
       store,
-      pollMs: 20,
+      retryMs: 20,
     });
     const seconds = (performance.now() - started) / 1000;
     const rate = (24 * 128 * 1024) / seconds;
