@@ -1,5 +1,5 @@
 /** Crashes: an agent killed mid-activation, a server killed mid-deployment. Both carry on. */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -48,9 +48,14 @@ describe('an agent killed mid-activation', () => {
     );
     // The new release's process has started (it is warming up) when the agent dies.
     const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
+    // The pid file may still name v1's process, being stopped for v2 (same port): wait for the
+    // one that runs in v2's release directory.
+    const v2Dir = await realpath(
+      join(c.agentDir('a1'), 'services', 'scores-api', 'releases', 'v2'),
+    );
     const orphan = await until('the v2 process', async () => {
       const { pid } = JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number };
-      return isAlive(pid) ? pid : undefined;
+      return isAlive(pid) && (await readlink(`/proc/${pid}/cwd`)) === v2Dir ? pid : undefined;
     });
     await c.fleet.killAgent('a1');
     expect(isAlive(orphan)).toBe(true);
