@@ -14,6 +14,7 @@
 import { request } from 'node:http';
 import { SlipwayError } from '../core/index.js';
 import { setBit } from './availability.js';
+import { keepAlive } from './http-get.js';
 
 export const HAVE_HEARTBEAT_MS = 5_000;
 /** A watcher that hears nothing for this long takes the peer for gone. */
@@ -96,8 +97,9 @@ export function watchHaves(
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return resolve(true);
-    // Its own connection (no keep-alive pool): it stays open for the whole fetch.
-    const req = request(url, { headers, agent: false }, (res) => {
+    // From the keep-alive pool: a source that does not offer the image yet is asked again on
+    // the same connection instead of a new one every time.
+    const req = request(url, { headers, agent: keepAlive }, (res) => {
       if (res.statusCode === 404) {
         res.resume();
         return resolve(false);

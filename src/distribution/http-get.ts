@@ -7,7 +7,7 @@ import { SlipwayError } from '../core/index.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Connections are reused: a fetch is hundreds of small requests to the same few hosts. */
-const keepAlive = new Agent({ keepAlive: true, maxSockets: 16 });
+export const keepAlive = new Agent({ keepAlive: true, maxSockets: 16 });
 
 export interface GetOptions {
   headers?: Record<string, string>;
