@@ -61,7 +61,7 @@ describe('an agent killed mid-activation', () => {
     expect(isAlive(orphan)).toBe(true);
     c.fleet.startAgent({ name: 'a1', region: 'r1' });
     const final = await c.waitFor(d);
-    expect(final.state).toBe('succeeded');
+    expect(final.state, final.reason ?? undefined).toBe('succeeded');
     expect(await c.fetchFrom('a1', 'scores-api', '/scores')).toMatchObject({ version: '2' });
     expect(isAlive(orphan)).toBe(false);
     expect(await c.agentLog('a1')).toContain('stopped the process a previous agent left running');
@@ -127,7 +127,7 @@ describe('a server killed mid-deployment', () => {
     await fleet.killServer();
     await fleet.restartServer();
     const final = await waitEnd(d);
-    expect(final.state).toBe('succeeded');
+    expect(final.state, final.reason ?? undefined).toBe('succeeded');
     expect(final.hosts.map((h) => h.state)).toEqual(['healthy', 'healthy', 'healthy']);
     const rows = await fleet.client.status();
     expect(rows.map((r) => r.active)).toEqual([2, 2, 2]);

@@ -240,8 +240,10 @@ export class ServiceRunner {
     }
   }
 
-  /** Releases on disk with their manifests: files they share with a new release are linked. */
-  /** Newest first. */
+  /**
+   * Releases on disk with their manifests, newest first: files they share with a new release
+   * are linked, and their chunks are the bases of its deltas.
+   */
   private async earlierReleases(): Promise<{ manifest: Manifest; dir: string }[]> {
     const out: { manifest: Manifest; dir: string }[] = [];
     const newestFirst = [...this.staged].sort(([a], [b]) => b - a);

@@ -17,6 +17,8 @@ export type SourceKind = 'origin' | 'relay' | 'peer';
 export interface ReceivedChunk {
   data: Uint8Array;
   wireBytes: number;
+  /** Already verified and in the local object store (see SingleFlightSource's `keep`). */
+  stored?: boolean;
 }
 
 export interface ChunkSource {
@@ -212,8 +214,9 @@ export class SingleFlightSource implements ChunkSource {
         .get(digest, size, undefined, base)
         .then(async (received) => {
           this.onTransfer?.(received.wireBytes);
-          await this.keep?.(digest, received.data);
-          return received;
+          if (!this.keep) return received;
+          await this.keep(digest, received.data);
+          return { ...received, stored: true };
         })
         .finally(() => this.pending.delete(digest));
       this.pending.set(digest, p);

@@ -233,7 +233,7 @@ class Fetch {
         return { index, source: leastBusy(holders) };
       }
     }
-    // 2. The relay, else the origin, for the next chunk no peer holds (or any, if all are held).
+    // 2. The relay, else the origin, for the next chunk no peer holds (see nextMissing).
     const relay = this.relays.find(free);
     const fallback =
       relay ?? (!this.relaysUsable() && this.origin && free(this.origin) ? this.origin : null);
@@ -285,7 +285,7 @@ class Fetch {
     for (const i of this.order) {
       if (!this.missing.has(i)) continue;
       if (relay && (this.sentElsewhere.get(i) ?? 0) > now) continue;
-      any ??= i;
+      if (!relay) any ??= i;
       if (this.peers.some((p) => !p.dropped && hasBit(p.bits, i))) continue;
       if (!relay) {
         if (ours(i)) return i;
@@ -343,15 +343,16 @@ class Fetch {
     void (async () => {
       // Something else on this host (a relay serving its peers) may have stored it meanwhile.
       if (await store.has(chunk.digest)) return 0;
-      const { data, wireBytes } = await source.source.get(
+      const received = await source.source.get(
         chunk.digest,
         chunk.size,
         signal,
         await this.baseFor(chunk.digest),
       );
       if (!this.inflight.get(index)?.includes(req)) return; // another copy won
-      await store.put(chunk.digest, data); // verifies the digest first
-      return wireBytes;
+      // Verifies the digest first; a source that stored the chunk itself has verified it.
+      if (!received.stored) await store.put(chunk.digest, received.data);
+      return received.wireBytes;
     })()
       .then(
         (received) => {
