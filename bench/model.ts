@@ -44,7 +44,7 @@ interface Params {
   chunkBytes: number;
   /** One chunk request's round trip and handling, seconds. */
   requestS: number;
-  /** Payload share of the wire: 1448 bytes of TCP payload per 1514-byte frame at MTU 1500. */
+  /** Payload share of the wire: 8948 bytes of TCP payload per 9014-byte frame (jumbo frames, MTU 9000). */
   tcpGoodput: number;
   /**
    * Share of a host link's capacity the swarm keeps busy: upload slots idle while holders are
@@ -63,7 +63,7 @@ const DEFAULT_PARAMS: Params = {
   // FastCDC's mean chunk is about its minimum plus its average parameter.
   chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
   requestS: 0.002,
-  tcpGoodput: 1448 / 1514,
+  tcpGoodput: 8948 / 9014,
   swarmEfficiency: 0.7,
   controlS: 1.0,
   materializeBps: 1e9,

@@ -21,6 +21,8 @@ export const CONTROL_IP = '10.77.255.254';
 /** The origin's address (server, HTTP, tracker, seeder, rsync daemon). */
 export const ORIGIN_IP = '10.77.0.1';
 const PREFIX_LEN = 16;
+/** Jumbo frames, as in a data centre fabric (an AWS VPC carries 9001 bytes). */
+export const MTU = 9000;
 
 /** One machine's end of the network. */
 export interface Link {
@@ -94,7 +96,7 @@ async function shape(dev: string, ns: string | null, rate: number): Promise<void
 
 /** Creates the bridge and gives the harness its address on it. */
 export async function createBridge(): Promise<void> {
-  await run(['ip', 'link', 'add', BRIDGE, 'type', 'bridge']);
+  await run(['ip', 'link', 'add', BRIDGE, 'mtu', String(MTU), 'type', 'bridge']);
   await run(['ip', 'addr', 'add', `${CONTROL_IP}/${PREFIX_LEN}`, 'dev', BRIDGE]);
   await run(['ip', 'link', 'set', BRIDGE, 'up']);
 }
@@ -103,7 +105,10 @@ export async function createBridge(): Promise<void> {
 export async function createMachine(link: Link): Promise<void> {
   const { ns, veth, ip, rate } = link;
   await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await run([
+    ...['ip', 'link', 'add', veth, 'mtu', String(MTU), 'type', 'veth'],
+    ...['peer', 'name', 'eth0', 'mtu', String(MTU), 'netns', ns],
+  ]);
   await run(['ip', 'link', 'set', veth, 'master', BRIDGE, 'up']);
   await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
   await run(['ip', '-n', ns, 'addr', 'add', `${ip}/${PREFIX_LEN}`, 'dev', 'eth0']);

@@ -50,8 +50,13 @@ export interface AgentOptions {
 const POLL_WAIT_MS = 25_000;
 /** How often fetch progress alone is reported. */
 const PROGRESS_REPORT_MS = 1_000;
-/** Requests to the origin at once, for this agent's own fetches and a relay's peers together. */
-const ORIGIN_IN_FLIGHT = 8;
+/**
+ * Requests to the origin at once, for this agent's own fetches and a relay's peers together.
+ * Two: one on the wire, the next asked for. Eight sharing the link each finished eight chunk
+ * times after they started, so a relay held its first chunk to pass on only ~3 s into a stage
+ * (bench:fleet, 5 Mbit/s); with two, chunks arrive one after another from the first second.
+ */
+const ORIGIN_IN_FLIGHT = 2;
 /**
  * Ask for compressed chunks when deploy traffic is capped below this: measured (bench:codec),
  * brotli-1 beats raw bytes per chunk only below about 500 Mbit/s on these machines.

@@ -78,7 +78,7 @@ const STRAGGLER_MIN_MS = 1_000;
 /** How soon a source that does not offer the image yet (or whose have stream ended) is asked again. */
 export const RETRY_MS = 500;
 /** Peers one fetch watches and takes chunks from. */
-export const MAX_PEERS = 4;
+export const MAX_PEERS = 8;
 /** How long a fetch waits for its sources' first bitmaps before it asks the relay or origin. */
 const FIRST_BITMAP_WAIT_MS = 500;
 
