@@ -8,6 +8,7 @@ import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { DELTA_BASE_HEADER, type ChunkBase } from './chunk-base.js';
 import { decodeChunk } from './wire-codec.js';
+import { Semaphore } from './semaphore.js';
 import { watchHaves } from './have-stream.js';
 import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
 
@@ -132,41 +133,6 @@ export class HttpChunkSource implements ChunkSource {
   ): Promise<boolean> {
     const headers = { authorization: `Bearer ${this.opts.credential()}` };
     return watchHaves(`${this.opts.baseUrl}/images/${imageId}/haves`, headers, signal, onChange);
-  }
-}
-
-/** At most `n` tasks at once; the others wait in order. */
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly n: number) {}
-
-  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (this.active >= this.n) {
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
-          signal?.removeEventListener('abort', cancel);
-          resolve();
-        };
-        const cancel = () => {
-          const i = this.waiting.indexOf(go);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-        };
-        this.waiting.push(go);
-        signal?.addEventListener('abort', cancel, { once: true });
-      });
-    } else {
-      this.active++;
-    }
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
   }
 }
 

@@ -22,7 +22,16 @@ import { parseBase } from './chunk-base.js';
 import { chunkReply } from './chunk-reply.js';
 import { HAVE_HEARTBEAT_MS, bitmapFrame, chunkFrame, heartbeatFrame } from './have-stream.js';
 import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './relay-ledger.js';
+import { Semaphore } from './semaphore.js';
 
+/**
+ * Chunks sent at once; more askers wait their turn. A chunk a peer has whole it can pass on,
+ * so sending two chunks at full speed beats sending eight at an eighth each: when the last
+ * chunks spread through a region, copies then double hop by hop instead of everyone waiting
+ * for the one holder's link (BitTorrent's upload slots, for the same reason). For a relay it
+ * also means a chunk reaches its first host moments after it arrived from the origin.
+ */
+export const UPLOAD_SLOTS = 2;
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
 const SLICE = 64 * 1024;
@@ -41,6 +50,8 @@ export interface PeerServerOptions {
    * `base` when the relay holds it. Concurrent calls for one chunk should share one transfer.
    */
   relayFetch?: ((digest: string, size: number, base: string[] | null) => Promise<void>) | null;
+  /** Chunks sent at once (UPLOAD_SLOTS). */
+  uploadSlots?: number;
   /** Caps what this agent sends to peers. */
   limiter?: RateLimiter | null;
   /** Counts bytes sent to peers. */
@@ -54,31 +65,41 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
-/** Waits until the response can take more, or is gone. */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
+/** Waits until the response can take more, or the asker is gone. */
+function drained(res: ServerResponse, gone: AbortSignal): Promise<void> {
+  if (gone.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);
-      res.off('close', done);
+      gone.removeEventListener('abort', done);
       resolve();
     };
     res.once('drain', done);
-    res.once('close', done);
+    gone.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Aborts when the connection closes: listen from the start, it may close at any await. */
+function abortOnClose(res: ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => gone.abort());
+  return gone.signal;
 }
 
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
   // A relay sends each chunk into the region once (see relay-ledger.ts).
   const ledger = opts.relayFetch ? new RelayLedger() : null;
+  const uploads = new Semaphore(opts.uploadSlots ?? UPLOAD_SLOTS);
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => fail(res, e));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const gone = abortOnClose(res);
     const asker = authorize(req);
     const url = new URL(req.url ?? '/', 'http://peer');
     const chunk = /^\/chunks\/([0-9a-f]{64})$/.exec(url.pathname);
-    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, asker, url, req, res);
+    if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, asker, url, req, res, gone);
     const haves = /^\/images\/([0-9a-f]{64})\/haves$/.exec(url.pathname);
     if (req.method === 'GET' && haves) return streamHaves(haves[1]!, res);
     throw new SlipwayError('NOT_FOUND', `no such peer endpoint: ${req.method} ${url.pathname}`);
@@ -122,13 +143,14 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     url: URL,
     req: IncomingMessage,
     res: ServerResponse,
+    gone: AbortSignal,
   ): Promise<void> {
     if (!isDigest(digest)) throw new SlipwayError('INVALID', 'not a digest');
     const wait = ledger?.claim(digest, asker) ?? 0;
     if (wait > 0) throw new ChunkSentElsewhereError('relay', digest, wait);
     let sent = false;
     try {
-      sent = await sendChunk(digest, url, req, res);
+      sent = await sendChunk(digest, url, req, res, gone);
     } finally {
       if (sent) ledger?.delivered(digest, asker);
       else ledger?.failed(digest, asker);
@@ -141,6 +163,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     url: URL,
     req: IncomingMessage,
     res: ServerResponse,
+    gone: AbortSignal,
   ): Promise<boolean> {
     const base = parseBase(url.searchParams.get('base'));
     if (!(await opts.objects.has(digest))) {
@@ -155,20 +178,28 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       base,
       acceptEncoding: String(req.headers['accept-encoding'] ?? ''),
     });
-    res.writeHead(200, {
-      'content-type': 'application/octet-stream',
-      'content-length': data.length,
-      ...headers,
-    });
-    for (let off = 0; off < data.length; off += SLICE) {
-      const piece = data.subarray(off, off + SLICE);
-      await opts.limiter?.take(piece.length);
-      if (!res.write(piece)) await drainedOrClosed(res);
-      if (res.destroyed) return false;
+    try {
+      return await uploads.run(async () => {
+        if (gone.aborted) return false;
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': data.length,
+          ...headers,
+        });
+        for (let off = 0; off < data.length; off += SLICE) {
+          const piece = data.subarray(off, off + SLICE);
+          await opts.limiter?.take(piece.length);
+          if (!res.write(piece)) await drained(res, gone);
+          if (gone.aborted) return false;
+        }
+        res.end();
+        opts.onSent?.(data.length);
+        return true;
+      }, gone);
+    } catch (e) {
+      if (gone.aborted) return false; // the asker left while waiting its turn
+      throw e;
     }
-    res.end();
-    opts.onSent?.(data.length);
-    return true;
   }
 
   function fail(res: ServerResponse, e: unknown): void {

@@ -240,6 +240,39 @@ describe('the peer server', () => {
       expect(sha256Hex(got.data)).toBe(chunk!.digest);
     }
   });
+
+  it('sends one chunk at a time per upload slot; an asker that leaves frees its turn', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 3, 512 * 1024);
+    // 4 MB/s: a chunk takes ~130 ms to send, in eight slices that two sends would interleave.
+    const p = await peer('p1', chunks, { uploadSlots: 1, limiter: new RateLimiter(4_000_000) });
+    for (const c of chunks) await p.objects.put(c.digest, await origin.get(c.digest));
+    const events: string[] = [];
+    const get = async (i: number, signal?: AbortSignal) => {
+      const res = await fetch(`${p.server.url}/chunks/${chunks[i]!.digest}`, {
+        headers: { authorization: `Bearer ${ticket('r1')}` },
+        signal,
+      });
+      events.push(`headers ${i}`);
+      const body = new Uint8Array(await res.arrayBuffer());
+      events.push(`body ${i}`);
+      return sha256Hex(body);
+    };
+
+    const first = get(0);
+    await new Promise((r) => setTimeout(r, 20));
+    const leaver = new AbortController();
+    const left = get(1, leaver.signal).catch((e: unknown) => (e as Error).name);
+    await new Promise((r) => setTimeout(r, 20));
+    const third = get(2);
+    leaver.abort();
+
+    expect(await first).toBe(chunks[0]!.digest);
+    expect(await left).toBe('AbortError');
+    expect(await third).toBe(chunks[2]!.digest);
+    // The third waited for the first to be sent whole, and not for the asker that left.
+    expect(events).toEqual(['headers 0', 'body 0', 'headers 2', 'body 2']);
+  });
 });
 
 describe('fetchChunks', () => {
