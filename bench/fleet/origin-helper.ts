@@ -110,9 +110,11 @@ const server = createServer((req, res) => {
     else res.destroy();
   });
 });
-// Thirty hosts pulling 16 MiB through one 15 Mbit/s link take about 300 s: Node's default
-// requestTimeout (300 s) would reset the slowest downloads.
+// Thirty hosts pulling 16 MiB through one 15 Mbit/s link take about 300 s, each curl one
+// kept-alive connection for all files: Node's request and header timeouts, checked per
+// connection, reset downloads still under way (nodejs/node#41934). A private lab network.
 server.requestTimeout = 0;
+server.headersTimeout = 0;
 server.listen(Number(portText ?? 0), host, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -93,6 +93,9 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => fail(res, e));
   });
+  // Node's requestTimeout (300 s) also cuts responses still being sent (nodejs/node#41934):
+  // have streams last a whole fetch. Requests here have no body; headersTimeout still applies.
+  server.requestTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const gone = abortOnClose(res);
