@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CHUNKING } from '../src/image/index.js';
 import { FLEET_FLAGS } from './fleet/args.js';
+import { TCP_PAYLOAD_SHARE } from './fleet/netns.js';
 import type { FleetJson } from './fleet/report.js';
 import { formatBytes, formatRate, parseRate, parseSize } from './fleet/units.js';
 
@@ -44,7 +45,7 @@ interface Params {
   chunkBytes: number;
   /** One chunk request's round trip and handling, seconds. */
   requestS: number;
-  /** Payload share of the wire: 8948 bytes of TCP payload per 9014-byte frame (jumbo frames, MTU 9000). */
+  /** Payload share of the wire, as on the harness's links (jumbo frames). */
   tcpGoodput: number;
   /**
    * Share of a host link's capacity the swarm keeps busy: upload slots idle while holders are
@@ -63,7 +64,7 @@ const DEFAULT_PARAMS: Params = {
   // FastCDC's mean chunk is about its minimum plus its average parameter.
   chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
   requestS: 0.002,
-  tcpGoodput: 8948 / 9014,
+  tcpGoodput: TCP_PAYLOAD_SHARE,
   swarmEfficiency: 0.75,
   controlS: 1.0,
   materializeBps: 1e9,

@@ -23,7 +23,7 @@ import {
 import type { Context, MethodResult } from './context.js';
 import { buildNetwork, on, planFleet, type Fleet } from './fleet.js';
 import { makeDelta, makeImage } from './image.js';
-import { MTU } from './netns.js';
+import { MTU, TCP_PAYLOAD_SHARE } from './netns.js';
 import { aria2 } from './methods/aria2.js';
 import { startOriginHelper } from './methods/common.js';
 import { httpPull } from './methods/http-pull.js';
@@ -86,7 +86,7 @@ async function singleFlow(ctx: Context): Promise<string> {
     const share = speed / Math.min(fleet.rate, fleet.originRate);
     const line =
       `single TCP flow origin → ${h.name}: ${formatRate(speed)} of payload ` +
-      `(${(share * 100).toFixed(0)}% of the link; TCP/IP headers take ~0.7% at MTU ${MTU})`;
+      `(${(share * 100).toFixed(0)}% of the link; TCP/IP headers take ~${((1 - TCP_PAYLOAD_SHARE) * 100).toFixed(1)}% at MTU ${MTU})`;
     return share < 0.85 ? `${line}\nwarning: one flow does not reach the link rate` : line;
   } finally {
     await helper.proc.stop();

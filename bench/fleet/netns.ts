@@ -23,6 +23,11 @@ export const ORIGIN_IP = '10.77.0.1';
 const PREFIX_LEN = 16;
 /** Jumbo frames, as in a data centre fabric (an AWS VPC carries 9001 bytes). */
 export const MTU = 9000;
+/**
+ * TCP payload per byte on a link: each frame of MTU bytes carries 52 bytes of IP and TCP
+ * headers (with timestamps) and 14 of Ethernet header besides.
+ */
+export const TCP_PAYLOAD_SHARE = (MTU - 52) / (MTU + 14);
 
 /** One machine's end of the network. */
 export interface Link {

@@ -104,7 +104,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     const chunk = /^\/chunks\/([0-9a-f]{64})$/.exec(url.pathname);
     if (req.method === 'GET' && chunk) return serveChunk(chunk[1]!, asker, url, req, res, gone);
     const haves = /^\/images\/([0-9a-f]{64})\/haves$/.exec(url.pathname);
-    if (req.method === 'GET' && haves) return streamHaves(haves[1]!, res);
+    if (req.method === 'GET' && haves) return streamHaves(haves[1]!, res, gone);
     throw new SlipwayError('NOT_FOUND', `no such peer endpoint: ${req.method} ${url.pathname}`);
   }
 
@@ -125,7 +125,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   }
 
   /** Streams which chunks of the image this agent holds, until the watcher goes away. */
-  function streamHaves(imageId: string, res: ServerResponse): void {
+  function streamHaves(imageId: string, res: ServerResponse, gone: AbortSignal): void {
     const watching = opts.availability.watch(imageId, {
       chunk: (i) => res.write(chunkFrame(i)),
       end: () => res.end(),
@@ -134,7 +134,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
     res.write(bitmapFrame(watching.bits));
     const beat = setInterval(() => res.write(heartbeatFrame()), HAVE_HEARTBEAT_MS);
-    res.once('close', () => {
+    gone.addEventListener('abort', () => {
       clearInterval(beat);
       watching.stop();
     });

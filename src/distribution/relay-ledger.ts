@@ -41,7 +41,7 @@ export class RelayLedger {
   /**
    * Claims the chunk for `host`: 0 when the relay should send it (nobody else is getting it or
    * got it lately, or `host` itself is asking again), else how many milliseconds until it may
-   * be sent again. A claim ends with `sent` or `failed`.
+   * be sent again. A claim ends with `delivered` or `failed`.
    */
   claim(digest: string, host: string, now = Date.now()): number {
     const last = this.sent.get(digest);
