@@ -163,6 +163,9 @@ async function main(o: Options): Promise<void> {
     const w = cpuWarning(r);
     if (w) log(w);
   };
+  // Three times what the slowest sane method takes (every host pulls the whole image through
+  // the origin's link), plus start-up: beyond that a method is stuck, not slow.
+  const blockLimit = (3 * o.hosts * o.size) / (o.originRate / 8) + 300;
   const failures: { method: string; error: string }[] = [];
   /** Runs one method (or the Slipway pair); a failure is reported and the next one runs. */
   const block = async (name: string, fn: (phase: (p: string) => void) => Promise<void>) => {
@@ -175,8 +178,21 @@ async function main(o: Options): Promise<void> {
       () => log(`${current}: still running (${Math.round((Date.now() - t0) / 1000)} s)`),
       60_000,
     );
+    let deadline: NodeJS.Timeout | undefined;
     try {
-      await fn((p) => (current = p));
+      const work = fn((p) => (current = p));
+      // A method that hangs must not hold the run (and the machine) forever: after the
+      // deadline it fails, and stopping its processes below ends whatever it still waits for.
+      work.catch(() => {});
+      await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(
+            () => reject(new Error(`no result after ${Math.round(blockLimit)} s; stopped`)),
+            blockLimit * 1000,
+          );
+        }),
+      ]);
     } catch (e) {
       if (signalled) return;
       failed = true;
@@ -184,6 +200,7 @@ async function main(o: Options): Promise<void> {
       log(`${current} failed: ${(e as Error).message}`);
     } finally {
       clearInterval(ticker);
+      clearTimeout(deadline);
     }
     if (!signalled) {
       // Whatever the method left running or on the machines' disks goes before the next one.

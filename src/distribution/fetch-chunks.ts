@@ -13,6 +13,9 @@
  *   the rest of the fetch, and the chunk goes back to the pool to be taken from elsewhere.
  * - At the end, a chunk in flight for much longer than usual is also asked of another source
  *   (endgame): the first verified copy wins, so one slow source cannot hold the fetch up.
+ * - A fetch that waits with nothing in flight and no chunk arriving for STALL_MS (the peers
+ *   hold nothing it lacks, the relay keeps sending it elsewhere) says so and takes the rest
+ *   from the origin: the origin holds every chunk, so a fetch always ends.
  */
 import { SlipwayError, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
@@ -61,6 +64,8 @@ export interface FetchOptions {
   attempts?: number;
   /** How soon a source that does not offer the image yet is asked again (RETRY_MS). */
   retryMs?: number;
+  /** STALL_MS. */
+  stallMs?: number;
   onProgress?: (p: FetchProgress) => void;
   /** Counts bytes received on the wire for verified chunks, by source kind. */
   onBytes?: (kind: SourceKind, bytes: number) => void;
@@ -82,6 +87,8 @@ const STRAGGLER_MIN_MS = 1_000;
 export const RETRY_MS = 500;
 /** Peers one fetch watches and takes chunks from. */
 export const MAX_PEERS = 8;
+/** Waiting this long with nothing in flight and nothing arriving, a fetch turns to the origin. */
+export const STALL_MS = 10_000;
 /** How long a fetch waits for its sources' first bitmaps before it asks the relay or origin. */
 const FIRST_BITMAP_WAIT_MS = 500;
 
@@ -132,6 +139,10 @@ class Fetch {
   private bytesDone = 0;
   private fetched = 0;
   private rarest: number[] = [];
+  /** When the last chunk arrived (or the fetch began). */
+  private lastArrival = performance.now();
+  /** Set once the fetch stalled: the origin is asked for what the relay does not send. */
+  private stalled = false;
   private rarestStale = true;
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
@@ -199,6 +210,7 @@ class Fetch {
         this.opts.signal?.throwIfAborted();
         if (this.failure) throw this.failure;
         this.fill();
+        this.checkStall();
         await this.sleep(this.nextTimerMs());
       }
       if (this.failure) throw this.failure;
@@ -238,15 +250,36 @@ class Fetch {
     }
     // 2. The relay, else the origin, for the next chunk no peer holds (see nextMissing).
     const relay = this.relays.find(free);
-    const fallback =
-      relay ?? (!this.relaysUsable() && this.origin && free(this.origin) ? this.origin : null);
-    if (fallback) {
-      const index = this.nextMissing(fallback, now);
-      if (index !== null) return { index, source: fallback };
+    const origin = this.stalled || !this.relaysUsable() ? this.origin : null;
+    for (const from of [relay, origin]) {
+      if (!from || !free(from)) continue;
+      const index = this.nextMissing(from, now);
+      if (index !== null) return { index, source: from };
     }
     // 3. Endgame: nothing left to start; duplicate a straggler at another free source.
     if (this.missing.size === 0) return this.straggler(now, free);
     return null;
+  }
+
+  /**
+   * Nothing in flight and nothing arrived for STALL_MS though chunks are missing: say what the
+   * fetch waits for, and let the origin send what the relay does not.
+   */
+  private checkStall(): void {
+    const now = performance.now();
+    if (this.stalled || !this.origin || this.missing.size === 0 || this.inflight.size > 0) return;
+    const stallMs = this.opts.stallMs ?? STALL_MS;
+    if (now - this.lastArrival < stallMs) return;
+    this.stalled = true;
+    const state = (s: SourceState) =>
+      `${s.source.name}${s.dropped ? ' (dropped)' : s.until > now ? ' (backed off)' : ''}`;
+    const waiting = [...this.peers, ...this.relays].map(state).join(', ') || 'none';
+    this.opts.onSourceProblem?.(
+      'fetch',
+      `${this.missing.size} chunk(s) missing, none asked for and none arriving for ` +
+        `${Math.round(stallMs / 1000)} s (sources: ${waiting}); taking them from the origin`,
+    );
+    this.notify();
   }
 
   private relaysUsable(): boolean {
@@ -377,6 +410,7 @@ class Fetch {
   }
 
   private finishChunk(index: number, chunk: ChunkRef, kind: SourceKind, received: number): void {
+    this.lastArrival = performance.now();
     this.inflight.delete(index);
     this.missing.delete(index);
     this.bytesDone += chunk.size;

@@ -32,6 +32,8 @@ import { Semaphore } from './semaphore.js';
  * also means a chunk reaches its first host moments after it arrived from the origin.
  */
 export const UPLOAD_SLOTS = 2;
+/** How long a send may make no progress before the asker is taken for gone. */
+export const SEND_STALL_MS = 30_000;
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
 const SLICE = 64 * 1024;
@@ -52,6 +54,8 @@ export interface PeerServerOptions {
   relayFetch?: ((digest: string, size: number, base: string[] | null) => Promise<void>) | null;
   /** Chunks sent at once (UPLOAD_SLOTS). */
   uploadSlots?: number;
+  /** SEND_STALL_MS. */
+  sendStallMs?: number;
   /** Caps what this agent sends to peers. */
   limiter?: RateLimiter | null;
   /** Counts bytes sent to peers. */
@@ -65,11 +69,17 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
-/** Waits until the response can take more, or the asker is gone. */
-function drained(res: ServerResponse, gone: AbortSignal): Promise<void> {
+/**
+ * Waits until the response can take more, or the asker is gone. An asker that takes nothing
+ * for `stallMs` is dropped: a host that vanished without closing its connection would
+ * otherwise hold an upload slot (and, on a relay, the chunk's claim) until TCP gives up.
+ */
+function drained(res: ServerResponse, gone: AbortSignal, stallMs: number): Promise<void> {
   if (gone.aborted) return Promise.resolve();
   return new Promise((resolve) => {
+    const stalled = setTimeout(() => res.destroy(), stallMs);
     const done = () => {
+      clearTimeout(stalled);
       res.off('drain', done);
       gone.removeEventListener('abort', done);
       resolve();
@@ -192,7 +202,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
         for (let off = 0; off < data.length; off += SLICE) {
           const piece = data.subarray(off, off + SLICE);
           await opts.limiter?.take(piece.length);
-          if (!res.write(piece)) await drained(res, gone);
+          if (!res.write(piece)) await drained(res, gone, opts.sendStallMs ?? SEND_STALL_MS);
           if (gone.aborted) return false;
         }
         res.end();

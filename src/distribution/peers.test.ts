@@ -1,5 +1,7 @@
 // Peers, relays and the fetch scheduler over real HTTP servers on loopback.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,7 +18,7 @@ import { fetchChunks } from './fetch-chunks.js';
 import { startPeerServer, type PeerServer } from './peer-server.js';
 import { generateSigningKey, signTicket } from './peer-ticket.js';
 import { RateLimiter } from './rate-limiter.js';
-import { ChunkSentElsewhereError, RESEND_AFTER_MS } from './relay-ledger.js';
+import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
 
 const key = generateSigningKey();
 const IMAGE = 'a'.repeat(64);
@@ -273,6 +275,37 @@ describe('the peer server', () => {
     // The third waited for the first to be sent whole, and not for the asker that left.
     expect(events).toEqual(['headers 0', 'body 0', 'headers 2', 'body 2']);
   });
+
+  it('drops an asker that stops reading, so its upload slot goes to the next', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    // Far more than the kernel's socket buffers hold: the send must wait for the asker.
+    const [big, small] = [
+      ...(await makeChunks(origin, 1, 16 << 20)),
+      ...(await makeChunks(origin, 1, 1_000)),
+    ];
+    const p = await peer('p1', [big!, small!], { uploadSlots: 1, sendStallMs: 300 });
+    for (const c of [big!, small!]) await p.objects.put(c.digest, await origin.get(c.digest));
+    // A host that asks and then never reads again (as one that vanished without closing).
+    const { port } = new URL(p.server.url);
+    const silent = connect(Number(port), '127.0.0.1');
+    silent.write(
+      `GET /chunks/${big!.digest} HTTP/1.1\r\nhost: x\r\n` +
+        `authorization: Bearer ${ticket('r1')}\r\n\r\n`,
+    );
+    silent.once('data', () => silent.pause());
+    const closed = new Promise<void>((r) => silent.once('close', () => r()));
+    silent.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    // The next asker waits for the one slot, then is served once the silent one is dropped.
+    const got = await source(p.server.url).get(small!.digest, small!.size);
+    expect(sha256Hex(got.data)).toBe(small!.digest);
+    // It was cut off: reading again, it finds its connection closed before the whole chunk.
+    let received = 0;
+    silent.on('data', (d: Buffer) => (received += d.length));
+    silent.resume();
+    await closed;
+    expect(received).toBeLessThan(big!.size);
+  });
 });
 
 describe('fetchChunks', () => {
@@ -387,6 +420,41 @@ describe('fetchChunks', () => {
     await slow.server.close();
     await done;
     for (const c of chunks) expect(await store.has(c.digest)).toBe(true);
+  });
+
+  it('takes from the origin what the relay keeps sending to a host that never passes it on', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 4, 4096);
+    const originServer = await peer('origin', chunks);
+    for (const c of chunks) await originServer.objects.put(c.digest, await origin.get(c.digest));
+    // A relay whose ledger says every chunk just went to another host, which never shares it.
+    const relay = createServer((req, res) => {
+      if (req.url?.includes('/haves')) res.writeHead(404).end();
+      else res.writeHead(409, { [RETRY_AFTER_MS_HEADER]: '60000' }).end('sent elsewhere');
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const relayUrl = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    const problems: string[] = [];
+    const store = new ObjectStore(join(dir, 'me'));
+    const bytes: Record<string, number> = {};
+    try {
+      await fetchChunks(chunks, {
+        imageId: IMAGE,
+        relays: [source(relayUrl, 'relay')],
+        origin: source(originServer.server.url, 'origin'),
+        store,
+        retryMs: 20,
+        stallMs: 300,
+        onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+        onSourceProblem: (name, p) => problems.push(`${name}: ${p}`),
+      });
+    } finally {
+      relay.closeAllConnections();
+      relay.close();
+    }
+    for (const c of chunks) expect(sha256Hex(await store.get(c.digest))).toBe(c.digest);
+    expect(bytes.origin).toBe(4 * 4096);
+    expect(problems).toEqual([expect.stringMatching(/4 chunk\(s\) missing.*from the origin/)]);
   });
 
   it('keeps received bytes under the bandwidth cap (within 10%)', async () => {

@@ -27,6 +27,8 @@ const SERVICE = 'bench-image';
 const SERVER_PORT = 7400;
 const PEER_PORT = 7401;
 const SOURCES = ['origin', 'relay', 'peer'] as const;
+/** A stage in which no host moves for this long is stuck (a chunk takes well under a second). */
+const STALL_MS = 60_000;
 
 /** A running Slipway fleet. */
 export interface SlipwayFleet {
@@ -154,12 +156,27 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
           image: built.imageId,
         });
         let lastLog = Date.now();
+        let lastProgress = { at: Date.now(), key: '' };
         const done = (async () => {
           for (;;) {
             const d = await client.getDeployment(deployment.id);
             if (d.state === 'succeeded') return d;
             if (['failed', 'rolled_back', 'cancelled'].includes(d.state)) {
               throw new Error(`${method}: deployment ${d.id} ended ${d.state}: ${d.reason ?? ''}`);
+            }
+            // A fleet where no host moves for STALL_MS is stuck: say which hosts, and stop.
+            const key = d.hosts.map((h) => `${h.state}:${h.bytesDone ?? 0}`).join();
+            if (key !== lastProgress.key) lastProgress = { at: Date.now(), key };
+            else if (Date.now() - lastProgress.at > STALL_MS) {
+              const stuck = d.hosts
+                .filter((h) => h.state !== 'staged')
+                .map(
+                  (h) =>
+                    `${h.hostName} ${h.state} ${formatBytes(h.bytesDone ?? 0)}/${formatBytes(h.bytesTotal ?? 0)}`,
+                );
+              throw new Error(
+                `${method}: no host made progress for ${STALL_MS / 1000} s; not staged: ${stuck.join(', ')}`,
+              );
             }
             if (Date.now() - lastLog > 10_000) {
               lastLog = Date.now();
