@@ -83,6 +83,12 @@ const BACKOFF_MS = { first: 250, max: 8_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
 const STRAGGLER_MIN_MS = 1_000;
+/**
+ * A straggler is duplicated at the relay only after this long. The relay's link is the region's
+ * one inlet and outlet: every copy it sends twice, or half-sends for a duplicate that loses,
+ * delays the whole region (bench:fleet, 30 hosts: ~15% of what relays sent was such copies).
+ */
+const RELAY_STRAGGLER_MS = 10_000;
 /** How soon a source that does not offer the image yet (or whose have stream ended) is asked again. */
 export const RETRY_MS = 500;
 /** Peers one fetch watches and takes chunks from. */
@@ -347,11 +353,14 @@ class Fetch {
       : STRAGGLER_MIN_MS;
     const slow = Math.max(STRAGGLER_MIN_MS, median * STRAGGLER_FACTOR);
     for (const [index, reqs] of this.inflight) {
-      if (reqs.length > 1 || now - reqs[0]!.started < slow) continue;
+      const waited = now - reqs[0]!.started;
+      if (reqs.length > 1 || waited < slow) continue;
       const busy = reqs[0]!.source;
       const other =
         this.peers.find((p) => p !== busy && free(p) && hasBit(p.bits, index)) ??
-        this.relays.find((r) => r !== busy && free(r)) ??
+        (waited >= RELAY_STRAGGLER_MS
+          ? this.relays.find((r) => r !== busy && free(r))
+          : undefined) ??
         (this.origin && this.origin !== busy && free(this.origin) && !this.relaysUsable()
           ? this.origin
           : undefined);

@@ -422,6 +422,30 @@ describe('fetchChunks', () => {
     for (const c of chunks) expect(await store.has(c.digest)).toBe(true);
   });
 
+  it('leaves a slow peer its chunk rather than having the relay send a second copy', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const [quick, big] = [
+      ...(await makeChunks(origin, 1, 1_000)),
+      ...(await makeChunks(origin, 1, 150_000)),
+    ];
+    // ~1.5 s to send the big one: past the endgame's 1 s (the quick chunk sets the median).
+    const slow = await peer('slow', [quick!, big!], { limiter: new RateLimiter(100_000) });
+    for (const c of [quick!, big!]) await slow.objects.put(c.digest, await origin.get(c.digest));
+    const relay = await peer('relay', [quick!, big!], { relayFetch: async () => {} });
+    for (const c of [quick!, big!]) await relay.objects.put(c.digest, await origin.get(c.digest));
+    const bytes: Record<string, number> = {};
+    await fetchChunks([quick!, big!], {
+      imageId: IMAGE,
+      peers: [source(slow.server.url)],
+      relays: [source(relay.server.url, 'relay')],
+      store: new ObjectStore(join(dir, 'me')),
+      retryMs: 20,
+      onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+    });
+    // The relay's link is its region's one inlet: it is not spent on a copy a peer is sending.
+    expect(bytes).toEqual({ peer: 151_000 });
+  });
+
   it('takes from the origin what the relay keeps sending to a host that never passes it on', async () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 4, 4096);
