@@ -112,13 +112,9 @@ const server = createServer((req, res) => {
 });
 // Thirty hosts pulling 16 MiB through one 15 Mbit/s link take about 300 s, each curl one
 // kept-alive connection for all files: Node's request and header timeouts, checked per
-// connection, reset downloads still under way (nodejs/node#41934). Its keep-alive timeout
-// (5 s) starts when a response is handed to the kernel, which at half a megabit per host
-// still holds seconds of it: the connection was closed under curl's next request ("connection
-// reset by peer" on one host of thirty). A private lab network: no timeouts.
+// connection, reset downloads still under way (nodejs/node#41934). A private lab network.
 server.requestTimeout = 0;
 server.headersTimeout = 0;
-server.keepAliveTimeout = 0;
 server.listen(Number(portText ?? 0), host, () => {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
