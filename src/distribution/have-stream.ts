@@ -46,7 +46,7 @@ export class HaveDecoder {
   private pending: Buffer = Buffer.alloc(0);
   private bitmapBytes: number | null = null;
   /** The source's bitmap, once its first frame arrived. */
-  bits: Uint8Array | null = null;
+  private bits: Uint8Array | null = null;
 
   constructor(private readonly onChange: (bits: Uint8Array) => void) {}
 

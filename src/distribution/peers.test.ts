@@ -47,6 +47,11 @@ async function makeChunks(store: ObjectStore, n: number, size: number): Promise<
   return refs;
 }
 
+/** Copies `chunks` from `from` into `to`, as a host that already fetched them. */
+async function stock(to: ObjectStore, from: ObjectStore, chunks: ChunkRef[]): Promise<void> {
+  for (const c of chunks) await to.put(c.digest, await from.get(c.digest));
+}
+
 /** A peer holding `chunks` (tracked as image IMAGE), serving region r1. */
 async function peer(
   name: string,
@@ -217,12 +222,10 @@ describe('the peer server', () => {
   });
 
   it('as a relay, sends a chunk to one host and tells the others to take it from a peer', async () => {
-    const [chunk] = await makeChunks(new ObjectStore(join(dir, 'origin')), 1, 10_000);
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const [chunk] = await makeChunks(origin, 1, 10_000);
     const relay = await peer('relay', [chunk!], { relayFetch: async () => {} });
-    await relay.objects.put(
-      chunk!.digest,
-      await new ObjectStore(join(dir, 'origin')).get(chunk!.digest),
-    );
+    await stock(relay.objects, origin, [chunk!]);
     const a = source(relay.server.url, 'relay', { host: 'a' });
     const b = source(relay.server.url, 'relay', { host: 'b' });
     expect(sha256Hex((await a.get(chunk!.digest, chunk!.size)).data)).toBe(chunk!.digest);
@@ -248,7 +251,7 @@ describe('the peer server', () => {
     const chunks = await makeChunks(origin, 3, 512 * 1024);
     // 4 MB/s: a chunk takes ~130 ms to send, in eight slices that two sends would interleave.
     const p = await peer('p1', chunks, { uploadSlots: 1, limiter: new RateLimiter(4_000_000) });
-    for (const c of chunks) await p.objects.put(c.digest, await origin.get(c.digest));
+    await stock(p.objects, origin, chunks);
     const events: string[] = [];
     const get = async (i: number, signal?: AbortSignal) => {
       const res = await fetch(`${p.server.url}/chunks/${chunks[i]!.digest}`, {
@@ -284,7 +287,7 @@ describe('the peer server', () => {
       ...(await makeChunks(origin, 1, 1_000)),
     ];
     const p = await peer('p1', [big!, small!], { uploadSlots: 1, sendStallMs: 300 });
-    for (const c of [big!, small!]) await p.objects.put(c.digest, await origin.get(c.digest));
+    await stock(p.objects, origin, [big!, small!]);
     // A host that asks and then never reads again (as one that vanished without closing).
     const { port } = new URL(p.server.url);
     const silent = connect(Number(port), '127.0.0.1');
@@ -314,7 +317,7 @@ describe('fetchChunks', () => {
     const chunks = await makeChunks(origin, 24, 4096);
     const half = chunks.slice(0, 12);
     const p1 = await peer('p1', half);
-    for (const c of half) await p1.objects.put(c.digest, await origin.get(c.digest));
+    await stock(p1.objects, origin, half);
     const relay = await peer('relay', [], {
       relayFetch: async (d) => relay.objects.put(d, await origin.get(d)),
     });
@@ -378,7 +381,7 @@ describe('fetchChunks', () => {
       await chmod(path, 0o444);
     }
     const originServer = await peer('origin', chunks, { region: 'r1' });
-    for (const c of chunks) await originServer.objects.put(c.digest, await origin.get(c.digest));
+    await stock(originServer.objects, origin, chunks);
     const problems: string[] = [];
     const store = new ObjectStore(join(dir, 'me'));
     const bytes: Record<string, number> = {};
@@ -404,7 +407,7 @@ describe('fetchChunks', () => {
     const chunks = await makeChunks(origin, 16, 64 * 1024);
     // A slow peer (1 MB/s out) that is killed while it is sending.
     const slow = await peer('slow', chunks, { limiter: new RateLimiter(1_000_000) });
-    for (const c of chunks) await slow.objects.put(c.digest, await origin.get(c.digest));
+    await stock(slow.objects, origin, chunks);
     const relay = await peer('relay', [], {
       relayFetch: async (d) => relay.objects.put(d, await origin.get(d)),
     });
@@ -430,9 +433,9 @@ describe('fetchChunks', () => {
     ];
     // ~1.5 s to send the big one: past the endgame's 1 s (the quick chunk sets the median).
     const slow = await peer('slow', [quick!, big!], { limiter: new RateLimiter(100_000) });
-    for (const c of [quick!, big!]) await slow.objects.put(c.digest, await origin.get(c.digest));
+    await stock(slow.objects, origin, [quick!, big!]);
     const relay = await peer('relay', [quick!, big!], { relayFetch: async () => {} });
-    for (const c of [quick!, big!]) await relay.objects.put(c.digest, await origin.get(c.digest));
+    await stock(relay.objects, origin, [quick!, big!]);
     const bytes: Record<string, number> = {};
     await fetchChunks([quick!, big!], {
       imageId: IMAGE,
@@ -450,7 +453,7 @@ describe('fetchChunks', () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 4, 4096);
     const originServer = await peer('origin', chunks);
-    for (const c of chunks) await originServer.objects.put(c.digest, await origin.get(c.digest));
+    await stock(originServer.objects, origin, chunks);
     // A relay whose ledger says every chunk just went to another host, which never shares it.
     const relay = createServer((req, res) => {
       if (req.url?.includes('/haves')) res.writeHead(404).end();
@@ -485,7 +488,7 @@ describe('fetchChunks', () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 24, 128 * 1024); // 3 MiB
     const p = await peer('p', chunks);
-    for (const c of chunks) await p.objects.put(c.digest, await origin.get(c.digest));
+    await stock(p.objects, origin, chunks);
     const cap = 2_000_000; // bytes per second
     const limiter = new RateLimiter(cap);
     const store = new ObjectStore(join(dir, 'me'));

@@ -22,15 +22,18 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return listenAndClose(host, 0);
 }
 
-async function ephemeralLow(): Promise<number> {
-  try {
-    const low = Number(
-      (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/)[0],
-    );
-    return low > 1024 ? low : DEFAULT_EPHEMERAL_LOW;
-  } catch {
-    return DEFAULT_EPHEMERAL_LOW;
-  }
+/** Read once per process: every activation asks for a port. */
+let ephemeralLowOnce: Promise<number> | null = null;
+
+function ephemeralLow(): Promise<number> {
+  ephemeralLowOnce ??= readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(
+    (text) => {
+      const low = Number(text.split(/\s+/)[0]);
+      return low > 1024 ? low : DEFAULT_EPHEMERAL_LOW;
+    },
+    () => DEFAULT_EPHEMERAL_LOW,
+  );
+  return ephemeralLowOnce;
 }
 
 function canListen(host: string, port: number): Promise<boolean> {
