@@ -33,13 +33,14 @@ export interface Options {
  * Defaults, chosen by measurement on a 2-core machine. Every host is a set of node processes
  * sharing those two cores, and every byte a host receives crosses veth, a bridge and tc, is
  * written and hashed, and in a swarm sent on again: CPU grows with hosts × rate. aria2's swarm
- * of 30 hosts at 100 Mbit/s kept both cores 87% busy, at 25 Mbit/s 49%; 30 Slipway agents kept
- * them 92-96% busy at 10 Mbit/s with a 32 MiB image (the machine, not the links, set the pace)
- * and 72% at 5 Mbit/s. A 16 MiB image at 5 Mbit/s makes the physical limit 27 s: long against
- * start-up costs (a 200 KiB chunk crosses a link in a third of a second), with the 30-host HTTP
- * pull still ending in under 5 minutes.
+ * of 30 hosts at 100 Mbit/s kept both cores 87% busy, at 25 Mbit/s 49%. 30 Slipway agents with a
+ * 16 MiB image kept them 88% busy on average at 5 Mbit/s, and 100% for stretches of up to 8 s
+ * (sampled every 0.5 s): the machine, not the links, set the pace, and the same fleet staged in
+ * 1.67-1.75 times the physical limit there against 1.46 at 2.5 Mbit/s (66% busy; 10 hosts 24%).
+ * At 2.5 Mbit/s the physical limit is 54 s: long against start-up costs (a 200 KiB chunk crosses
+ * a link in 0.65 s); the 30-host HTTP pull takes about 10 minutes.
  */
-const NETNS_DEFAULTS = { hosts: 30, regions: 3, size: '16MiB', rate: '5mbit' };
+const NETNS_DEFAULTS = { hosts: 30, regions: 3, size: '16MiB', rate: '2.5mbit' };
 /*
  * On loopback every host is a set of processes on the same cores, and the tools' own limiters
  * are coarser than tc: a smaller fleet and image keep it network-bound and quick.

@@ -110,8 +110,8 @@ const server = createServer((req, res) => {
     else res.destroy();
   });
 });
-// Thirty hosts pulling 16 MiB through one 15 Mbit/s link take about 300 s, each curl one
-// kept-alive connection for all files: Node's request and header timeouts, checked per
+// Thirty hosts pulling 16 MiB through a link three host links wide take about ten minutes, each
+// curl one kept-alive connection for all files: Node's request and header timeouts, checked per
 // connection, reset downloads still under way (nodejs/node#41934). A private lab network.
 server.requestTimeout = 0;
 server.headersTimeout = 0;
