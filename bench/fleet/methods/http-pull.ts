@@ -19,6 +19,10 @@ export async function httpPull(ctx: Context): Promise<MethodResult> {
       fleet.hosts.map(async (h) => {
         const dest = join(h.dir, 'http-pull');
         const curl = ['curl', '--fail', '--silent', '--show-error', '--create-dirs'];
+        // As a registry pull would: a download that breaks is tried again (in 30-host runs one
+        // host's connection is now and then reset after minutes, cause not found yet; the
+        // retry's time counts, and curl's warning is in the host's log).
+        curl.push('--retry', '3', '--retry-all-errors', '--retry-delay', '1');
         // On loopback curl's own limiter stands in for the host's link.
         if (fleet.loopback) curl.push('--limit-rate', String(Math.floor(fleet.rate / 8)));
         for (const f of image.files) {
