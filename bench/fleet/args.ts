@@ -36,7 +36,7 @@ export interface Options {
  * of 30 hosts at 100 Mbit/s kept both cores 87% busy, at 25 Mbit/s 49%. 30 Slipway agents with a
  * 16 MiB image kept them 88% busy on average at 5 Mbit/s, and 100% for stretches of up to 8 s
  * (sampled every 0.5 s): the machine, not the links, set the pace, and the same fleet staged in
- * 1.67-1.75 times the physical limit there against 1.46 at 2.5 Mbit/s (66% busy; 10 hosts 24%).
+ * 1.67-1.75 times the physical limit there against 1.46-1.52 at 2.5 Mbit/s (50-66% busy).
  * At 2.5 Mbit/s the physical limit is 54 s: long against start-up costs (a 200 KiB chunk crosses
  * a link in 0.65 s); the 30-host HTTP pull takes about 10 minutes.
  */
