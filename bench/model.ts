@@ -50,8 +50,9 @@ interface Params {
   /**
    * Share of a host link's capacity the swarm keeps busy: upload slots idle while holders are
    * discovered, duplicate fetches after timeouts, uneven rarest-first choices, the relay's
-   * link carrying every chunk in and out. Measured, not derived: the default is fitted to the
-   * harness's default fleet at 10 and 30 hosts (35.1 s and 43.1 s for a 26.8 s limit).
+   * link carrying every chunk in and out. Measured, not derived: fitted at 5 Mbit/s to 10 and
+   * 30 hosts (35.1 s and 43.1 s for a 26.8 s limit); at the 2.5 Mbit/s default it predicts
+   * 78.8 s and 81.6 s against 71.9 s and 81.3 s measured (53.7 s limit).
    */
   swarmEfficiency: number;
   /** Deployment created → agents fetching, plus their last report → success, seconds. */

@@ -25,11 +25,12 @@ import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './r
 import { Semaphore } from './semaphore.js';
 
 /**
- * Chunks sent at once; more askers wait their turn. A chunk a peer has whole it can pass on,
- * so sending two chunks at full speed beats sending eight at an eighth each: when the last
- * chunks spread through a region, copies then double hop by hop instead of everyone waiting
- * for the one holder's link (BitTorrent's upload slots, for the same reason). For a relay it
- * also means a chunk reaches its first host moments after it arrived from the origin.
+ * Chunks being written at once; more askers wait their turn. A chunk a peer has whole it can
+ * pass on, so two chunks at full speed beat eight at an eighth each (BitTorrent's upload slots,
+ * for the same reason). A slot is held only until the chunk's last byte is in the kernel's
+ * socket buffer, which takes a chunk or more in well under a millisecond (bench:fleet), so on
+ * the wire more sends share the link than this says; Node offers no TCP_INFO or SO_SNDBUF to
+ * hold a slot until the asker has the bytes.
  */
 export const UPLOAD_SLOTS = 2;
 /** How long a send may make no progress before the asker is taken for gone. */

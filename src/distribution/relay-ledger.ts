@@ -61,7 +61,7 @@ export class RelayLedger {
     return 0;
   }
 
-  /** The relay finished sending the chunk to `host`: the window in which others are refused starts now. */
+  /** The relay finished sending the chunk to `host`: the window refusing others starts now. */
   delivered(digest: string, host: string, now = Date.now()): void {
     const last = this.sent.get(digest);
     if (last?.to === host) last.at = now;
