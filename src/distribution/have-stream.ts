@@ -14,7 +14,7 @@
 import { request } from 'node:http';
 import { SlipwayError } from '../core/index.js';
 import { setBit } from './availability.js';
-import { keepAlive } from './http-get.js';
+import { closedBeforeAnswer, keepAlive } from './http-get.js';
 
 export const HAVE_HEARTBEAT_MS = 5_000;
 /** A watcher that hears nothing for this long takes the peer for gone. */
@@ -94,12 +94,15 @@ export function watchHaves(
   headers: Record<string, string>,
   signal: AbortSignal,
   onChange: (bits: Uint8Array) => void,
+  retryClosed = true,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return resolve(true);
+    let answered = false;
     // From the keep-alive pool: a source that does not offer the image yet is asked again on
     // the same connection instead of a new one every time.
     const req = request(url, { headers, agent: keepAlive }, (res) => {
+      answered = true;
       if (res.statusCode === 404) {
         res.resume();
         return resolve(false);
@@ -128,7 +131,11 @@ export function watchHaves(
     req.setTimeout(HAVE_IDLE_MS, () =>
       req.destroy(new SlipwayError('UNAVAILABLE', `${url} fell silent for ${HAVE_IDLE_MS} ms`)),
     );
-    req.once('error', reject);
+    req.once('error', (e) => {
+      if (retryClosed && closedBeforeAnswer(req, answered, e)) {
+        resolve(watchHaves(url, headers, signal, onChange, false));
+      } else reject(e);
+    });
     req.end();
   });
 }

@@ -2,12 +2,27 @@
  * One GET over a kept-alive HTTP connection, its body read through the agent's download rate
  * limiter. Used for chunks from the origin, relays and peers alike.
  */
-import { Agent, request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { SlipwayError } from '../core/index.js';
 import type { RateLimiter } from './rate-limiter.js';
 
+/**
+ * How long an idle connection stays in the pool. Peers keep theirs open longer (peer-server.ts),
+ * so it is the asker that closes, never a server as a request arrives.
+ */
+export const IDLE_SOCKET_MS = 30_000;
+
 /** Connections are reused: a fetch is hundreds of small requests to the same few hosts. */
-export const keepAlive = new Agent({ keepAlive: true, maxSockets: 16 });
+export const keepAlive = new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_SOCKET_MS });
+
+/**
+ * The server closed a kept-alive connection just as this request went out on it (a server
+ * with its own idle limit, or one restarted): nothing was answered, so the request may be sent
+ * again on a fresh connection (what Node's documentation recommends for `reusedSocket`).
+ */
+export function closedBeforeAnswer(req: ClientRequest, answered: boolean, e: unknown): boolean {
+  return !answered && req.reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+}
 
 export interface GetOptions {
   headers?: Record<string, string>;
@@ -25,11 +40,13 @@ export interface GetResult {
 }
 
 /** Performs the GET; rejects on network errors, resolves with any HTTP status. */
-export function httpGet(url: string, opts: GetOptions): Promise<GetResult> {
+export function httpGet(url: string, opts: GetOptions, retryClosed = true): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     const signal = opts.signal;
     if (signal?.aborted) return reject(signal.reason as Error);
+    let answered = false;
     const req = request(url, { agent: keepAlive, headers: opts.headers }, (res) => {
+      answered = true;
       const parts: Buffer[] = [];
       let size = 0;
       void (async () => {
@@ -68,7 +85,11 @@ export function httpGet(url: string, opts: GetOptions): Promise<GetResult> {
       ),
     );
     req.once('close', () => signal?.removeEventListener('abort', onAbort));
-    req.once('error', reject);
+    req.once('error', (e) => {
+      if (retryClosed && closedBeforeAnswer(req, answered, e)) {
+        resolve(httpGet(url, opts, false));
+      } else reject(e);
+    });
     req.end();
   });
 }

@@ -23,6 +23,7 @@ import { chunkReply } from './chunk-reply.js';
 import { HAVE_HEARTBEAT_MS, bitmapFrame, chunkFrame, heartbeatFrame } from './have-stream.js';
 import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './relay-ledger.js';
 import { Semaphore } from './semaphore.js';
+import { IDLE_SOCKET_MS } from './http-get.js';
 
 /**
  * Chunks being written at once; more askers wait their turn. A chunk a peer has whole it can
@@ -33,6 +34,12 @@ import { Semaphore } from './semaphore.js';
  * hold a slot until the asker has the bytes.
  */
 export const UPLOAD_SLOTS = 2;
+/**
+ * How long a peer keeps an idle connection open: longer than an asker keeps it (IDLE_SOCKET_MS).
+ * Node's default of 5 s counts from the moment the last byte is in the kernel's buffer, which
+ * on a slow link can be seconds before the asker has read it and asks again.
+ */
+const PEER_KEEP_ALIVE_MS = IDLE_SOCKET_MS + 30_000;
 /** How long a send may make no progress before the asker is taken for gone. */
 export const SEND_STALL_MS = 30_000;
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
@@ -107,6 +114,9 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   // Node's requestTimeout (300 s) also cuts responses still being sent (nodejs/node#41934):
   // have streams last a whole fetch. Requests here have no body; headersTimeout still applies.
   server.requestTimeout = 0;
+  // Askers drop idle connections first (http-get.ts): a server closing one as a request
+  // arrives on it costs the asker an error and the chunk a retry.
+  server.keepAliveTimeout = PEER_KEEP_ALIVE_MS;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const gone = abortOnClose(res);
