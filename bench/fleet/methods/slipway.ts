@@ -150,6 +150,9 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
         const before = receivedBy(await client.listHosts());
         const early = failOnExit(procs);
         const measure = startMeasure(fleet, fleet.hosts);
+        const started = Date.now();
+        /** Seconds from the deployment's creation until each host was seen staged. */
+        const stagedAt = new Map<string, number>();
         const deployment = await client.createDeployment({
           service: SERVICE,
           kind: 'stage',
@@ -160,6 +163,11 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
         const done = (async () => {
           for (;;) {
             const d = await client.getDeployment(deployment.id);
+            for (const h of d.hosts) {
+              if (h.state === 'staged' && !stagedAt.has(h.hostName)) {
+                stagedAt.set(h.hostName, (Date.now() - started) / 1000);
+              }
+            }
             if (d.state === 'succeeded') return d;
             if (['failed', 'rolled_back', 'cancelled'].includes(d.state)) {
               throw new Error(`${method}: deployment ${d.id} ended ${d.state}: ${d.reason ?? ''}`);
@@ -240,6 +248,7 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
           `agents report per host on average ${formatBytes(payload)}: ${bySource}; ` +
             `origin sent ${formatBytes(fromOrigin)} of chunks in all`,
         ];
+        notes.push(stagedByRegion(fleet.hosts, stagedAt));
         if (idleCpu !== null)
           notes.push(`the idle fleet kept the CPUs ${idleCpu.toFixed(0)}% busy`);
         if (method === 'slipway-delta') {
@@ -263,4 +272,26 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
     await stop();
     throw e;
   }
+}
+
+/**
+ * When each region's relay and the rest of its hosts were staged (as the control plane saw it,
+ * every 250 ms): the gap between the two is what the peers' trading adds to the relay's fetch.
+ */
+function stagedByRegion(hosts: Host[], stagedAt: Map<string, number>): string {
+  const regions = [...new Set(hosts.map((h) => h.region))];
+  const parts = regions.map((region) => {
+    const members = hosts.filter((h) => h.region === region);
+    const relay = members.find((h) => h.relay);
+    const others = members.filter((h) => h !== relay).map((h) => stagedAt.get(h.name) ?? NaN);
+    const first = Math.min(...others);
+    const last = Math.max(...others);
+    const relayPart = relay
+      ? `relay ${relay.name} ${(stagedAt.get(relay.name) ?? NaN).toFixed(1)} s, `
+      : '';
+    return others.length > 0
+      ? `${region} ${relayPart}hosts ${first.toFixed(1)}-${last.toFixed(1)} s`
+      : `${region} ${relayPart.replace(/, $/, '')}`;
+  });
+  return `staged after: ${parts.join('; ')}`;
 }
