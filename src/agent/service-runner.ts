@@ -60,12 +60,23 @@ type Active = NonNullable<ServiceReport['active']>;
 
 /** A failed staging is tried again after this long (or at the next goal change). */
 const STAGING_RETRY_MS = 30_000;
+/**
+ * Tries of a staging that fails for a passing reason (a source or the server out of reach)
+ * before the failure is reported, which fails the deployment: a server restarting, or a
+ * network blip, should not. The fetch keeps every chunk it verified, so a try resumes.
+ */
+export const STAGING_TRIES = 3;
+/** The wait before the second try; doubled before each one after. */
+const STAGING_BACKOFF_MS = 2_000;
 /** Without a health check, a process that stays up this long counts as healthy. */
 const NO_CHECK_GRACE_MS = 1_000;
 
 export class ServiceRunner {
   private readonly staged = new Map<number, string>();
-  private stagingFailed: { version: number; error: string; at: number } | null = null;
+  /** The reported failure: the deployment sees it and fails. */
+  private stagingFailed: { version: number; error: string } | null = null;
+  /** Failed tries of the release being staged, and when to try it again. */
+  private tries: { version: number; failed: number; nextAt: number } | null = null;
   private fetching: ServiceReport['fetching'] = null;
   private active: Active | null = null;
   private supervisor: Supervisor | null = null;
@@ -169,8 +180,7 @@ export class ServiceRunner {
     if (!goal) return this.deactivate();
     for (const r of goal.stage) {
       if (this.staged.get(r.version) === r.imageId) continue;
-      const failed = this.stagingFailed;
-      if (failed?.version === r.version && Date.now() - failed.at < STAGING_RETRY_MS) continue;
+      if (this.tries?.version === r.version && Date.now() < this.tries.nextAt) continue;
       await this.deps.staging(() => this.stage(r));
     }
     const want = goal.active;
@@ -228,16 +238,36 @@ export class ServiceRunner {
       );
       this.staged.set(r.version, r.imageId);
       this.stagingFailed = null;
+      this.tries = null;
       this.deps.log(`${this.name}: staged v${r.version}`);
     } catch (e) {
-      const error = (e as Error).message;
-      this.stagingFailed = { version: r.version, error, at: Date.now() };
-      this.deps.log(`${this.name}: staging v${r.version} failed: ${error}`);
-      this.retryTimer = setTimeout(() => this.schedule(), STAGING_RETRY_MS);
+      this.stagingFailedOnce(r.version, e);
     } finally {
       this.fetching = null;
       this.deps.onChange();
     }
+  }
+
+  /**
+   * A passing failure is tried again shortly, up to STAGING_TRIES times, unreported; any other,
+   * or the last try, is reported (and tried again after STAGING_RETRY_MS).
+   */
+  private stagingFailedOnce(version: number, e: unknown): void {
+    const error = (e as Error).message;
+    const failed = (this.tries?.version === version ? this.tries.failed : 0) + 1;
+    const quiet = passing(e) && failed < STAGING_TRIES;
+    const wait = quiet ? STAGING_BACKOFF_MS * 2 ** (failed - 1) : STAGING_RETRY_MS;
+    this.tries = { version, failed, nextAt: Date.now() + wait };
+    if (quiet) {
+      this.deps.log(
+        `${this.name}: staging v${version} failed (try ${failed} of ${STAGING_TRIES}), trying again in ${wait / 1000} s: ${error}`,
+      );
+    } else {
+      this.stagingFailed = { version, error };
+      this.deps.log(`${this.name}: staging v${version} failed: ${error}`);
+    }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.schedule(), wait);
   }
 
   /**
@@ -421,4 +451,11 @@ function inherited(): Record<string, string> {
     if (v !== undefined) out[k] = v;
   }
   return out;
+}
+
+/** A failure that may pass by itself: a source or the server out of reach, a connection cut. */
+function passing(e: unknown): boolean {
+  if (e instanceof SlipwayError) return e.code === 'UNAVAILABLE';
+  const code = (e as NodeJS.ErrnoException).code;
+  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code ?? '');
 }
