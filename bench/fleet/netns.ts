@@ -51,17 +51,6 @@ export function linkNames(id: string): { ns: string; veth: string } {
 }
 
 /**
- * The tc settings for a link of `rate` bits per second: htb (it meters whole GSO packets
- * correctly, where tbf would need a burst above the largest one) with a burst of 4 ms, at least
- * 64 KiB so one TCP flow is not held below the rate between timer ticks; under it a byte-limited
- * FIFO of 30 ms, at least 256 KiB: a switch port's share of buffer, enough that dozens of flows
- * converging on one port (every host pulling from the origin) do not lose packets, SYNs
- * included, on nearly every round trip, and small enough that queues never grow into seconds.
- * Packets under SMALL_PACKET bytes (ACKs, SYNs, requests) go first, as fq_codel, Linux's usual
- * default, lets sparse flows go first; this kernel build has neither fq_codel nor sfq, so htb
- * does it: runs compare across machines.
- */
-/**
  * IP packets shorter than this skip the link's FIFO. At 2.5 Mbit/s the FIFO holds 0.84 s: a host
  * sending at full rate had the ACKs of what it received wait that long behind its own data, and
  * received next to nothing while it sent (bench:fleet, 30 hosts); a 10 Gbit/s port drains the
@@ -69,6 +58,17 @@ export function linkNames(id: string): { ns: string; veth: string } {
  */
 const SMALL_PACKET = 1024;
 
+/**
+ * The tc settings for a link of `rate` bits per second: htb (it meters whole GSO packets
+ * correctly, where tbf would need a burst above the largest one) with a burst of 4 ms, at least
+ * 64 KiB so one TCP flow is not held below the rate between timer ticks; under it a byte-limited
+ * FIFO of 30 ms, at least 256 KiB: a switch port's share of buffer, enough that dozens of flows
+ * converging on one port (every host pulling from the origin) do not lose packets, SYNs
+ * included, on nearly every round trip, and small enough that queues never grow into seconds.
+ * Packets under SMALL_PACKET bytes (ACKs, SYNs, requests) go first, as fq_codel, Linux's usual
+ * default, serves sparse flows first; not every kernel build has fq_codel or sfq, so htb does
+ * it: runs compare across machines.
+ */
 export function shapingArgs(rate: number): { burst: number; limit: number } {
   const bytesPerSecond = rate / 8;
   return {

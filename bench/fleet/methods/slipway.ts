@@ -279,19 +279,18 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
  * every 250 ms): the gap between the two is what the peers' trading adds to the relay's fetch.
  */
 function stagedByRegion(hosts: Host[], stagedAt: Map<string, number>): string {
+  const at = (h: Host) => stagedAt.get(h.name) ?? NaN;
   const regions = [...new Set(hosts.map((h) => h.region))];
   const parts = regions.map((region) => {
     const members = hosts.filter((h) => h.region === region);
+    const words: string[] = [];
     const relay = members.find((h) => h.relay);
-    const others = members.filter((h) => h !== relay).map((h) => stagedAt.get(h.name) ?? NaN);
-    const first = Math.min(...others);
-    const last = Math.max(...others);
-    const relayPart = relay
-      ? `relay ${relay.name} ${(stagedAt.get(relay.name) ?? NaN).toFixed(1)} s, `
-      : '';
-    return others.length > 0
-      ? `${region} ${relayPart}hosts ${first.toFixed(1)}-${last.toFixed(1)} s`
-      : `${region} ${relayPart.replace(/, $/, '')}`;
+    if (relay) words.push(`relay ${relay.name} ${at(relay).toFixed(1)} s`);
+    const others = members.filter((h) => h !== relay).map(at);
+    if (others.length > 0) {
+      words.push(`hosts ${Math.min(...others).toFixed(1)}-${Math.max(...others).toFixed(1)} s`);
+    }
+    return `${region} ${words.join(', ')}`;
   });
   return `staged after: ${parts.join('; ')}`;
 }
