@@ -11,6 +11,7 @@ import { SlipwayClient, agentGoal, type AgentGoal, type Peering } from '../api/i
 import {
   HttpChunkSource,
   ImageAvailability,
+  InboundChunks,
   RateLimiter,
   SingleFlightSource,
   heldBase,
@@ -71,6 +72,8 @@ export class Agent {
   private readonly bytesReceived: Record<string, number> = {};
   private bytesServed = 0;
   private readonly availability = new ImageAvailability();
+  /** Chunks arriving now: peers hear of each at once and may read it before it is whole. */
+  private readonly inbound = new InboundChunks((digest) => this.availability.add(digest));
   private readonly download: RateLimiter | null;
   private readonly upload: RateLimiter | null;
   private peerServer: PeerServer | null = null;
@@ -105,6 +108,7 @@ export class Agent {
         limiter: this.download,
         compress: this.compress,
         maxInFlight: ORIGIN_IN_FLIGHT,
+        inbound: this.inbound,
       }),
       // Counted here, once per transfer: a relay's own fetch and its peers' requests share them.
       (n) => this.countBytes('origin', n),
@@ -167,6 +171,7 @@ export class Agent {
       ...listen,
       objects: this.objects,
       availability: this.availability,
+      inbound: this.inbound,
       region: this.opts.region,
       serverKey: () => this.peering?.serverKey ?? null,
       relayFetch: this.opts.relay
@@ -298,6 +303,7 @@ export class Agent {
         credential: () => this.peering?.ticket ?? '',
         limiter: this.download,
         compress: this.compress,
+        inbound: this.inbound,
       });
     const others = peering?.peers ?? [];
     // Our place among the region's non-relay hosts decides our share of the relay's chunks.

@@ -10,6 +10,7 @@ import { DELTA_BASE_HEADER, type ChunkBase } from './chunk-base.js';
 import { decodeChunk } from './wire-codec.js';
 import { Semaphore } from './semaphore.js';
 import { watchHaves } from './have-stream.js';
+import type { InboundChunk, InboundChunks } from './inbound.js';
 import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
 
 export type SourceKind = 'origin' | 'relay' | 'peer';
@@ -64,6 +65,8 @@ interface HttpSourceOptions {
    * transfers at once only make each one slow enough to time out.
    */
   maxInFlight?: number;
+  /** Chunks arriving as plain bytes are recorded here, for peers to read before they are whole. */
+  inbound?: InboundChunks | null;
 }
 
 /** A source reached over HTTP: the origin (`<server>/v1`), a relay or a peer. */
@@ -101,12 +104,22 @@ export class HttpChunkSource implements ChunkSource {
     const query = params.size > 0 ? `?${params.toString()}` : '';
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}` };
     if (this.opts.compress) headers['accept-encoding'] = 'br';
+    // Only a plain chunk can be passed on before it is whole (not a delta, not compressed).
+    const arriving: { chunk: InboundChunk | null } = { chunk: null };
     const res = await httpGet(`${this.opts.baseUrl}/chunks/${digest}${query}`, {
       headers,
       limiter: this.opts.limiter,
       signal,
       maxBytes: size + 1024,
-    });
+      tee: (status, h) => {
+        if (status !== 200 || h['content-encoding'] || h[DELTA_BASE_HEADER] !== undefined) {
+          return null;
+        }
+        const chunk = this.opts.inbound?.begin(digest, size) ?? null;
+        arriving.chunk = chunk;
+        return chunk && ((piece) => chunk.push(piece));
+      },
+    }).finally(() => arriving.chunk?.end());
     if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
     if (res.status === 409) {
       const wait = Number(res.headers[RETRY_AFTER_MS_HEADER]);

@@ -31,6 +31,11 @@ export interface GetOptions {
   /** Refuse bodies larger than this. */
   maxBytes: number;
   timeoutMs?: number;
+  /**
+   * Called when the answer's headers are in: a function returned gets each piece of the body
+   * as it arrives (after the rate limiter), before the whole body is.
+   */
+  tee?: (status: number, headers: GetResult['headers']) => ((piece: Buffer) => void) | null;
 }
 
 export interface GetResult {
@@ -49,6 +54,7 @@ export function httpGet(url: string, opts: GetOptions, retryClosed = true): Prom
       answered = true;
       const parts: Buffer[] = [];
       let size = 0;
+      const tee = opts.tee?.(res.statusCode ?? 0, res.headers) ?? null;
       void (async () => {
         try {
           for await (const piece of res as AsyncIterable<Buffer>) {
@@ -62,6 +68,7 @@ export function httpGet(url: string, opts: GetOptions, retryClosed = true): Prom
             // Not reading while the bucket refills is what slows the sender down (TCP backpressure).
             await opts.limiter?.take(piece.length, signal);
             parts.push(piece);
+            tee?.(piece);
           }
           resolve({
             status: res.statusCode ?? 0,

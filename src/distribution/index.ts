@@ -9,3 +9,4 @@ export * from './wire-codec.js';
 export * from './chunk-reply.js';
 export * from './chunk-base.js';
 export * from './relay-ledger.js';
+export * from './inbound.js';

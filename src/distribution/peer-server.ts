@@ -23,17 +23,18 @@ import { chunkReply } from './chunk-reply.js';
 import { HAVE_HEARTBEAT_MS, bitmapFrame, chunkFrame, heartbeatFrame } from './have-stream.js';
 import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './relay-ledger.js';
 import { Semaphore } from './semaphore.js';
+import type { InboundChunk, InboundChunks } from './inbound.js';
 import { IDLE_SOCKET_MS } from './http-get.js';
 
 /**
- * Chunks being written at once; more askers wait their turn. A chunk a peer has whole it can
- * pass on, so two chunks at full speed beat eight at an eighth each (BitTorrent's upload slots,
- * for the same reason). A slot is held only until the chunk's last byte is in the kernel's
- * socket buffer, which takes a chunk or more in well under a millisecond (bench:fleet), so on
- * the wire more sends share the link than this says; Node offers no TCP_INFO or SO_SNDBUF to
- * hold a slot until the asker has the bytes.
+ * Chunks being written at once; more askers wait their turn. A chunk still arriving here is
+ * passed on at the pace it arrives (inbound.ts) and holds its slot that long, so a peer needs
+ * several to keep its link busy: bench:fleet, 30 hosts, stage 81.2-82.9 s with 2 (4 runs),
+ * 78.9 s with 4, 74.5-77.0 s with 8 (3 runs), 79.3 s with 16. A slot ends when the chunk's last
+ * byte is in the kernel's socket buffer, not at the asker; Node offers no TCP_INFO or SO_SNDBUF
+ * to hold it longer.
  */
-export const UPLOAD_SLOTS = 2;
+export const UPLOAD_SLOTS = 8;
 /**
  * How long a peer keeps an idle connection open: longer than an asker keeps it (IDLE_SOCKET_MS).
  * Node's default of 5 s counts from the moment the last byte is in the kernel's buffer, which
@@ -60,6 +61,8 @@ export interface PeerServerOptions {
    * `base` when the relay holds it. Concurrent calls for one chunk should share one transfer.
    */
   relayFetch?: ((digest: string, size: number, base: string[] | null) => Promise<void>) | null;
+  /** Chunks arriving here now: streamed on to askers before they are whole. */
+  inbound?: InboundChunks | null;
   /** Chunks sent at once (UPLOAD_SLOTS). */
   uploadSlots?: number;
   /** SEND_STALL_MS. */
@@ -102,6 +105,10 @@ function abortOnClose(res: ServerResponse): AbortSignal {
   const gone = new AbortController();
   res.once('close', () => gone.abort());
   return gone.signal;
+}
+
+function* slices(data: Uint8Array): Iterable<Uint8Array> {
+  for (let off = 0; off < data.length; off += SLICE) yield data.subarray(off, off + SLICE);
 }
 
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
@@ -181,7 +188,10 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     }
   }
 
-  /** Sends the chunk (fetching it first on a relay); false when the asker went away. */
+  /**
+   * Sends the chunk (on a relay, fetching it first); false when the asker went away. A chunk
+   * still arriving here as plain bytes is streamed on as it comes (see inbound.ts).
+   */
   async function sendChunk(
     digest: string,
     url: URL,
@@ -191,33 +201,66 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   ): Promise<boolean> {
     const base = parseBase(url.searchParams.get('base'));
     if (!(await opts.objects.has(digest))) {
-      const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
-      if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {
-        throw new SlipwayError('NOT_FOUND', `chunk ${digest.slice(0, 12)} not held here`);
-      }
-      // The asker's base is likely ours too (the same fleet ran the same release before).
-      await opts.relayFetch(digest, size, base);
+      const arriving = await arrivingChunk(digest, url, base, gone);
+      if (arriving) return send(res, gone, arriving.size, arriving.read(gone), {});
     }
     const { body: data, headers } = await chunkReply(opts.objects, digest, {
       base,
       acceptEncoding: String(req.headers['accept-encoding'] ?? ''),
     });
+    return send(res, gone, data.length, slices(data), headers);
+  }
+
+  /**
+   * The chunk's transfer to this agent, while it arrives as plain bytes; null once it is held.
+   * A relay fetches a chunk it lacks from the origin and answers as soon as the bytes begin to
+   * arrive (or, when they come compressed or as a delta, once the chunk is held).
+   */
+  async function arrivingChunk(
+    digest: string,
+    url: URL,
+    base: string[] | null,
+    gone: AbortSignal,
+  ): Promise<InboundChunk | null> {
+    const inbound = opts.inbound?.get(digest);
+    if (inbound) return inbound;
+    const size = Number(url.searchParams.get('size') ?? MAX_RELAY_CHUNK);
+    if (!opts.relayFetch || !(size > 0 && size <= MAX_RELAY_CHUNK)) {
+      throw new SlipwayError('NOT_FOUND', `chunk ${digest.slice(0, 12)} not held here`);
+    }
+    // The asker's base is likely ours too (the same fleet ran the same release before).
+    const fetching = opts.relayFetch(digest, size, base);
+    fetching.catch(() => undefined); // awaited below unless the bytes begin to arrive first
+    if (opts.inbound) await Promise.race([fetching, opts.inbound.whenBegun(digest, gone)]);
+    const begun = opts.inbound?.get(digest);
+    if (begun) return begun;
+    await fetching;
+    return null;
+  }
+
+  /** Answers with `length` bytes from `body`, in an upload slot. */
+  async function send(
+    res: ServerResponse,
+    gone: AbortSignal,
+    length: number,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    headers: Record<string, string>,
+  ): Promise<boolean> {
     try {
       return await uploads.run(async () => {
         if (gone.aborted) return false;
         res.writeHead(200, {
           'content-type': 'application/octet-stream',
-          'content-length': data.length,
+          'content-length': length,
           ...headers,
         });
-        for (let off = 0; off < data.length; off += SLICE) {
-          const piece = data.subarray(off, off + SLICE);
+        for await (const piece of body) {
           await opts.limiter?.take(piece.length);
           if (!res.write(piece)) await drained(res, gone, opts.sendStallMs ?? SEND_STALL_MS);
           if (gone.aborted) return false;
         }
         res.end();
-        opts.onSent?.(data.length);
+        opts.onSent?.(length);
         return true;
       }, gone);
     } catch (e) {
