@@ -179,6 +179,7 @@ export class Agent {
             // The origin source stores the chunk (see its `keep`).
             await origin.get(digest, size, undefined, await heldBase(this.objects, base));
             this.availability.add(digest);
+            this.inbound.stored(digest);
           }
         : null,
       limiter: this.upload,
@@ -319,6 +320,7 @@ export class Agent {
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
       origin: this.origin,
       availability: this.availability,
+      inbound: this.inbound,
       onBytes: (kind, n) => kind !== 'origin' && this.countBytes(kind, n),
       onSourceProblem: (name, problem) => this.log(`fetch: ${name}: ${problem}`),
     };

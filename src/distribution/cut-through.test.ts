@@ -52,7 +52,10 @@ describe('a chunk arriving here', () => {
 
     chunk.push(data.subarray(SIZE - 1000));
     expect((await reading).equals(data)).toBe(true);
-    expect(inbound.get(sha256Hex(data))).toBeUndefined(); // served from the store from now on
+    // Readable here until it is stored, then served from the store.
+    expect(inbound.get(sha256Hex(data))).toBe(chunk);
+    inbound.stored(sha256Hex(data));
+    expect(inbound.get(sha256Hex(data))).toBeUndefined();
   });
 
   it('that turns out corrupt, or breaks off, never reaches a reader whole', async () => {

@@ -22,6 +22,7 @@ import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/ind
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
 import { heldBase, type ChunkBase } from './chunk-base.js';
 import { ChunkNotHeldError, type ChunkSource, type SourceKind } from './chunk-source.js';
+import type { InboundChunks } from './inbound.js';
 import { ChunkSentElsewhereError } from './relay-ledger.js';
 
 export interface FetchProgress {
@@ -38,6 +39,12 @@ export interface FetchOptions {
   store: ObjectStore;
   /** Our own availability, updated as chunks arrive so peers can take them from us at once. */
   availability?: ImageAvailability;
+  /**
+   * Chunks arriving here now. On a relay, peers' requests bring chunks in from the origin
+   * besides this fetch: one arriving that way is not taken from a peer too (a second copy
+   * through the region's inlet); asked of the origin, it joins the transfer under way.
+   */
+  inbound?: InboundChunks;
   /**
    * This host's share of the chunks to take from the relay: chunk i is ours when
    * `i % of === index`. Hosts of a region take different chunks from the relay, so the relay
@@ -251,7 +258,7 @@ class Fetch {
     const freePeers = this.peers.filter(free);
     if (freePeers.length > 0) {
       for (const index of this.rarestOrder()) {
-        if (!this.missing.has(index)) continue;
+        if (!this.missing.has(index) || this.arriving(index)) continue;
         const holders = freePeers.filter((p) => hasBit(p.bits, index));
         if (holders.length === 0) continue;
         return { index, source: leastBusy(holders) };
@@ -268,6 +275,11 @@ class Fetch {
     // 3. Endgame: nothing left to start; duplicate a straggler at another free source.
     if (this.missing.size === 0) return this.straggler(now, free);
     return null;
+  }
+
+  /** The chunk arrives here through another way (see `inbound`). */
+  private arriving(index: number): boolean {
+    return this.opts.inbound?.get(this.chunks[index]!.digest) !== undefined;
   }
 
   /**
@@ -428,6 +440,7 @@ class Fetch {
     this.bytesDone += chunk.size;
     this.fetched += received;
     this.opts.availability?.add(chunk.digest);
+    this.opts.inbound?.stored(chunk.digest);
     if (received > 0) this.opts.onBytes?.(kind, received);
     this.progress();
   }

@@ -19,6 +19,12 @@ import { SlipwayError } from '../core/index.js';
 
 type State = 'receiving' | 'verified' | 'failed';
 
+/**
+ * How long a verified chunk stays readable here if no one says it was stored (see
+ * InboundChunks.stored): the fetch that received it stores it within milliseconds.
+ */
+const STORED_WITHIN_MS = 30_000;
+
 export class InboundChunk {
   private readonly pieces: Buffer[] = [];
   private received = 0;
@@ -96,6 +102,10 @@ export class InboundChunk {
     this.settled(this);
   }
 
+  get verified(): boolean {
+    return this.state === 'verified';
+  }
+
   private wake(): void {
     for (const w of [...this.waiters]) w();
   }
@@ -122,7 +132,7 @@ export class InboundChunks {
     return chunk;
   }
 
-  /** The chunk's transfer, while it arrives. */
+  /** The chunk's transfer, while it arrives and until it is stored. */
   get(digest: string): InboundChunk | undefined {
     return this.chunks.get(digest);
   }
@@ -145,10 +155,19 @@ export class InboundChunks {
   }
 
   /**
-   * A verified chunk is served from the object store from now on (the fetch that received it
-   * stores it within milliseconds); readers already following it keep their copy until done.
+   * The chunk is in the object store now: askers are served from there. Until then a verified
+   * chunk is served from here: a peer that told its region it has the chunk must not answer
+   * "not held" in between (the askers would not hear of it again).
    */
+  stored(digest: string): void {
+    if (this.chunks.get(digest)?.verified) this.chunks.delete(digest);
+  }
+
   private settled(chunk: InboundChunk): void {
-    if (this.chunks.get(chunk.digest) === chunk) this.chunks.delete(chunk.digest);
+    const forget = () => {
+      if (this.chunks.get(chunk.digest) === chunk) this.chunks.delete(chunk.digest);
+    };
+    if (chunk.verified) setTimeout(forget, STORED_WITHIN_MS).unref();
+    else forget();
   }
 }
