@@ -13,10 +13,10 @@
  *
  *   host bound    every host must receive the image through its own link
  *   origin bound  the origin must send one copy per region through its link
- *   pipeline      the first chunk's way origin → relay, then the last chunk's way through the
- *                 region: copies double per hop (every holder serves another host), so about
- *                 log2(hosts per region) hops, each a chunk's transfer, the have message
- *                 and a request's round trip
+ *   pipeline      the last chunk's way origin → relay → through the region: copies double per
+ *                 hop (every holder serves another host), so about log2(hosts per region) hops;
+ *                 a chunk is passed on while it arrives (cut-through), so a hop adds a have
+ *                 message and a request's round trip, and the chunk one transfer in all
  *   materialize   writing the release tree once its chunks are verified
  *   control       the deployment reaching the agents and their reports reaching the server
  */
@@ -48,13 +48,15 @@ interface Params {
   /** Payload share of the wire, as on the harness's links (jumbo frames). */
   tcpGoodput: number;
   /**
-   * Share of a host link's capacity the swarm keeps busy: upload slots idle while holders are
-   * discovered, duplicate fetches after timeouts, uneven rarest-first choices, the relay's
-   * link carrying every chunk in and out. Measured, not derived: fitted at 5 Mbit/s to 10 and
-   * 30 hosts (35.1 s and 43.1 s for a 26.8 s limit); at the 2.5 Mbit/s default it predicts
-   * 78.8 s and 81.6 s against 71.9 s and 81.3 s measured (53.7 s limit).
+   * How much of a host link's capacity the swarm loses per unit of upload load: the share of
+   * a host link the swarm keeps busy is 1 / (1 + loss × load), where load is the share of the
+   * non-relay hosts' uplinks that must carry the image (the relay sends one copy, they send the
+   * rest: (f − 1) / f for f of them per region). Busier uplinks mean longer queues at holders,
+   * uneven rarest-first choices and idle slots while holders are discovered. Measured, not
+   * derived: fitted to the default fleet (30 hosts, 3 regions, 2.5 Mbit/s) after cut-through;
+   * it predicts 74.8 s and 70.1 s for 30 and 10 hosts against 76.9 s and 57.7 s measured.
    */
-  swarmEfficiency: number;
+  swarmLoss: number;
   /** Deployment created → agents fetching, plus their last report → success, seconds. */
   controlS: number;
   /** How fast a host writes the verified release tree, bytes per second. */
@@ -66,7 +68,7 @@ const DEFAULT_PARAMS: Params = {
   chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
   requestS: 0.002,
   tcpGoodput: TCP_PAYLOAD_SHARE,
-  swarmEfficiency: 0.75,
+  swarmLoss: 0.38,
   controlS: 1.0,
   materializeBps: 1e9,
 };
@@ -89,23 +91,27 @@ interface Prediction {
 /** The prediction, term by term. */
 export function predict(i: Inputs, p: Params): Prediction {
   const perRegion = Math.ceil(i.hosts / i.regions);
+  const fetchers = perRegion - 1;
+  const load = fetchers > 1 ? (fetchers - 1) / fetchers : 0;
+  const efficiency = 1 / (1 + p.swarmLoss * load);
   // Bytes per second each host and the origin actually move.
-  const hostBps = (i.hostRate / 8) * p.tcpGoodput * p.swarmEfficiency;
+  const hostBps = (i.hostRate / 8) * p.tcpGoodput * efficiency;
   const originBps = (i.originRate / 8) * p.tcpGoodput;
   const hostBound = i.size / hostBps;
   const originBound = (i.regions * i.size) / originBps;
-  // A relay gets at most its share of the origin's link.
-  const firstHop = p.chunkBytes / Math.min(hostBps, originBps / i.regions) + p.requestS;
-  const depth = 1 + Math.ceil(Math.log2(Math.max(1, perRegion)));
-  const hop = p.chunkBytes / hostBps + 2 * p.requestS;
-  const pipeline = firstHop + depth * hop;
+  // The chunk moves at the slowest link on its way; a relay gets its share of the origin's.
+  const chunkS = p.chunkBytes / Math.min(hostBps, originBps / i.regions);
+  const hops = 2 + Math.ceil(Math.log2(Math.max(1, perRegion)));
+  const hop = 2 * p.requestS;
+  const pipeline = chunkS + hops * hop;
   const materialize = i.size / p.materializeBps;
   const terms: [string, number, string][] = [
     ['control', p.controlS, 'deployment to agents, last report to server'],
     [
       'host bound',
       hostBound,
-      `image / (host link × goodput × swarm efficiency) = ${formatBytes(i.size)} / ${formatRate(hostBps * 8)}`,
+      `image / (host link × goodput × swarm efficiency ${efficiency.toFixed(2)}) = ` +
+        `${formatBytes(i.size)} / ${formatRate(hostBps * 8)}; uplink load ${load.toFixed(2)}`,
     ],
     [
       'origin bound',
@@ -115,9 +121,8 @@ export function predict(i: Inputs, p: Params): Prediction {
     [
       'pipeline',
       pipeline,
-      `first hop ${(firstHop * 1000).toFixed(1)} ms + ${depth} hops × ${(hop * 1000).toFixed(1)} ms ` +
-        `(chunk ${((p.chunkBytes / hostBps) * 1000).toFixed(1)} ms + have message + request); ` +
-        `${perRegion} hosts per region`,
+      `one chunk ${(chunkS * 1000).toFixed(1)} ms + ${hops} hops × ${(hop * 1000).toFixed(1)} ms ` +
+        `(have message + request; chunks pass on as they arrive); ${perRegion} hosts per region`,
     ],
     ['materialize', materialize, `image / ${decimal(p.materializeBps)}/s`],
   ];
@@ -146,7 +151,7 @@ function printPrediction(title: string, i: Inputs, p: Params): Prediction {
   out(
     `  parameters: chunk ${formatBytes(p.chunkBytes)}, ` +
       `request ${p.requestS * 1000} ms, TCP goodput ${p.tcpGoodput.toFixed(3)}, ` +
-      `swarm efficiency ${p.swarmEfficiency}, control ${p.controlS} s, ` +
+      `swarm loss ${p.swarmLoss}, control ${p.controlS} s, ` +
       `materialize ${decimal(p.materializeBps)}/s`,
   );
   const bound = pr.terms[1]![1] >= pr.terms[2]![1] ? 'host bound' : 'origin bound';
@@ -178,7 +183,7 @@ const { values } = parseArgs({
     ...FLEET_FLAGS,
     chunk: { type: 'string' },
     request: { type: 'string' },
-    'swarm-efficiency': { type: 'string' },
+    'swarm-loss': { type: 'string' },
     control: { type: 'string' },
     'materialize-rate': { type: 'string' },
     compare: { type: 'string' },
@@ -195,9 +200,7 @@ const params: Params = {
   chunkBytes: values.chunk ? parseSize(values.chunk, '--chunk') : DEFAULT_PARAMS.chunkBytes,
   requestS: seconds(values.request, DEFAULT_PARAMS.requestS, '--request'),
   tcpGoodput: DEFAULT_PARAMS.tcpGoodput,
-  swarmEfficiency: values['swarm-efficiency']
-    ? Number(values['swarm-efficiency'])
-    : DEFAULT_PARAMS.swarmEfficiency,
+  swarmLoss: values['swarm-loss'] ? Number(values['swarm-loss']) : DEFAULT_PARAMS.swarmLoss,
   controlS: seconds(values.control, DEFAULT_PARAMS.controlS, '--control'),
   materializeBps: values['materialize-rate']
     ? parseRate(values['materialize-rate'], '--materialize-rate') / 8
