@@ -113,7 +113,7 @@ export class Agent {
       // Counted here, once per transfer: a relay's own fetch and its peers' requests share them.
       (n) => this.countBytes('origin', n),
       // Stored (verified) inside the flight: see SingleFlightSource.
-      (digest, data) => this.objects.put(digest, data),
+      (digest, data, verified) => this.objects.put(digest, data, { verified }),
     );
   }
 

@@ -21,6 +21,11 @@ export interface ReceivedChunk {
   wireBytes: number;
   /** Already verified and in the local object store (see SingleFlightSource's `keep`). */
   stored?: boolean;
+  /**
+   * These very bytes were hashed to the digest as they arrived (inbound.ts): storing them
+   * need not hash them again.
+   */
+  verified?: boolean;
 }
 
 export interface ChunkSource {
@@ -132,7 +137,9 @@ export class HttpChunkSource implements ChunkSource {
         ? await decodeChunk(encoding, res.body, size)
         : res.body;
     const deltaBase = res.headers[DELTA_BASE_HEADER];
-    if (deltaBase === undefined) return { data: body, wireBytes: res.body.length };
+    if (deltaBase === undefined) {
+      return { data: body, wireBytes: res.body.length, verified: arriving.chunk?.verified };
+    }
     if (!base || deltaBase !== base.digests.join(',')) {
       throw new SlipwayError('INVALID', `${this.name} sent a delta against a chunk not asked for`);
     }
@@ -174,7 +181,7 @@ export class SingleFlightSource implements ChunkSource {
   constructor(
     private readonly inner: ChunkSource,
     private readonly onTransfer?: (bytes: number) => void,
-    private readonly keep?: (digest: string, data: Uint8Array) => Promise<void>,
+    private readonly keep?: (digest: string, data: Uint8Array, verified?: boolean) => Promise<void>,
   ) {
     this.name = inner.name;
     this.kind = inner.kind;
@@ -194,7 +201,7 @@ export class SingleFlightSource implements ChunkSource {
         .then(async (received) => {
           this.onTransfer?.(received.wireBytes);
           if (!this.keep) return received;
-          await this.keep(digest, received.data);
+          await this.keep(digest, received.data, received.verified);
           return { ...received, stored: true };
         })
         .finally(() => this.pending.delete(digest));

@@ -410,8 +410,11 @@ class Fetch {
         await this.baseFor(chunk.digest),
       );
       if (!this.inflight.get(index)?.includes(req)) return; // another copy won
-      // Verifies the digest first; a source that stored the chunk itself has verified it.
-      if (!received.stored) await store.put(chunk.digest, received.data);
+      // Verifies the digest first, unless the bytes were hashed as they arrived; a source that
+      // stored the chunk itself has verified it.
+      if (!received.stored) {
+        await store.put(chunk.digest, received.data, { verified: received.verified });
+      }
       return received.wireBytes;
     })()
       .then(

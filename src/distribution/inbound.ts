@@ -59,7 +59,7 @@ export class InboundChunk {
     if (this.state === 'receiving') this.fail();
   }
 
-  fail(): void {
+  private fail(): void {
     if (this.state !== 'receiving') return;
     this.pieces.length = 0;
     this.settle('failed');
