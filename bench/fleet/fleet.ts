@@ -14,6 +14,7 @@ import {
   inNamespace,
   linkCounters,
   linkNames,
+  withCongestionControl,
 } from './netns.js';
 
 /** One machine. */
@@ -79,17 +80,22 @@ export function planFleet(opts: {
   };
 }
 
-/** Creates the bridge, the namespaces and the shaped links. */
-export async function buildNetwork(fleet: Fleet): Promise<void> {
-  if (fleet.loopback) return;
+/**
+ * Creates the bridge, the namespaces and the shaped links; returns the machines' TCP congestion
+ * control (null: the kernel lacks CONGESTION_CONTROL, they use the machine's default).
+ */
+export async function buildNetwork(fleet: Fleet): Promise<string | null> {
   await createBridge();
   const machines: { m: Machine; rate: number }[] = [
     { m: fleet.origin, rate: fleet.originRate },
     ...fleet.hosts.map((m) => ({ m, rate: fleet.rate })),
   ];
-  await eachLimited(machines, 8, ({ m, rate }) =>
-    createMachine({ ns: m.ns!, veth: m.veth!, ip: m.ip, rate }),
-  );
+  return withCongestionControl(async (congestionControl) => {
+    await eachLimited(machines, 8, ({ m, rate }) =>
+      createMachine({ ns: m.ns!, veth: m.veth!, ip: m.ip, rate, congestionControl }),
+    );
+    return congestionControl;
+  });
 }
 
 /** The argv that runs `argv` on `m` (inside its namespace, or as is on loopback). */

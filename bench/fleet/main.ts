@@ -23,7 +23,7 @@ import {
 import type { Context, MethodResult } from './context.js';
 import { buildNetwork, on, planFleet, type Fleet } from './fleet.js';
 import { makeDelta, makeImage } from './image.js';
-import { MTU, TCP_PAYLOAD_SHARE } from './netns.js';
+import { CONGESTION_CONTROL, MTU, TCP_PAYLOAD_SHARE } from './netns.js';
 import { aria2 } from './methods/aria2.js';
 import { startOriginHelper } from './methods/common.js';
 import { httpPull } from './methods/http-pull.js';
@@ -93,13 +93,16 @@ async function singleFlow(ctx: Context): Promise<string> {
   }
 }
 
-function describeFleet(fleet: Fleet, o: Options): string {
+function describeFleet(fleet: Fleet, o: Options, congestionControl: string | null): string {
   const relays = fleet.hosts.filter((h) => h.relay).map((h) => h.name);
+  const tcp = congestionControl
+    ? `TCP ${congestionControl}`
+    : `TCP as the machine's default (this kernel has no ${CONGESTION_CONTROL})`;
   return (
     `fleet: ${o.hosts} hosts in ${o.regions} regions (relays ${relays.join(', ')}), ` +
     (fleet.loopback
       ? `loopback (rates emulated by the tools)${o.loopbackReason ? `: ${o.loopbackReason}` : ''}`
-      : `network namespaces on a bridge, tc-shaped links, MTU ${MTU}`) +
+      : `network namespaces on a bridge, tc-shaped links, MTU ${MTU}, ${tcp}`) +
     `; host links ${formatRate(o.rate)} each way, origin ${formatRate(o.originRate)}`
   );
 }
@@ -120,6 +123,7 @@ async function main(o: Options): Promise<void> {
   });
 
   const fleet = planFleet({ ...o, dir: workDir });
+  let congestionControl: string | null = null;
   if (!fleet.loopback) {
     networkUp = true;
     teardown.add('network', () => {
@@ -127,7 +131,7 @@ async function main(o: Options): Promise<void> {
       networkUp = false;
     });
     log(`creating ${o.hosts + 1} namespaces`);
-    await buildNetwork(fleet);
+    congestionControl = await buildNetwork(fleet);
   }
   teardown.add('processes', () => procs.stopAll(5_000));
 
@@ -144,7 +148,7 @@ async function main(o: Options): Promise<void> {
   );
   const ctx: Context = { opts: o, fleet, procs, image, delta, workDir, log };
   const header = [
-    describeFleet(fleet, o),
+    describeFleet(fleet, o, congestionControl),
     `image: ${formatBytes(image.bytes)} in ${image.files.length} files (pseudo-random, ` +
       `incompressible); update: ${delta.changes.length} changed regions in ` +
       `${new Set(delta.changes.map((c) => c.path)).size} files, half insertions`,

@@ -10,7 +10,7 @@
  * namespace's end (slw-v-*) shapes what it receives. The root ends' counters give each
  * machine's bytes without asking the tools.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { PREFIX } from './cleanup.js';
 import { run } from './proc.js';
 
@@ -29,6 +29,39 @@ export const MTU = 9000;
  */
 export const TCP_PAYLOAD_SHARE = (MTU - 52) / (MTU + 14);
 
+/**
+ * Every machine's TCP congestion control, whatever the harness machine's default (a new
+ * namespace inherits it): cubic, Linux's default. BBR misjudges these links: it samples the
+ * delivery rate at the veth's speed when htb lets a burst through (`ss -ti` on a relay showed
+ * bandwidth estimates of 4-9 Gbit/s on a 2.5 Mbit/s link), sends whole windows into the
+ * 0.84 s FIFO and waits out retransmission timeouts. bench:fleet (30 hosts) on a machine
+ * defaulting to BBR had chunks reach a host up to 32 s after the relay wrote them, and
+ * slipway-cold took 72-84 s (5 runs) against 69-72 s (4 runs) with cubic.
+ */
+export const CONGESTION_CONTROL = 'cubic';
+const IPV4_SYSCTL = '/proc/sys/net/ipv4';
+
+/**
+ * Runs `fn` while namespaces may choose CONGESTION_CONTROL (outside the first namespace, only
+ * what the machine lists as allowed may be chosen) and puts the machine's list back after.
+ * `fn` gets null when the kernel lacks it: the machines then keep the default.
+ */
+export async function withCongestionControl<T>(fn: (cc: string | null) => Promise<T>): Promise<T> {
+  const list = (name: string) => readFileSync(`${IPV4_SYSCTL}/${name}`, 'utf8').trim();
+  if (!list('tcp_available_congestion_control').split(/\s+/).includes(CONGESTION_CONTROL)) {
+    return fn(null);
+  }
+  const allowed = list('tcp_allowed_congestion_control');
+  if (allowed.split(/\s+/).includes(CONGESTION_CONTROL)) return fn(CONGESTION_CONTROL);
+  const file = `${IPV4_SYSCTL}/tcp_allowed_congestion_control`;
+  writeFileSync(file, `${allowed} ${CONGESTION_CONTROL}`);
+  try {
+    return await fn(CONGESTION_CONTROL);
+  } finally {
+    writeFileSync(file, allowed);
+  }
+}
+
 /** One machine's end of the network. */
 export interface Link {
   /** The namespace, e.g. `slw-h3`. */
@@ -38,6 +71,8 @@ export interface Link {
   veth: string;
   /** Bits per second, each way. */
   rate: number;
+  /** Its TCP congestion control (see CONGESTION_CONTROL); null keeps the default. */
+  congestionControl: string | null;
 }
 
 /** The address of host `i` (0-based): 10.77.1.1, 10.77.1.2, … 10.77.1.250, 10.77.2.1, … */
@@ -131,8 +166,12 @@ export async function createBridge(): Promise<void> {
 
 /** Creates one machine: namespace, veth pair on the bridge, address, shaping both ways. */
 export async function createMachine(link: Link): Promise<void> {
-  const { ns, veth, ip, rate } = link;
+  const { ns, veth, ip, rate, congestionControl } = link;
   await run(['ip', 'netns', 'add', ns]);
+  if (congestionControl) {
+    const file = `${IPV4_SYSCTL}/tcp_congestion_control`;
+    await run(['ip', 'netns', 'exec', ns, 'sh', '-c', `echo ${congestionControl} > ${file}`]);
+  }
   await run([
     ...['ip', 'link', 'add', veth, 'mtu', String(MTU), 'type', 'veth'],
     ...['peer', 'name', 'eth0', 'mtu', String(MTU), 'netns', ns],
