@@ -54,7 +54,7 @@ interface Params {
    * rest: (f − 1) / f for f of them per region). Busier uplinks mean longer queues at holders,
    * uneven rarest-first choices and idle slots while holders are discovered. Measured, not
    * derived: fitted to the default fleet (30 hosts, 3 regions, 2.5 Mbit/s, TCP cubic), whose
-   * cold stage took 67.2-70.3 s in three runs; it predicts 69.4 s and 66.1 s for 30 and 10
+   * cold stage took 67.2-70.3 s in five runs; it predicts 69.4 s and 66.1 s for 30 and 10
    * hosts against 67.2 s and 56.7 s measured in one run of each.
    */
   swarmLoss: number;

@@ -33,10 +33,10 @@ export const TCP_PAYLOAD_SHARE = (MTU - 52) / (MTU + 14);
  * Every machine's TCP congestion control, whatever the harness machine's default (a new
  * namespace inherits it): cubic, Linux's default. BBR misjudges these links: it samples the
  * delivery rate at the veth's speed when htb lets a burst through (`ss -ti` on a relay showed
- * bandwidth estimates of 4-9 Gbit/s on a 2.5 Mbit/s link), sends whole windows into the
+ * bandwidth estimates of gigabits per second on a 2.5 Mbit/s link), sends whole windows into the
  * 0.84 s FIFO and waits out retransmission timeouts. bench:fleet (30 hosts) on a machine
  * defaulting to BBR had chunks reach a host up to 32 s after the relay wrote them, and
- * slipway-cold took 72-84 s (5 runs) against 67-72 s (6 runs) with cubic.
+ * slipway-cold took 72-84 s (5 runs) against 67-72 s (8 runs) with cubic.
  */
 export const CONGESTION_CONTROL = 'cubic';
 const IPV4_SYSCTL = '/proc/sys/net/ipv4';
