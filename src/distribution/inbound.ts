@@ -76,15 +76,7 @@ export class InboundChunk {
       while (next < this.pieces.length) yield this.pieces[next++]!;
       if (this.state === 'verified') return;
       signal.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          this.waiters.delete(done);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        this.waiters.add(done);
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await nextWake(this.waiters, signal);
     }
   }
 
@@ -138,20 +130,12 @@ export class InboundChunks {
   }
 
   /** Resolves when a transfer of `digest` begins (or at once if one is under way). */
-  whenBegun(digest: string, signal: AbortSignal): Promise<void> {
-    if (this.get(digest)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const waiters = this.appeared.get(digest) ?? new Set();
-      this.appeared.set(digest, waiters);
-      const done = () => {
-        waiters.delete(done);
-        if (waiters.size === 0) this.appeared.delete(digest);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      waiters.add(done);
-      signal.addEventListener('abort', done, { once: true });
-    });
+  async whenBegun(digest: string, signal: AbortSignal): Promise<void> {
+    if (this.get(digest)) return;
+    const waiters = this.appeared.get(digest) ?? new Set();
+    this.appeared.set(digest, waiters);
+    await nextWake(waiters, signal);
+    if (waiters.size === 0 && this.appeared.get(digest) === waiters) this.appeared.delete(digest);
   }
 
   /**
@@ -170,4 +154,17 @@ export class InboundChunks {
     if (chunk.verified) setTimeout(forget, STORED_WITHIN_MS).unref();
     else forget();
   }
+}
+
+/** Resolves at the next call of the waiters in `waiters` (each removes itself), or on abort. */
+function nextWake(waiters: Set<() => void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      waiters.delete(done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    waiters.add(done);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
