@@ -43,7 +43,7 @@ export const UPLOAD_SLOTS = 8;
 const PEER_KEEP_ALIVE_MS = IDLE_SOCKET_MS + 30_000;
 /** How long a send may make no progress before the asker is taken for gone. */
 export const SEND_STALL_MS = 30_000;
-/** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 1 MiB). */
+/** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 256 KiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
 const SLICE = 64 * 1024;
 

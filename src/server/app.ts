@@ -39,7 +39,7 @@ export interface SlipwayServer {
   close(): Promise<void>;
 }
 
-/** Largest request body: a chunk (at most 1 MiB) or a manifest of a very large image. */
+/** Largest request body: a chunk (at most 256 KiB) or a manifest of a very large image. */
 const BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildServer(deps: ServerDeps): SlipwayServer {
