@@ -325,11 +325,16 @@ class Fetch {
 
   /**
    * The next missing chunk in `order` to take from the relay or the origin, among those no peer
-   * holds. From the relay: one it holds already, of our share (see `relayShare`) first, unless
-   * it just sent that chunk to another host (it refuses those, see relay-ledger.ts); else one of
-   * our share it does not hold yet, which it then fetches from the origin; else anyone's (its
-   * owner may be gone; if not, the relay sends it to one of us only). From the origin: one of
-   * our share, else any.
+   * holds. From the relay: one of our share (see `relayShare`), one it holds first, else one it
+   * does not hold yet, which it then fetches from the origin; once our share is asked for,
+   * anyone's, one it holds first (its owner may be gone; if not, the relay sends it to one of us
+   * only and refuses the rest, see relay-ledger.ts), skipping those it just sent elsewhere. From
+   * the origin: one of our share, else any.
+   *
+   * Our share before others' chunks the relay holds: those are on their way to their owner, who
+   * tells the region a moment later, so asking for them mostly earns a refusal. bench:fleet
+   * (30 hosts) counted 797 refusals against 245 chunks sent on one relay's link with others'
+   * held chunks first, 86 with this order.
    */
   private nextMissing(from: SourceState, now: number): number | null {
     const share = this.opts.relayShare;
@@ -356,7 +361,7 @@ class Fetch {
         other ??= i;
       }
     }
-    return relay ? (heldOther ?? oursUnheld ?? other) : (other ?? any);
+    return relay ? (oursUnheld ?? heldOther ?? other) : (other ?? any);
   }
 
   private straggler(
