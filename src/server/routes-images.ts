@@ -1,4 +1,6 @@
 /** Images on the origin: chunk uploads (verified), manifests (checked), tags. */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, SlipwayError } from '../core/index.js';
 import { routes } from '../api/index.js';
@@ -16,7 +18,27 @@ import type { Store } from '../store/index.js';
 import { addRoute } from './http.js';
 import { imageView } from './views.js';
 
+/**
+ * Manifests kept gzipped, by image id (a manifest never changes). Every host of a deployment
+ * fetches the image's manifest: gzip halves it (hex digests), and for a small update it was a
+ * tenth of what each host received (bench:fleet, 1% update: 24 KB of about 270 KB).
+ */
+const GZIPPED_KEPT = 16;
+const gzipAsync = promisify(gzip);
+
 export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectStore): void {
+  const gzipped = new Map<string, Promise<Buffer>>();
+  const gzippedManifest = (id: string, text: string): Promise<Buffer> => {
+    let z = gzipped.get(id);
+    if (!z) {
+      z = gzipAsync(text);
+      gzipped.set(id, z);
+      z.catch(() => gzipped.delete(id));
+      if (gzipped.size > GZIPPED_KEPT) gzipped.delete(gzipped.keys().next().value!);
+    }
+    return z;
+  };
+
   addRoute(app, store, routes.missingChunks, async ({ body }) => {
     // Touched: an image about to be registered needs them, so collection must spare them.
     const present = await store.presentChunks(body.digests, { touch: new Date() });
@@ -92,10 +114,13 @@ export function imageRoutes(app: FastifyInstance, store: Store, objects: ObjectS
     return imageView(img);
   });
 
-  addRoute(app, store, routes.getManifest, async ({ params, reply }) => {
-    const text = await store.manifest(params.id ?? '');
-    if (!text) throw new NotFoundError('image', params.id ?? '');
-    return reply.type('application/json').send(text);
+  addRoute(app, store, routes.getManifest, async ({ params, request, reply }) => {
+    const id = params.id ?? '';
+    const text = await store.manifest(id);
+    if (!text) throw new NotFoundError('image', id);
+    reply.type('application/json').header('vary', 'accept-encoding');
+    if (!/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return reply.send(text);
+    return reply.header('content-encoding', 'gzip').send(await gzippedManifest(id, text));
   });
 
   addRoute(app, store, routes.tagImage, async ({ params, body }) => {
