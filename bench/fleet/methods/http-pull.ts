@@ -19,10 +19,12 @@ export async function httpPull(ctx: Context): Promise<MethodResult> {
       fleet.hosts.map(async (h) => {
         const dest = join(h.dir, 'http-pull');
         const curl = ['curl', '--fail', '--silent', '--show-error', '--create-dirs'];
-        // As a registry pull would: a download that breaks is tried again (in 30-host runs one
-        // host's connection is now and then reset after minutes, cause not found yet; the
-        // retry's time counts, and curl's warning is in the host's log).
-        curl.push('--retry', '3', '--retry-all-errors', '--retry-delay', '1');
+        // As a registry pull would: a download that breaks is tried again (in 30-host runs a
+        // host's connection is now and then reset after minutes, cause not found yet; one run
+        // saw five resets on one host; the retries' time counts, and curl's warnings are in the
+        // host's log). A file that still fails stops curl: by default it would go on to the
+        // next file and exit 0 if that one succeeded.
+        curl.push('--retry', '10', '--retry-all-errors', '--retry-delay', '1', '--fail-early');
         // On loopback curl's own limiter stands in for the host's link.
         if (fleet.loopback) curl.push('--limit-rate', String(Math.floor(fleet.rate / 8)));
         for (const f of image.files) {
