@@ -53,9 +53,9 @@ interface Params {
    * non-relay hosts' uplinks that must carry the image (the relay sends one copy, they send the
    * rest: (f − 1) / f for f of them per region). Busier uplinks mean longer queues at holders,
    * uneven rarest-first choices and idle slots while holders are discovered. Measured, not
-   * derived: fitted to the default fleet (30 hosts, 3 regions, 2.5 Mbit/s, TCP cubic), whose
-   * cold stage took 67.2-70.3 s in five runs; it predicts 69.4 s and 66.1 s for 30 and 10
-   * hosts against 67.2 s and 56.7 s measured in one run of each.
+   * derived: fitted to the default fleet (30 hosts, 3 regions, 2.5 Mbit/s, TCP cubic, ~70 KiB
+   * chunks), whose cold stage took 63.5-64.5 s in six runs of this scheduler; it predicts 63.6 s
+   * and 61.5 s for 30 and 10 hosts against 63.6 s and 56.9 s measured in one full run of each.
    */
   swarmLoss: number;
   /** Deployment created → agents fetching, plus their last report → success, seconds. */
@@ -69,7 +69,7 @@ const DEFAULT_PARAMS: Params = {
   chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
   requestS: 0.002,
   tcpGoodput: TCP_PAYLOAD_SHARE,
-  swarmLoss: 0.27,
+  swarmLoss: 0.17,
   controlS: 1.0,
   materializeBps: 1e9,
 };
