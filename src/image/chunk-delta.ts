@@ -3,9 +3,10 @@
  * about as many bytes on the wire as changed, instead of the whole target.
  *
  * Why: images are cut into ~64 KiB content-defined chunks, so a 1% change to a file is fetched
- * as whole chunks, several times the changed bytes. A host that holds the old version of a chunk only
- * needs what changed: rsync, but inside one chunk and without a round trip, since the sender
- * holds both versions. Pure, no I/O: the caller picks the base and verifies the result's SHA-256.
+ * as whole chunks, several times the changed bytes. A host that holds the old version of a
+ * chunk only needs what changed: rsync, but inside one chunk and without a round trip, since the
+ * sender holds both versions. Pure, no I/O: the caller picks the base and verifies the result's
+ * SHA-256.
  *
  * How the encoder finds what is shared:
  * - the common prefix and suffix, with native compares (a single edit needs nothing more);

@@ -21,7 +21,7 @@ import { imageView } from './views.js';
 /**
  * Manifests kept gzipped, by image id (a manifest never changes). Every host of a deployment
  * fetches the image's manifest: gzip halves it (hex digests), and for a small update it was a
- * tenth of what each host received (bench:fleet, 1% update: 24 KB of about 270 KB).
+ * tenth of what each host received (bench:fleet, 1% update: about 24 KB of 266 KB).
  */
 const GZIPPED_KEPT = 16;
 const gzipAsync = promisify(gzip);
