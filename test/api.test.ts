@@ -1,13 +1,18 @@
-/** The REST API's guard rails: tokens, roles, verified chunks, safe manifests, all-at-once validation. */
+/**
+ * The REST API's guard rails: tokens, roles, verified chunks, safe manifests, all-at-once
+ * validation; and manifests gzipped on the wire for agents that accept it.
+ */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
-import { SLIPWAY_BIN } from '../src/cli/index.js';
+import { SLIPWAY_BIN, buildImage } from '../src/cli/index.js';
+import { httpGet } from '../src/distribution/index.js';
 import { ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -157,5 +162,40 @@ describe('API guard rails', () => {
     expect(stderr).toMatch(/bad\.yaml:13: services\.b.*colour/);
     const c = new SlipwayClient({ server: url, token: admin });
     await expect(c.getServiceMap()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('gzips a manifest for an agent that accepts gzip, and it decodes to the same manifest', async () => {
+    const c = new SlipwayClient({ server: url, token: admin });
+    const tree = join(dir, 'gzip-tree');
+    await mkdir(tree);
+    await writeFile(join(tree, 'model.bin'), randomBytes(1_500_000));
+    await writeFile(join(tree, 'curves.bin'), randomBytes(900_000));
+    const { imageId } = await buildImage(c, tree, 'svc', [], () => {});
+    // Raw answers: fetch would gunzip and hide what was on the wire.
+    const get = (encoding: string) =>
+      httpGet(`${url}/v1/images/${imageId}/manifest`, {
+        headers: { authorization: `Bearer ${admin}`, 'accept-encoding': encoding },
+        maxBytes: 1 << 20,
+      });
+
+    const plain = await get('identity');
+    expect(plain.status).toBe(200);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const manifest = JSON.parse(plain.body.toString('utf8')) as { entries: unknown[] };
+    expect(manifest.entries.length).toBeGreaterThan(0);
+
+    // Twice: the second answer comes from the kept copy and must be the same bytes.
+    for (let i = 0; i < 2; i++) {
+      const zipped = await get('gzip, deflate');
+      expect(zipped.status).toBe(200);
+      expect(zipped.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true);
+      // Hex digests compress: the manifest of ~40 chunks shrinks by at least a third.
+      expect(zipped.body.length).toBeLessThan((plain.body.length * 2) / 3);
+    }
+
+    // The client (fetch) decodes it without being told.
+    expect(await c.getManifest(imageId)).toEqual(manifest);
+    await expect(c.getManifest('0'.repeat(64))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

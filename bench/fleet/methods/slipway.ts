@@ -171,16 +171,18 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
             deployment.id,
             (e) => {
               const { hostName, state } = e.data;
+              // The server's time, even when a poll saw the host staged first.
               if (e.type === 'host.state' && state === 'staged' && typeof hostName === 'string') {
-                if (!stagedAt.has(hostName)) {
-                  stagedAt.set(hostName, (Date.parse(e.at) - started) / 1000);
-                }
+                stagedAt.set(hostName, (Date.parse(e.at) - started) / 1000);
               }
               if (e.type === 'deployment.state') news();
             },
             following.signal,
           )
-          .catch(() => {}); // the polling below still sees the end, a little later
+          // The polling below still sees the end and each host, less precisely: say so.
+          .catch((e: Error) =>
+            ctx.log(`${method}: event stream failed (${e.message}); times from polls`),
+          );
         let lastLog = Date.now();
         let lastProgress = { at: Date.now(), key: '' };
         const done = (async () => {
