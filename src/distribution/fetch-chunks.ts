@@ -89,6 +89,8 @@ export interface FetchOptions {
  */
 const SLOTS: Record<SourceKind, number> = { peer: 2, relay: 2, origin: 8 };
 const BACKOFF_MS = { first: 250, max: 8_000 };
+/** When a relay counts as down (see relaysUsable). */
+const RELAY_DOWN = { failures: 3, ms: 2_000 };
 /** A request older than this many times the median chunk time is duplicated in the endgame. */
 const STRAGGLER_FACTOR = 4;
 const STRAGGLER_MIN_MS = 1_000;
@@ -112,6 +114,8 @@ interface SourceState {
   source: ChunkSource;
   active: number;
   failures: number;
+  /** performance.now() of the first of `failures` failures in a row. */
+  failingSince: number;
   /** performance.now() before which the source is not used (backoff). */
   until: number;
   dropped: boolean;
@@ -172,6 +176,7 @@ class Fetch {
       source,
       active: 0,
       failures: 0,
+      failingSince: 0,
       until: 0,
       dropped: false,
       bits: null,
@@ -303,8 +308,17 @@ class Fetch {
     this.notify();
   }
 
+  /**
+   * A relay is given up on (its chunks taken from the origin) once it failed RELAY_DOWN.failures
+   * times in a row over at least RELAY_DOWN.ms: a relay still starting, or a burst of failures
+   * under load, must not send a whole region to the origin.
+   */
   private relaysUsable(): boolean {
-    return this.relays.some((r) => !r.dropped && r.failures < 3);
+    const now = performance.now();
+    return this.relays.some(
+      (r) =>
+        !r.dropped && (r.failures < RELAY_DOWN.failures || now - r.failingSince < RELAY_DOWN.ms),
+    );
   }
 
   /** Missing chunks held by at least one peer, rarest first, ties in random order. */
@@ -501,7 +515,7 @@ class Fetch {
   }
 
   private backoff(s: SourceState): void {
-    s.failures++;
+    if (s.failures++ === 0) s.failingSince = performance.now();
     s.until =
       performance.now() + Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** (s.failures - 1));
   }

@@ -484,6 +484,44 @@ describe('fetchChunks', () => {
     expect(problems).toEqual([expect.stringMatching(/4 chunk\(s\) missing.*from the origin/)]);
   });
 
+  it('goes to the origin only once the relay has kept failing for a while', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 4, 4096);
+    const originServer = await peer('origin', chunks);
+    await stock(originServer.objects, origin, chunks);
+    // A relay that answers its first three chunk requests with an error, then serves.
+    let errors = 3;
+    const flaky = createServer((req, res) => {
+      const digest = /\/chunks\/([0-9a-f]{64})/.exec(req.url ?? '')?.[1];
+      if (!digest) return void res.writeHead(404).end(); // no have stream: holds nothing yet
+      if (errors-- > 0) return void res.writeHead(500).end('starting');
+      void origin.get(digest).then((b) => res.writeHead(200).end(b));
+    });
+    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+    const flakyUrl = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`;
+    const fetchFrom = async (relayUrl: string, me: string) => {
+      const bytes: Record<string, number> = {};
+      await fetchChunks(chunks, {
+        imageId: IMAGE,
+        relays: [source(relayUrl, 'relay')],
+        origin: source(originServer.server.url, 'origin'),
+        store: new ObjectStore(join(dir, me)),
+        retryMs: 20,
+        onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+      });
+      return bytes;
+    };
+    try {
+      // Three failures in a quick burst: the relay is waited for, the origin not asked.
+      expect(await fetchFrom(flakyUrl, 'me')).toEqual({ relay: 4 * 4096 });
+    } finally {
+      flaky.closeAllConnections();
+      flaky.close();
+    }
+    // A relay nobody answers for: the origin sends everything.
+    expect(await fetchFrom(flakyUrl, 'me2')).toEqual({ origin: 4 * 4096 });
+  });
+
   it('keeps received bytes under the bandwidth cap (within 10%)', async () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 24, 128 * 1024); // 3 MiB
