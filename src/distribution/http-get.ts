@@ -12,8 +12,19 @@ import type { RateLimiter } from './rate-limiter.js';
  */
 export const IDLE_SOCKET_MS = 30_000;
 
-/** Connections are reused: a fetch is hundreds of small requests to the same few hosts. */
-export const keepAlive = new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_SOCKET_MS });
+/**
+ * Connections are reused: a fetch is hundreds of small requests to the same few hosts. No TCP
+ * keep-alive probes on them (`keepAliveMsecs` is their idle delay, 1 s by default): a pooled
+ * connection is closed after IDLE_SOCKET_MS anyway, and each probe and its answer cost 132 bytes
+ * on both links every second: bench:fleet (30 hosts) counted 2.2 KB/s of them received per idle
+ * host, a tenth of what a host received for a 1% update.
+ */
+export const keepAlive = new Agent({
+  keepAlive: true,
+  keepAliveMsecs: 2 * IDLE_SOCKET_MS,
+  maxSockets: 16,
+  timeout: IDLE_SOCKET_MS,
+});
 
 /**
  * The server closed a kept-alive connection just as this request went out on it (a server
