@@ -46,6 +46,13 @@ export const SEND_STALL_MS = 30_000;
 /** The largest chunk a relay will fetch on a peer's behalf (the chunker's maximum is 256 KiB). */
 const MAX_RELAY_CHUNK = 8 << 20;
 const SLICE = 64 * 1024;
+/**
+ * Chunks that arrive within this long of each other are announced to a watcher in one write.
+ * Every write is a packet of its own, and the watcher's ACK another: a host watched by eight
+ * peers sends eight per chunk it gets (bench:fleet, 30 hosts, 1% update: 146 have messages
+ * out of one host, and as many ACKs back, in a 7 s stage).
+ */
+const HAVE_BATCH_MS = 50;
 
 export interface PeerServerOptions {
   host: string;
@@ -154,9 +161,23 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
 
   /** Streams which chunks of the image this agent holds, until the watcher goes away. */
   function streamHaves(imageId: string, res: ServerResponse, gone: AbortSignal): void {
+    let queued: number[] = [];
+    let batch: NodeJS.Timeout | null = null;
+    const flush = () => {
+      batch = null;
+      res.write(Buffer.concat(queued.map(chunkFrame)));
+      queued = [];
+    };
     const watching = opts.availability.watch(imageId, {
-      chunk: (i) => res.write(chunkFrame(i)),
-      end: () => res.end(),
+      chunk: (i) => {
+        queued.push(i);
+        batch ??= setTimeout(flush, HAVE_BATCH_MS);
+      },
+      end: () => {
+        if (batch) clearTimeout(batch);
+        if (queued.length > 0) flush();
+        res.end();
+      },
     });
     if (!watching) throw new SlipwayError('NOT_FOUND', 'image not held here');
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' });
@@ -164,6 +185,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     const beat = setInterval(() => res.write(heartbeatFrame()), HAVE_HEARTBEAT_MS);
     gone.addEventListener('abort', () => {
       clearInterval(beat);
+      if (batch) clearTimeout(batch);
       watching.stop();
     });
   }
