@@ -52,6 +52,13 @@ const POLL_WAIT_MS = 25_000;
 /** How often fetch progress alone is reported. */
 const PROGRESS_REPORT_MS = 1_000;
 /**
+ * Peers a relay watches while it fetches. Its peers get their chunks through it, so they
+ * rarely hold one it lacks (a relay named after its hosts fetched the image does); and every
+ * chunk a watched peer gets is a message into the relay's link, the region's one inlet, and an
+ * ACK out of it, which carries the region's one copy.
+ */
+const RELAY_PEERS = 2;
+/**
  * Requests to the origin at once, for this agent's own fetches and a relay's peers together.
  * Few, so chunks arrive one after another from the first second: eight sharing the link each
  * finished eight chunk times after they started, and a relay held its first chunk to pass on
@@ -319,6 +326,7 @@ export class Agent {
     return {
       relayShare: index >= 0 ? { index, of: fetchers.length } : undefined,
       inOrder: this.opts.relay ?? false,
+      maxPeers: this.opts.relay ? RELAY_PEERS : undefined,
       peers: others.filter((p) => !p.relay).map(source),
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
       origin: this.origin,

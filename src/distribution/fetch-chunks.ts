@@ -60,6 +60,8 @@ export interface FetchOptions {
    * and, once, its outlet: both must stay busy).
    */
   inOrder?: boolean;
+  /** How many of `peers` to watch and take chunks from (MAX_PEERS). */
+  maxPeers?: number;
   /**
    * For chunks whose earlier version this host holds, that version's digest: sources that hold
    * it too send a delta against it instead of the whole chunk (see image/delta-bases.ts).
@@ -185,7 +187,7 @@ class Fetch {
     // each agent a connection and a message per chunk per peer, in proportion to the region's
     // size; chunks still spread through the region hop by hop.
     this.peers = shuffle([...(opts.peers ?? [])])
-      .slice(0, MAX_PEERS)
+      .slice(0, opts.maxPeers ?? MAX_PEERS)
       .map(state);
     this.relays = (opts.relays ?? []).map(state);
     this.origin = opts.origin ? state(opts.origin) : null;
