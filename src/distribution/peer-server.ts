@@ -49,12 +49,13 @@ const SLICE = 64 * 1024;
 /**
  * Chunks that arrive within this long of each other are announced to a watcher in one write.
  * Every write is a packet of its own, and the watcher's ACK another: a host watched by eight
- * peers sends eight per chunk it gets, about five chunks a second on a busy link (bench:fleet,
- * 30 hosts: have messages and their ACKs were ~270 KB of a host's 17.6 MB received in a cold
- * stage; with 50 ms batches the 1% update's bytes per host fell from 242 to 234 KiB). A chunk
- * is announced at most this late, short of the time a 64 KiB chunk takes on such a link.
+ * peers sent eight per chunk it got, about five chunks a second on a busy link. In a region
+ * where every host's link is full, that overhead is what makes the hosts fall behind their
+ * relay (bench:fleet, 30 hosts: have messages and their ACKs were ~270 KB of the 17.6 MB a
+ * host received in a cold stage). Cold stage, 30 hosts: 62.8-64.0 s unbatched and with 50 ms,
+ * 62.1-62.7 s with 200 ms, 61.6-62.9 s with 500 ms (relays 57.3-58.4 s).
  */
-const HAVE_BATCH_MS = 200;
+const HAVE_BATCH_MS = 500;
 
 export interface PeerServerOptions {
   host: string;
