@@ -484,6 +484,27 @@ describe('fetchChunks', () => {
     expect(problems).toEqual([expect.stringMatching(/4 chunk\(s\) missing.*from the origin/)]);
   });
 
+  it('watches and takes chunks from no more peers than asked', async () => {
+    const origin = new ObjectStore(join(dir, 'origin'));
+    const chunks = await makeChunks(origin, 16, 4096);
+    const served: number[] = [0, 0, 0, 0, 0];
+    const peers = [];
+    for (const i of served.keys()) {
+      const p = await peer(`p${i}`, chunks, { onSent: () => served[i]!++ });
+      await stock(p.objects, origin, chunks);
+      peers.push(source(p.server.url));
+    }
+    await fetchChunks(chunks, {
+      imageId: IMAGE,
+      peers,
+      maxPeers: 2,
+      store: new ObjectStore(join(dir, 'me')),
+      retryMs: 20,
+    });
+    expect(served.reduce((a, b) => a + b, 0)).toBe(16);
+    expect(served.filter((n) => n > 0).length).toBeLessThanOrEqual(2);
+  });
+
   it('goes to the origin only once the relay has kept failing for a while', async () => {
     const origin = new ObjectStore(join(dir, 'origin'));
     const chunks = await makeChunks(origin, 4, 4096);
