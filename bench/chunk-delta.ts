@@ -4,7 +4,8 @@
  *
  *   npm run bench:delta [-- --trials 16]
  *
- * Each scenario edits pseudo-random 256 KiB base chunks at pseudo-random places, the same ones for
+ * Each scenario edits pseudo-random base chunks of the image chunker's average size (CHUNKING)
+ * at pseudo-random places, the same ones for
  * every candidate. Random bytes are the hard case for matching (nothing but the unchanged bytes
  * can be shared); the many tiny overwrites stand for a rebuilt binary, where moved code shifts
  * addresses all over. Changed bytes are those the edits write (an overwrite's or an insertion's
@@ -34,7 +35,10 @@ const TRIALS = Number(values.trials);
 const MIN_ROUNDS = 5;
 const MIN_MICROS = 200_000;
 const KiB = 1024;
-const CHUNK = 256 * KiB;
+/** Base chunks of the image chunker's average size: what a delta is usually made against. */
+const CHUNK = CHUNKING.avgSize;
+/** The largest target a delta may rebuild here: room for the largest insertion below. */
+const MAX_TARGET = CHUNK + 128 * KiB;
 
 /** Reproducible pseudo-random bytes (AES-CTR keystream of a seed). */
 function pseudoRandom(size: number, seed: string): Buffer {
@@ -161,7 +165,7 @@ function measure(pairs: Pair[], options: ChunkDeltaOptions): Result {
   const deltas = pairs.map((p) => encodeChunkDelta(p.base, p.target, options));
   const applied = pairs.filter((p, i) => {
     const delta = deltas[i];
-    if (delta && !applyChunkDelta(p.base, delta, 2 * CHUNK).equals(p.target)) {
+    if (delta && !applyChunkDelta(p.base, delta, MAX_TARGET).equals(p.target)) {
       throw new Error('round trip failed');
     }
     return delta !== null;
@@ -172,7 +176,7 @@ function measure(pairs: Pair[], options: ChunkDeltaOptions): Result {
   });
   const applyUs = bestMicros(() => {
     deltas.forEach((d, i) => {
-      if (d) applyChunkDelta(pairs[i]!.base, d, 2 * CHUNK);
+      if (d) applyChunkDelta(pairs[i]!.base, d, MAX_TARGET);
     });
   });
   const sent = deltas.reduce((n, d, i) => n + (d?.length ?? pairs[i]!.target.length), 0);
@@ -207,7 +211,7 @@ function main(): void {
   const nameWidth = Math.max(...SCENARIOS.map((s) => s.name.length));
   const cellWidth = 21;
   console.log(
-    `${TRIALS} 256 KiB pseudo-random base chunks per scenario; sub-chunks min = avg/4, max = avg × 8`,
+    `${TRIALS} ${CHUNK / KiB} KiB pseudo-random base chunks per scenario; sub-chunks min = avg/4, max = avg × 8`,
   );
   console.log('cells: delta bytes / changed bytes, encode MB/s, apply MB/s (of target, per core)');
   const { minSize, avgSize, maxSize } = DELTA_CHUNKING;
