@@ -1,7 +1,8 @@
 /**
  * The "have" stream: how a peer tells the agents fetching an image from it which chunks it
  * holds, as BitTorrent's HAVE messages do. One long-lived response per watcher instead of a
- * bitmap polled every fraction of a second: a new chunk is known to the region at once, and an
+ * bitmap polled every fraction of a second: a new chunk is known to the region within a
+ * fraction of a second (the peer sends the chunks it got in batches, see peer-server.ts), and an
  * idle region costs nothing.
  *
  *   u32 n, then n bytes      the bitmap over the image's distinct chunks in manifest order

@@ -17,7 +17,7 @@ export const IDLE_SOCKET_MS = 30_000;
  * keep-alive probes on them (`keepAliveMsecs` is their idle delay, 1 s by default): a pooled
  * connection is closed after IDLE_SOCKET_MS anyway, and each probe and its answer cost 132 bytes
  * on both links every second: bench:fleet (30 hosts) counted 2.2 KB/s of them received per idle
- * host, a tenth of what a host received for a 1% update.
+ * host; without them a host received 242 KiB for the 1% update instead of 251-255 KiB.
  */
 export const keepAlive = new Agent({
   keepAlive: true,
