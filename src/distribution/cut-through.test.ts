@@ -205,5 +205,10 @@ describe('a peer passing on a chunk it is still receiving', () => {
     expect(await relay.objects.has(digest)).toBe(false);
     origin.release();
     expect(sha256Hex((await asked).body)).toBe(digest);
+    // The relay stores the chunk too; let it finish before the directory is removed.
+    for (let i = 0; i < 200 && !(await relay.objects.has(digest)); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(await relay.objects.has(digest)).toBe(true);
   });
 });
