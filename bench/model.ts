@@ -16,12 +16,15 @@
  *   pipeline      the last chunk's way origin → relay → through the region: copies double per
  *                 hop (every holder serves another host), so about log2(hosts per region) hops;
  *                 a chunk is passed on while it arrives (cut-through), so a hop adds a have
- *                 message and a request's round trip, and the chunk one transfer in all
+ *                 message (sent in batches: half a batch's wait on average, the batch going
+ *                 out after HAVE_BATCH_MS or once it holds HAVE_BATCH_MAX chunks, whichever
+ *                 comes first) and a request's round trip, and the chunk one transfer in all
  *   materialize   writing the release tree once its chunks are verified
  *   control       the deployment reaching the agents and their reports reaching the server
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { HAVE_BATCH_MAX, HAVE_BATCH_MS } from '../src/distribution/index.js';
 import { CHUNKING } from '../src/image/index.js';
 import { FLEET_FLAGS } from './fleet/args.js';
 import { TCP_PAYLOAD_SHARE } from './fleet/netns.js';
@@ -45,6 +48,11 @@ interface Params {
   chunkBytes: number;
   /** One chunk request's round trip and handling, seconds. */
   requestS: number;
+  /**
+   * How long a peer gathers new chunks before it announces them (HAVE_BATCH_MS), seconds; less
+   * when HAVE_BATCH_MAX chunks arrive sooner.
+   */
+  haveBatchS: number;
   /** Payload share of the wire, as on the harness's links (jumbo frames). */
   tcpGoodput: number;
   /**
@@ -68,6 +76,7 @@ const DEFAULT_PARAMS: Params = {
   // FastCDC's mean chunk is about its minimum plus its average parameter.
   chunkBytes: CHUNKING.minSize + CHUNKING.avgSize,
   requestS: 0.002,
+  haveBatchS: HAVE_BATCH_MS / 1000,
   tcpGoodput: TCP_PAYLOAD_SHARE,
   swarmLoss: 0.17,
   controlS: 1.0,
@@ -103,7 +112,8 @@ export function predict(i: Inputs, p: Params): Prediction {
   // The chunk moves at the slowest link on its way; a relay gets its share of the origin's.
   const chunkS = p.chunkBytes / Math.min(hostBps, originBps / i.regions);
   const hops = 2 + Math.ceil(Math.log2(Math.max(1, perRegion)));
-  const hop = 2 * p.requestS;
+  const batchS = Math.min(p.haveBatchS, HAVE_BATCH_MAX * chunkS);
+  const hop = 2 * p.requestS + batchS / 2;
   const pipeline = chunkS + hops * hop;
   const materialize = i.size / p.materializeBps;
   const terms: [string, number, string][] = [
@@ -123,7 +133,8 @@ export function predict(i: Inputs, p: Params): Prediction {
       'pipeline',
       pipeline,
       `one chunk ${(chunkS * 1000).toFixed(1)} ms + ${hops} hops × ${(hop * 1000).toFixed(1)} ms ` +
-        `(have message + request; chunks pass on as they arrive); ${perRegion} hosts per region`,
+        `(half a have batch + have message + request; chunks pass on as they arrive); ` +
+        `${perRegion} hosts per region`,
     ],
     ['materialize', materialize, `image / ${decimal(p.materializeBps)}/s`],
   ];
@@ -151,7 +162,7 @@ function printPrediction(title: string, i: Inputs, p: Params): Prediction {
   );
   out(
     `  parameters: chunk ${formatBytes(p.chunkBytes)}, ` +
-      `request ${p.requestS * 1000} ms, TCP goodput ${p.tcpGoodput.toFixed(3)}, ` +
+      `request ${p.requestS * 1000} ms, have batch ${p.haveBatchS * 1000} ms, TCP goodput ${p.tcpGoodput.toFixed(3)}, ` +
       `swarm loss ${p.swarmLoss}, control ${p.controlS} s, ` +
       `materialize ${decimal(p.materializeBps)}/s`,
   );
@@ -184,6 +195,7 @@ const { values } = parseArgs({
     ...FLEET_FLAGS,
     chunk: { type: 'string' },
     request: { type: 'string' },
+    'have-batch': { type: 'string' },
     'swarm-loss': { type: 'string' },
     control: { type: 'string' },
     'materialize-rate': { type: 'string' },
@@ -200,6 +212,7 @@ const seconds = (text: string | undefined, fallback: number, flag: string) => {
 const params: Params = {
   chunkBytes: values.chunk ? parseSize(values.chunk, '--chunk') : DEFAULT_PARAMS.chunkBytes,
   requestS: seconds(values.request, DEFAULT_PARAMS.requestS, '--request'),
+  haveBatchS: seconds(values['have-batch'], DEFAULT_PARAMS.haveBatchS, '--have-batch'),
   tcpGoodput: DEFAULT_PARAMS.tcpGoodput,
   swarmLoss: values['swarm-loss'] ? Number(values['swarm-loss']) : DEFAULT_PARAMS.swarmLoss,
   controlS: seconds(values.control, DEFAULT_PARAMS.controlS, '--control'),
