@@ -62,8 +62,8 @@ interface Params {
    * rest: (f − 1) / f for f of them per region). Busier uplinks mean longer queues at holders,
    * uneven rarest-first choices and idle slots while holders are discovered. Measured, not
    * derived: fitted to the default fleet (30 hosts, 3 regions, 2.5 Mbit/s, TCP cubic, ~70 KiB
-   * chunks), whose cold stage took 63.5-64.5 s in six runs of this scheduler; it predicts 63.6 s
-   * and 61.5 s for 30 and 10 hosts against 63.6 s and 56.9 s measured in one full run of each.
+   * chunks), whose cold stage took 61.6-62.9 s in four runs of this scheduler; it predicts 62.6 s
+   * and 60.7 s for 30 and 10 hosts against 62.6 s and 57.6 s measured in one full run of each.
    */
   swarmLoss: number;
   /** Deployment created → agents fetching, plus their last report → success, seconds. */
@@ -78,7 +78,7 @@ const DEFAULT_PARAMS: Params = {
   requestS: 0.002,
   haveBatchS: HAVE_BATCH_MS / 1000,
   tcpGoodput: TCP_PAYLOAD_SHARE,
-  swarmLoss: 0.17,
+  swarmLoss: 0.12,
   controlS: 1.0,
   materializeBps: 1e9,
 };
