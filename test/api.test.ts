@@ -14,7 +14,12 @@ import { SlipwayClient } from '../src/api/index.js';
 import { SLIPWAY_BIN, buildImage } from '../src/cli/index.js';
 import { httpGet } from '../src/distribution/index.js';
 import { ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
+import {
+  PEERS_SENT,
+  bootstrapTokens,
+  buildServer,
+  type SlipwayServer,
+} from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -68,6 +73,34 @@ describe('API guard rails', () => {
     await expect(agent.createDeployment({ service: 'x', image: 'y' })).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
+  });
+
+  it('names every relay and a bounded sample of a large region, and splits the relay’s chunks', async () => {
+    const joinClient = new SlipwayClient({ server: url, token: join_ });
+    const agents: SlipwayClient[] = [];
+    const size = PEERS_SENT + 9;
+    for (let i = 0; i < size; i++) {
+      const { token } = await joinClient.enroll({ name: `big-${i}`, region: 'big', labels: {} });
+      const agent = new SlipwayClient({ server: url, token });
+      await agent.agentReport({ services: [], peerUrl: `http://10.9.0.${i}:7401`, relay: i === 0 });
+      agents.push(agent);
+    }
+    const shares: number[] = [];
+    for (const [i, agent] of agents.entries()) {
+      const { peering } = await agent.agentGoal(-1, 0);
+      const peers = peering!.peers;
+      expect(peers.length, `big-${i}`).toBe(PEERS_SENT + (i === 0 ? 0 : 1));
+      expect(new Set(peers.map((p) => p.name)).size).toBe(peers.length);
+      expect(peers.map((p) => p.name)).not.toContain(`big-${i}`);
+      expect(peers.filter((p) => p.relay).map((p) => p.name)).toEqual(i === 0 ? [] : ['big-0']);
+      if (i === 0) expect(peering!.share).toBeNull();
+      else {
+        expect(peering!.share!.of).toBe(size - 1);
+        shares.push(peering!.share!.index);
+      }
+    }
+    // Every non-relay agent has a share of its own: together they cover every chunk once.
+    expect(shares.sort((a, b) => a - b)).toEqual([...Array(size - 1).keys()]);
   });
 
   it('stores only token hashes, and the token files are private', async () => {

@@ -317,14 +317,8 @@ export class Agent {
         inbound: this.inbound,
       });
     const others = peering?.peers ?? [];
-    // Our place among the region's non-relay hosts decides our share of the relay's chunks.
-    const fetchers = [
-      ...others.filter((p) => !p.relay).map((p) => p.hostId),
-      ...(this.opts.relay || !this.creds ? [] : [this.creds.hostId]),
-    ].sort();
-    const index = this.creds ? fetchers.indexOf(this.creds.hostId) : -1;
     return {
-      relayShare: index >= 0 ? { index, of: fetchers.length } : undefined,
+      relayShare: this.opts.relay ? undefined : (peering?.share ?? undefined),
       inOrder: this.opts.relay ?? false,
       maxPeers: this.opts.relay ? RELAY_PEERS : undefined,
       peers: others.filter((p) => !p.relay).map(source),

@@ -119,8 +119,19 @@ export const peering = z.object({
   ticket: z.string(),
   /** The control plane's public key (PEM): checks the tickets peers show. */
   serverKey: z.string(),
-  /** Other agents of this region that serve chunks. */
+  /**
+   * Other agents of this region that serve chunks: every relay, and a random few of the rest
+   * (a region may hold thousands; a fetch watches eight).
+   */
   peers: z.array(peer),
+  /**
+   * This agent's share of the chunks it takes from its relay: those whose index modulo `of` is
+   * `index` (its place among the region's agents that are not relays); null for a relay.
+   */
+  share: z
+    .object({ index: z.number().int().min(0), of: z.number().int().min(1) })
+    .nullable()
+    .default(null),
 });
 export type Peering = z.infer<typeof peering>;
 

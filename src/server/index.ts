@@ -1,2 +1,3 @@
 export * from './app.js';
 export * from './bootstrap.js';
+export { PEERS_SENT } from './peering.js';

@@ -24,6 +24,12 @@ function signingKey(store: Store): Promise<{ privatePem: string; publicPem: stri
   return key;
 }
 
+/**
+ * Peers named in one goal answer besides the relays: a fetch watches eight of them, and the
+ * answer, sent to every host of a region, stays small however large the region.
+ */
+export const PEERS_SENT = 32;
+
 export async function peeringOf(store: Store, host: HostRow, now: number): Promise<Peering> {
   const key = await signingKey(store);
   const ticket = signTicket(key.privatePem, {
@@ -31,11 +37,34 @@ export async function peeringOf(store: Store, host: HostRow, now: number): Promi
     region: host.region,
     exp: now + TICKET_TTL_MS,
   });
-  const peers = (await store.listHosts())
+  const region = (await store.listHosts())
     .filter((h) => h.id !== host.id && h.region === host.region && isOnline(h, now))
     .flatMap((h) => {
       const r = reportOf(h);
       return r.peerUrl ? [{ hostId: h.id, name: h.name, url: r.peerUrl, relay: r.relay }] : [];
     });
-  return { ticket, serverKey: key.publicPem, peers };
+  const relays = region.filter((p) => p.relay);
+  const others = region.filter((p) => !p.relay);
+  // Our place among the region's non-relay agents decides our share of the relay's chunks.
+  const fetchers = [...others.map((p) => p.hostId), host.id].sort();
+  const share = reportOf(host).relay
+    ? null
+    : { index: fetchers.indexOf(host.id), of: fetchers.length };
+  return {
+    ticket,
+    serverKey: key.publicPem,
+    peers: [...relays, ...sample(others, PEERS_SENT)],
+    share,
+  };
+}
+
+/** `n` of `xs` at random (all of them when there are no more). */
+function sample<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const copy = [...xs];
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(Math.random() * (copy.length - i));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, n);
 }
