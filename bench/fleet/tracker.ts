@@ -3,6 +3,7 @@
  * swarm of aria2c clients, with no persistence and no scrape.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { shuffle } from '../../src/core/index.js';
 import { bencode } from './bencode.js';
 
 interface PeerEntry {
@@ -76,12 +77,8 @@ export class Tracker {
       swarm.set(id, { ip, port, left, seenAt: now });
     }
     const numwant = Number(query.get('numwant')?.toString() ?? DEFAULT_NUMWANT) || DEFAULT_NUMWANT;
-    const others = [...swarm.entries()].filter(([pid]) => pid !== id).map(([, p]) => p);
     // A random subset, so that in a big swarm not everyone gets the same first peers.
-    for (let i = others.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [others[i], others[j]] = [others[j]!, others[i]!];
-    }
+    const others = shuffle([...swarm.entries()].filter(([pid]) => pid !== id).map(([, p]) => p));
     const chosen = others.slice(0, numwant).filter((p) => /^\d+\.\d+\.\d+\.\d+$/.test(p.ip));
     const compact = Buffer.alloc(chosen.length * 6);
     chosen.forEach((p, i) => {

@@ -9,3 +9,4 @@ export * from './service-map.js';
 export * from './rate.js';
 export * from './address.js';
 export * from './sleep.js';
+export * from './shuffle.js';

@@ -145,9 +145,9 @@ function ask(url: string, digest: string, seen: { bytes: number }) {
   });
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(cond()).toBe(true);
+async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(await cond()).toBe(true);
 }
 
 describe('a peer passing on a chunk it is still receiving', () => {
@@ -206,9 +206,6 @@ describe('a peer passing on a chunk it is still receiving', () => {
     origin.release();
     expect(sha256Hex((await asked).body)).toBe(digest);
     // The relay stores the chunk too; let it finish before the directory is removed.
-    for (let i = 0; i < 200 && !(await relay.objects.has(digest)); i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(await relay.objects.has(digest)).toBe(true);
+    await until(() => relay.objects.has(digest));
   });
 });

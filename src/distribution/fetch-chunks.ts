@@ -17,7 +17,7 @@
  *   hold nothing it lacks, the relay keeps sending it elsewhere) says so and takes the rest
  *   from the origin: the origin holds every chunk, so a fetch always ends.
  */
-import { SlipwayError, sleep } from '../core/index.js';
+import { SlipwayError, shuffle, sleep } from '../core/index.js';
 import { ChunkCorruptError, type ChunkRef, type ObjectStore } from '../image/index.js';
 import { clearBit, hasBit, type ImageAvailability } from './availability.js';
 import { heldBase, type ChunkBase } from './chunk-base.js';
@@ -593,14 +593,6 @@ class Fetch {
   private progress(): void {
     this.opts.onProgress?.({ bytesDone: this.bytesDone, bytesTotal: this.bytesTotal });
   }
-}
-
-function shuffle<T>(xs: T[]): T[] {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
-  }
-  return xs;
 }
 
 function leastBusy(sources: SourceState[]): SourceState {

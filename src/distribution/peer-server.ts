@@ -172,21 +172,19 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     let queued: number[] = [];
     let batch: NodeJS.Timeout | null = null;
     const flush = () => {
+      if (batch) clearTimeout(batch);
       batch = null;
-      res.write(Buffer.concat(queued.map(chunkFrame)));
+      if (queued.length > 0) res.write(Buffer.concat(queued.map(chunkFrame)));
       queued = [];
     };
     const watching = opts.availability.watch(imageId, {
       chunk: (i) => {
         queued.push(i);
-        if (queued.length >= HAVE_BATCH_MAX) {
-          if (batch) clearTimeout(batch);
-          flush();
-        } else batch ??= setTimeout(flush, HAVE_BATCH_MS);
+        if (queued.length >= HAVE_BATCH_MAX) flush();
+        else batch ??= setTimeout(flush, HAVE_BATCH_MS);
       },
       end: () => {
-        if (batch) clearTimeout(batch);
-        if (queued.length > 0) flush();
+        flush();
         res.end();
       },
     });

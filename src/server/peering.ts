@@ -3,6 +3,7 @@
  * control plane, the key that checks other agents' tickets, and who its peers are.
  */
 import type { Peering } from '../api/index.js';
+import { shuffle } from '../core/index.js';
 import { generateSigningKey, signTicket } from '../distribution/index.js';
 import type { HostRow, Store } from '../store/index.js';
 import { isOnline, reportOf } from './views.js';
@@ -53,18 +54,7 @@ export async function peeringOf(store: Store, host: HostRow, now: number): Promi
   return {
     ticket,
     serverKey: key.publicPem,
-    peers: [...relays, ...sample(others, PEERS_SENT)],
+    peers: [...relays, ...shuffle(others).slice(0, PEERS_SENT)],
     share,
   };
-}
-
-/** `n` of `xs` at random (all of them when there are no more). */
-function sample<T>(xs: T[], n: number): T[] {
-  if (xs.length <= n) return xs;
-  const copy = [...xs];
-  for (let i = 0; i < n; i++) {
-    const j = i + Math.floor(Math.random() * (copy.length - i));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy.slice(0, n);
 }

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { shuffle } from './shuffle.js';
+
+describe('shuffle', () => {
+  it('reorders in place, keeping every element once', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i);
+    const same = shuffle(xs);
+    expect(same).toBe(xs);
+    expect([...xs].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  it('puts every element in every place, over many runs', () => {
+    const seen = Array.from({ length: 4 }, () => new Set<number>());
+    for (let run = 0; run < 400; run++) shuffle([0, 1, 2, 3]).forEach((x, at) => seen[at]!.add(x));
+    for (const places of seen) expect(places.size).toBe(4);
+  });
+});
