@@ -10,3 +10,4 @@ export * from './rate.js';
 export * from './address.js';
 export * from './sleep.js';
 export * from './shuffle.js';
+export type * from './agent-settings.js';
