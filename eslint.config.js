@@ -22,7 +22,7 @@ const allowed = {
   core: [],
   api: ['core'],
   image: ['core'],
-  store: ['core'],
+  store: ['core', 'api'],
   executor: ['core'],
   distribution: ['core', 'image'],
   server: ['core', 'api', 'image', 'store', 'distribution', 'executor'],
@@ -30,18 +30,26 @@ const allowed = {
   cli: ['core', 'api', 'image'],
 };
 
-const deepImport = {
-  regex: '^(\\.\\./)+(src/)?[a-z-]+/(?!index\\.js$).+',
-  message: 'Import another folder through its index.ts only.',
-};
+/** Relative path from a file `depth` folders below src/ back up to src/. */
+const up = (depth) => `(\\.\\./){${depth}}`;
 
-function boundaryRules(folder) {
+/**
+ * The rules for the files of one folder at one depth (1: src/server/x.ts, 2: src/server/http/x.ts):
+ * a relative import that climbs out of the folder must name another folder's index.ts, and only
+ * of a folder this one may import.
+ */
+function boundaryRules(folder, depth) {
   const forbidden = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
-  const patterns = [deepImport];
+  const patterns = [
+    {
+      regex: `^${up(depth)}(src/)?[a-z-]+/(?!index\\.js$).+`,
+      message: 'Import another folder through its index.ts only.',
+    },
+  ];
   if (forbidden.length > 0) {
     patterns.push({
-      regex: `^\\.\\./(${forbidden.join('|')})(/|$)`,
-      message: `src/${folder} may import only: ${allowed[folder].join(', ') || 'nothing of ours'} (see DESIGN.md).`,
+      regex: `^${up(depth)}(${forbidden.join('|')})(/|$)`,
+      message: `src/${folder} may import only: ${allowed[folder].join(', ') || 'nothing of ours'} (see docs/architecture.md).`,
     });
   }
   if (folder === 'core') {
@@ -53,8 +61,9 @@ function boundaryRules(folder) {
       message: 'Keep this folder free of runtime infrastructure.',
     });
   }
+  const files = depth === 1 ? `src/${folder}/*.ts` : `src/${folder}/${'*/'.repeat(depth - 1)}*.ts`;
   return {
-    files: [`src/${folder}/**/*.ts`],
+    files: [files],
     ignores: [`src/${folder}/**/*.test.ts`],
     rules: { 'no-restricted-imports': ['error', { patterns }] },
   };
@@ -81,7 +90,7 @@ export default tseslint.config(
       ],
     },
   },
-  ...folders.map(boundaryRules),
+  ...folders.flatMap((f) => [1, 2, 3].map((depth) => boundaryRules(f, depth))),
   {
     // vitest's asymmetric matchers (expect.any, expect.stringContaining) are typed `any`.
     files: ['**/*.test.ts', 'test/**/*.ts'],

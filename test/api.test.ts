@@ -107,7 +107,7 @@ describe('API guard rails', () => {
     const { stat, readFile } = await import('node:fs/promises');
     expect((await stat(join(dir, 'admin.token'))).mode & 0o777).toBe(0o600);
     expect((await readFile(join(dir, 'admin.token'), 'utf8')).trim()).toBe(admin);
-    expect(await store.findToken(admin)).toBeUndefined();
+    expect(await store.tokens.find(admin)).toBeUndefined();
   });
 
   it('serves an OpenAPI document of every route', async () => {

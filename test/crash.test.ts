@@ -66,7 +66,7 @@ describe('an agent killed mid-activation', () => {
     expect(isAlive(orphan)).toBe(false);
     expect(await c.agentLog('a1')).toContain('stopped the process a previous agent left running');
     // Converging did not fetch the image again: the restarted agent received nothing.
-    const host = await c.store.hostByName('a1');
+    const host = await c.server.hosts.byName('a1');
     expect(host?.bytesReceived.origin ?? 0).toBe(0);
   });
 });

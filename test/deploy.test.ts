@@ -77,7 +77,7 @@ describe('deploy, upgrade, automatic and explicit rollback', () => {
   it('rolls back explicitly to an older release without fetching anything', async () => {
     const fetched = async () =>
       Promise.all(
-        AGENTS.map(async (a) => (await c.store.hostByName(a.name))!.bytesReceived.origin ?? 0),
+        AGENTS.map(async (a) => (await c.server.hosts.byName(a.name))!.bytesReceived.origin ?? 0),
       );
     const before = await fetched();
     expect(before.every((n) => n > 0)).toBe(true);

@@ -70,12 +70,12 @@ describe('housekeeping on a host', () => {
       .toBe(0);
     const objects = await objectsOf(dir);
     expect([...kept].filter((d) => !objects.has(d))).toEqual([]);
-    const before = (await c.store.hostByName('a1'))!.bytesReceived.origin ?? 0;
+    const before = (await c.server.hosts.byName('a1'))!.bytesReceived.origin ?? 0;
     const d = await c.waitFor(
       await c.client.createDeployment({ service: 'scores-api', kind: 'rollback', toVersion: 3 }),
     );
     expect(d.state).toBe('succeeded');
     expect(await c.fetchFrom('a1', 'scores-api', '/scores')).toMatchObject({ version: '3' });
-    expect((await c.store.hostByName('a1'))!.bytesReceived.origin ?? 0).toBe(before);
+    expect((await c.server.hosts.byName('a1'))!.bytesReceived.origin ?? 0).toBe(before);
   });
 });

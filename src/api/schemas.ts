@@ -218,6 +218,7 @@ export const createImageRequest = z.object({
   manifest: z.unknown(),
   tags: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)).default([]),
 });
+export type CreateImageRequest = z.output<typeof createImageRequest>;
 export const image = z.object({
   id: digest,
   service: z.string(),
@@ -308,6 +309,8 @@ export const event = z.object({
   at: z.string(),
   deploymentId: z.string().nullable(),
   type: z.string(),
+  /** Who caused it: `user:admin`, `agent:<host id>`, `system:orchestrator`, `join`. */
+  actor: z.string().nullable().default(null),
   data: z.record(z.string(), z.unknown()),
 });
 export type SlipwayEvent = z.infer<typeof event>;

@@ -1,18 +1,31 @@
 /**
  * Builds the whole control plane from the dependencies it is given (store, object store,
  * clock), so tests can run a complete server in-process. `main` wires the real ones.
+ *
+ * Where things are: `http/` parses and answers (one `addRoute`, which authenticates and
+ * authorizes before the body is read); `app/` holds the operations, each taking who acts and
+ * what they ask and running in one unit of work that writes the change and its events together;
+ * `authz/` says who is calling and what they may do; `events/` reads the committed events and
+ * goal changes back for streams and long polls; `hosts/` keeps the agents' latest reports.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { openApiDocument, routes } from '../api/index.js';
 import type { ObjectStore } from '../image/index.js';
 import type { Store } from '../store/index.js';
-import { agentRoutes } from './routes-agents.js';
-import { controlRoutes } from './routes-deployments.js';
-import { EventBus } from './event-bus.js';
-import { addRoute, installErrorHandling } from './http.js';
-import { imageRoutes } from './routes-images.js';
+import type { AppContext } from './app/context.js';
+import { collectOriginChunks } from './app/origin-gc.js';
+import { UnitOfWork } from './app/unit-of-work.js';
+import { Authenticator } from './authz/authenticate.js';
+import { EventFeed } from './events/event-feed.js';
+import { GoalWatch } from './events/goal-watch.js';
+import { LiveHosts } from './hosts/live-hosts.js';
+import { agentRoutes } from './http/agents.js';
+import { deploymentRoutes } from './http/deployments.js';
+import { installErrorHandling } from './http/errors.js';
+import { fleetRoutes } from './http/fleet.js';
+import { imageRoutes } from './http/images.js';
+import { addRoute } from './http/route.js';
 import { Orchestrator } from './orchestrator.js';
-import { collectOriginChunks } from './origin-gc.js';
 
 export const VERSION = '0.1.0';
 
@@ -33,9 +46,11 @@ const DEFAULT_GC = { everyMs: 60 * 60_000, graceMs: 60 * 60_000 };
 export interface SlipwayServer {
   app: FastifyInstance;
   orchestrator: Orchestrator;
-  bus: EventBus;
+  /** Hosts as their agents last reported them (reports are written to the store behind). */
+  hosts: LiveHosts;
   /** Starts listening and orchestrating; returns the base URL. */
   listen(host: string, port: number): Promise<string>;
+  /** Stops, writing what agents reported last; the store stays open (it is the caller's). */
   close(): Promise<void>;
 }
 
@@ -45,37 +60,58 @@ const BODY_LIMIT = 64 * 1024 * 1024;
 export function buildServer(deps: ServerDeps): SlipwayServer {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => {});
+  const { store, objects } = deps;
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, forceCloseConnections: true });
   app.addContentTypeParser(
     'application/octet-stream',
     { parseAs: 'buffer', bodyLimit: BODY_LIMIT },
     (_req, body, done) => done(null, body),
   );
-  const bus = new EventBus();
-  const orchestrator = new Orchestrator({ store: deps.store, bus, now, log, tickMs: deps.tickMs });
   installErrorHandling(app, log);
 
-  addRoute(app, deps.store, routes.health, () => Promise.resolve({ ok: true as const }));
+  const uow = new UnitOfWork(store);
+  const hosts = new LiveHosts(store, log);
+  const goals = new GoalWatch(store);
+  const feed = new EventFeed(store, log);
+  const orchestrator = new Orchestrator({ store, uow, hosts, now, log, tickMs: deps.tickMs });
+  const ctx: AppContext = {
+    store,
+    uow,
+    hosts,
+    goals,
+    objects,
+    now,
+    log,
+    kick: () => orchestrator.kick(),
+    pass: () => orchestrator.pass(),
+  };
+  const routeHost = { app, auth: new Authenticator(store, now) };
+
+  addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
-  agentRoutes(app, deps.store, bus);
-  imageRoutes(app, deps.store, deps.objects);
-  controlRoutes(app, deps.store, bus, orchestrator, now);
+  agentRoutes(routeHost, ctx);
+  imageRoutes(routeHost, ctx);
+  fleetRoutes(routeHost, ctx);
+  deploymentRoutes(routeHost, ctx, feed);
+
   const gc = deps.gc ?? DEFAULT_GC;
   const collect = async (graceMs: number) => {
-    const r = await collectOriginChunks(deps.store, deps.objects, { graceMs, now: now() });
+    const r = await collectOriginChunks(store, objects, { graceMs, now: now() });
     if (r.removed > 0) log(`origin gc: removed ${r.removed} chunk(s), ${r.bytesFreed} bytes`);
     return r;
   };
-  addRoute(app, deps.store, routes.collectGarbage, ({ body }) =>
+  addRoute(routeHost, routes.collectGarbage, ({ body }) =>
     collect(body.graceSeconds === undefined ? gc.graceMs : body.graceSeconds * 1000),
   );
   let gcTimer: NodeJS.Timeout | null = null;
+  const started = feed.start();
 
   return {
     app,
     orchestrator,
-    bus,
+    hosts,
     async listen(host, port) {
+      await started;
       const address = await app.listen({ host, port });
       orchestrator.start();
       gcTimer = setInterval(() => {
@@ -86,8 +122,12 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     },
     async close() {
       if (gcTimer) clearInterval(gcTimer);
+      await started.catch(() => {});
+      feed.stop();
+      goals.stop();
       await orchestrator.stop();
       await app.close();
+      await hosts.close();
     },
   };
 }

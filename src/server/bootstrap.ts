@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../store/index.js';
-import { hashToken, newToken } from './auth.js';
+import { hashToken, newToken } from './authz/tokens.js';
 
 export interface BootstrapResult {
   /** Files written on this start (empty when the tokens already existed). */
@@ -16,11 +16,11 @@ export interface BootstrapResult {
 export async function bootstrapTokens(store: Store, dataDir: string): Promise<BootstrapResult> {
   const written: BootstrapResult['written'] = [];
   for (const kind of ['admin', 'join'] as const) {
-    if (await store.hasTokens(kind)) continue;
+    if (await store.tokens.exists(kind)) continue;
     const token = newToken(kind);
     const path = join(dataDir, `${kind}.token`);
     await writeFile(path, token + '\n', { mode: 0o600 });
-    await store.addToken(hashToken(token), kind);
+    await store.tokens.add(hashToken(token), kind);
     written.push({ kind, path, token });
   }
   return { written };

@@ -1,3 +1,3 @@
 export * from './app.js';
 export * from './bootstrap.js';
-export { PEERS_SENT } from './peering.js';
+export { PEERS_SENT } from './app/peering.js';

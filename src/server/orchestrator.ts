@@ -5,14 +5,16 @@
  * running deployments up again from the store.
  */
 import { advance, isTerminal, type Timing } from '../core/index.js';
-import { serviceSpec } from '../api/index.js';
-import type { EventRow, HostRow, Store } from '../store/index.js';
-import type { EventBus } from './event-bus.js';
-import { deploymentOf, observationOf } from './views.js';
+import type { HostRow, Store } from '../store/index.js';
+import { ORCHESTRATOR } from './authz/identity.js';
+import type { UnitOfWork } from './app/unit-of-work.js';
+import type { LiveHosts } from './hosts/live-hosts.js';
+import { observationOf } from './views.js';
 
 export interface OrchestratorOptions {
   store: Store;
-  bus: EventBus;
+  uow: UnitOfWork;
+  hosts: LiveHosts;
   now?: () => number;
   tickMs?: number;
   log?: (msg: string) => void;
@@ -25,7 +27,6 @@ export class Orchestrator {
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
-  private unsubscribe: (() => void) | null = null;
   private readonly now: () => number;
 
   constructor(private readonly opts: OrchestratorOptions) {
@@ -35,14 +36,12 @@ export class Orchestrator {
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.opts.tickMs ?? 500);
-    this.unsubscribe = this.opts.bus.onReport(() => this.kick());
     this.kick();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.unsubscribe?.();
     await this.running;
   }
 
@@ -66,20 +65,17 @@ export class Orchestrator {
 
   /** One pass over every running deployment (also used by tests to step deterministically). */
   async pass(): Promise<void> {
-    const ids = await this.opts.store.runningDeploymentIds();
+    const ids = await this.opts.store.deployments.runningIds();
     if (ids.length === 0) return;
-    const hosts = new Map((await this.opts.store.listHosts()).map((h) => [h.id, h]));
+    const hosts = new Map((await this.opts.hosts.list()).map((h) => [h.id, h]));
     for (const id of ids) await this.step(id, hosts);
   }
 
   private async step(id: string, hosts: ReadonlyMap<string, HostRow>): Promise<void> {
-    const { store, bus } = this.opts;
-    let events: EventRow[] = [];
-    let touched: string[] = [];
-    await store.transaction(async (tx) => {
-      const row = await tx.deploymentForUpdate(id);
+    await this.opts.uow.run(ORCHESTRATOR, async ({ tx, emit, goalsChanged }) => {
+      const row = await tx.deployments.getForUpdate(id);
       if (!row) return;
-      const current = deploymentOf(row);
+      const current = row.deployment;
       if (isTerminal(current.state)) return;
       const timing = await this.timingOf(tx, current.service, current.release);
       const obs = new Map(
@@ -91,18 +87,10 @@ export class Orchestrator {
         step.goals.length > 0 ||
         step.deployment.deadline !== current.deadline;
       if (!changed) return;
-      touched = await tx.changeGoals(current.service, step.goals);
-      await tx.updateDeployment(step.deployment);
-      events = await tx.addEvents(
-        step.events.map((e) => ({
-          deploymentId: id,
-          type: e.type,
-          data: { ...e, service: current.service },
-        })),
-      );
+      goalsChanged(await tx.goals.change(current.service, step.goals));
+      await tx.deployments.update(step.deployment);
+      for (const e of step.events) emit(e.type, { ...e, service: current.service }, id);
     });
-    bus.goalChanged(touched);
-    bus.publish(events);
   }
 
   private readonly timings = new Map<string, Timing>();
@@ -113,8 +101,8 @@ export class Orchestrator {
     let t = this.timings.get(key);
     if (!t) {
       // Inside the step's transaction: over PGlite a second connection would wait for this one.
-      const r = await tx.release(service, version);
-      const health = r ? serviceSpec.parse(r.config).health : null;
+      const r = await tx.releases.get(service, version);
+      const health = r ? r.config.health : null;
       const activate = (health?.deadlineMs ?? 10_000) + 15_000;
       t = {
         stageTimeoutMs: this.opts.stageTimeoutMs ?? 15 * 60_000,

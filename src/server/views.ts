@@ -1,47 +1,11 @@
-/** Turns stored rows into the API's shapes, validating JSON that comes back from the database. */
-import { z } from 'zod';
-import type { Deployment, HostObservation } from '../core/index.js';
-import * as api from '../api/index.js';
+/** Turns stored rows (checked by the store) into the API's shapes. */
+import type { HostObservation } from '../core/index.js';
+import type * as api from '../api/index.js';
 import type { DeploymentRow, HostRow, ImageRow, ReleaseRow } from '../store/index.js';
+import { reportOf } from './hosts/live-hosts.js';
 
 /** A host counts as online when it was heard from this recently. */
 export const ONLINE_WINDOW_MS = 15_000;
-
-const deploymentDoc = z.object({
-  id: z.string(),
-  service: z.string(),
-  environment: z.string(),
-  kind: api.deploymentKind,
-  release: z.number().int(),
-  state: api.deploymentState,
-  currentBatch: z.number().int(),
-  batchCount: z.number().int(),
-  failureThreshold: z.number().int(),
-  hosts: z.array(
-    z.object({
-      hostId: z.string(),
-      hostName: z.string(),
-      region: z.string(),
-      batch: z.number().int(),
-      previous: z.number().int().nullable(),
-      state: api.hostStepState,
-      detail: z.string().nullable(),
-    }),
-  ),
-  deadline: z.number().nullable(),
-  reason: z.string().nullable(),
-  cancelRequested: z.boolean(),
-});
-
-export function deploymentOf(row: DeploymentRow): Deployment {
-  return deploymentDoc.parse(row.doc);
-}
-
-/** The last report of a host, or an empty one when it never reported (or sent garbage). */
-export function reportOf(host: HostRow): api.AgentReport {
-  const parsed = api.agentReport.safeParse(host.report);
-  return parsed.success ? parsed.data : api.agentReport.parse({ services: [] });
-}
 
 export function isOnline(host: HostRow, now: number): boolean {
   return host.lastSeenAt !== null && now - host.lastSeenAt.getTime() < ONLINE_WINDOW_MS;
@@ -96,7 +60,7 @@ export function deploymentView(
   row: DeploymentRow,
   hosts: ReadonlyMap<string, HostRow>,
 ): api.DeploymentView {
-  const d = deploymentOf(row);
+  const d = row.deployment;
   return {
     id: d.id,
     service: d.service,

@@ -1,2 +1,4 @@
-export * from './store.js';
+export type * from './repositories.js';
+export type * from './rows.js';
+export { deploymentDoc } from './rows.js';
 export * from './open.js';

@@ -118,4 +118,11 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0003_event_actor': {
+    async up(db: Kysely<unknown>) {
+      // Who caused each event (`user:admin`, `agent:<host>`, `system:orchestrator`): written in
+      // the same transaction as the change, so the record of who did what cannot fall behind it.
+      await runStatements(db, `alter table events add column actor text;`);
+    },
+  },
 };

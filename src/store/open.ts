@@ -6,23 +6,30 @@ import pg from 'pg';
 import { SlipwayError } from '../core/index.js';
 import { migrations } from './migrations.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import type { Channel, Store } from './repositories.js';
 import type { Database } from './schema.js';
-import { Store } from './store.js';
+import { CHANNELS, KyselyStore, Listeners } from './store.js';
 
 export type StoreOptions =
   | { engine: 'pglite'; dataDir: string | null /* null: in memory */ }
   | { engine: 'postgres'; url: string };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
+const channels = Object.entries(CHANNELS) as [Channel, string][];
 
-/** Opens the database, applies pending migrations and returns the store. */
+/** Opens the database, applies pending migrations, starts listening and returns the store. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
+  const listeners = new Listeners();
   let db: Kysely<Database>;
   let close: () => Promise<void>;
   if (opts.engine === 'pglite') {
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
     const pglite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
     await pglite.waitReady;
+    // Before any query of Kysely's: PGlite is one session, and LISTEN issued inside someone's
+    // transaction would be undone with it.
+    for (const [channel, name] of channels)
+      await pglite.listen(name, (payload) => listeners.dispatch(channel, payload));
     db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
     close = async () => {
       await db.destroy();
@@ -31,7 +38,6 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   } else {
     const pool = new pg.Pool({ connectionString: opts.url, max: 10 });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    close = () => db.destroy();
     try {
       await pool.query('select 1');
     } catch (e) {
@@ -43,6 +49,12 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         { cause: e },
       );
     }
+    const listener = new PostgresListener(opts.url, listeners);
+    await listener.start();
+    close = async () => {
+      await listener.stop();
+      await db.destroy();
+    };
   }
   const { error } = await new Migrator({ db, provider }).migrateToLatest();
   if (error) {
@@ -54,7 +66,61 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       { cause: error },
     );
   }
-  return new Store(db, opts.engine, close);
+  return new KyselyStore(db, opts.engine, listeners, close);
+}
+
+/**
+ * One dedicated connection that LISTENs on Slipway's channels: how a server process hears of
+ * changes other processes on the same database commit. A lost connection is made again with
+ * backoff; what was announced meanwhile is not lost, only late, since readers also poll.
+ */
+class PostgresListener {
+  private client: pg.Client | null = null;
+  private stopped = false;
+  private retryMs = 250;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly url: string,
+    private readonly listeners: Listeners,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (n) => {
+      const channel = channels.find(([, name]) => name === n.channel)?.[0];
+      if (channel) this.listeners.dispatch(channel, n.payload ?? '');
+    });
+    client.on('error', () => this.reconnect(client));
+    client.on('end', () => this.reconnect(client));
+    await client.connect();
+    for (const [, name] of channels) await client.query(`LISTEN ${name}`);
+    this.client = client;
+    this.retryMs = 250;
+  }
+
+  private reconnect(failed: pg.Client): void {
+    if (this.stopped || this.client !== failed) return;
+    this.client = null;
+    failed.end().catch(() => {});
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.start().catch(() => {
+        this.retryMs = Math.min(this.retryMs * 2, 10_000);
+        this.client = failed; // so that the next reconnect is not refused
+        this.reconnect(failed);
+      });
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const c = this.client;
+    this.client = null;
+    await c?.end().catch(() => {});
+  }
 }
 
 function redact(url: string): string {

@@ -88,6 +88,7 @@ export interface Database {
     at: Timestamp;
     deployment_id: string | null;
     type: string;
+    actor: ColumnType<string | null, string | null | undefined, string | null>;
     data: Json;
   };
 }

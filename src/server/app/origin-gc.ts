@@ -3,8 +3,8 @@
  * once they are older than a grace time. The grace time protects a build in progress, whose
  * chunks are uploaded (or found present, which refreshes them) before its manifest arrives.
  */
-import { parseManifest, manifestChunks, type ObjectStore } from '../image/index.js';
-import type { Store } from '../store/index.js';
+import { parseManifest, manifestChunks, type ObjectStore } from '../../image/index.js';
+import type { Store } from '../../store/index.js';
 
 export interface OriginGcResult {
   removed: number;
@@ -19,13 +19,13 @@ export async function collectOriginChunks(
   opts: { graceMs: number; now: number },
 ): Promise<OriginGcResult> {
   const referenced = new Set<string>();
-  for (const text of await store.imageManifests()) {
+  for (const text of await store.images.manifests()) {
     for (const c of manifestChunks(parseManifest(JSON.parse(text)))) referenced.add(c.digest);
   }
-  const candidates = await store.chunksOlderThan(new Date(opts.now - opts.graceMs));
+  const candidates = await store.chunks.olderThan(new Date(opts.now - opts.graceMs));
   const garbage = candidates.filter((c) => !referenced.has(c.digest));
   // Rows first: once a row is gone no new image can count on the chunk, then the bytes.
-  await store.deleteChunks(garbage.map((c) => c.digest));
+  await store.chunks.remove(garbage.map((c) => c.digest));
   for (const c of garbage) await objects.remove(c.digest);
   return {
     removed: garbage.length,

@@ -2,11 +2,13 @@
  * What an agent needs to trade chunks with its region: a short-lived ticket signed by the
  * control plane, the key that checks other agents' tickets, and who its peers are.
  */
-import type { Peering } from '../api/index.js';
-import { shuffle } from '../core/index.js';
-import { generateSigningKey, signTicket } from '../distribution/index.js';
-import type { HostRow, Store } from '../store/index.js';
-import { isOnline, reportOf } from './views.js';
+import type { Peering } from '../../api/index.js';
+import { shuffle } from '../../core/index.js';
+import { generateSigningKey, signTicket } from '../../distribution/index.js';
+import type { HostRow, Store } from '../../store/index.js';
+import { reportOf } from '../hosts/live-hosts.js';
+import { isOnline } from '../views.js';
+import type { AppContext } from './context.js';
 
 /** Tickets outlive a few missed goal answers (renewed with every one, at least every 25 s). */
 const TICKET_TTL_MS = 10 * 60_000;
@@ -17,7 +19,7 @@ const signingKeys = new WeakMap<Store, Promise<{ privatePem: string; publicPem: 
 function signingKey(store: Store): Promise<{ privatePem: string; publicPem: string }> {
   let key = signingKeys.get(store);
   if (!key) {
-    key = store.serverKey('peer-tickets', generateSigningKey);
+    key = store.keys.get('peer-tickets', generateSigningKey);
     // A failed read is not remembered: the next goal answer tries again.
     key.catch(() => signingKeys.delete(store));
     signingKeys.set(store, key);
@@ -31,14 +33,15 @@ function signingKey(store: Store): Promise<{ privatePem: string; publicPem: stri
  */
 export const PEERS_SENT = 32;
 
-export async function peeringOf(store: Store, host: HostRow, now: number): Promise<Peering> {
-  const key = await signingKey(store);
+export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering> {
+  const now = ctx.now();
+  const key = await signingKey(ctx.store);
   const ticket = signTicket(key.privatePem, {
     hostId: host.id,
     region: host.region,
     exp: now + TICKET_TTL_MS,
   });
-  const region = (await store.listHosts())
+  const region = (await ctx.hosts.list())
     .filter((h) => h.id !== host.id && h.region === host.region && isOnline(h, now))
     .flatMap((h) => {
       const r = reportOf(h);

@@ -1,6 +1,7 @@
 /**
- * Creating deployments: resolve the image and environment, check the plan against the service
- * map, topology and dependencies, then persist release + deployment in one transaction.
+ * Deployments: creating one (resolve the image and environment, check the plan against the
+ * service map, topology and dependencies, then persist release, deployment and event in one
+ * unit of work) and cancelling one.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -13,60 +14,33 @@ import {
   planDeployment,
   resolveEnvironment,
   targetHosts,
-  type Deployment,
   type ServiceMap,
-} from '../core/index.js';
-import { serviceSpec, type CreateDeploymentRequest } from '../api/index.js';
-import type { ReleaseRow, Store } from '../store/index.js';
-import { deploymentOf, isOnline } from './views.js';
+  isTerminal,
+  requestCancel,
+} from '../../core/index.js';
+import type { CreateDeploymentRequest, DeploymentView } from '../../api/index.js';
+import type { DeploymentRow, HostRow, ReleaseRow, Store } from '../../store/index.js';
+import type { Identity } from '../authz/identity.js';
+import { deploymentView, isOnline } from '../views.js';
+import type { AppContext } from './context.js';
+import { resolveImage } from './images.js';
 import { requireServiceMap } from './service-map.js';
 
-export interface Created {
-  deployment: Deployment;
-  imageId: string;
-  skippedOffline: string[];
-}
-
-/** Finds an image by full id, unique id prefix (12+ hex digits) or tag of the service. */
-export async function resolveImage(store: Store, service: string, ref: string): Promise<string> {
-  if (/^[0-9a-f]{64}$/.test(ref)) {
-    if (await store.image(ref)) return ref;
-    throw new NotFoundError('image', ref);
-  }
-  const tagged = await store.imageIdOfTag(service, ref);
-  if (tagged) return tagged;
-  if (/^[0-9a-f]{12,63}$/.test(ref)) {
-    const matches = (await store.listImages(service, 1000)).filter((i) => i.id.startsWith(ref));
-    if (matches.length === 1) return matches[0]!.id;
-    if (matches.length > 1) throw new SlipwayError('INVALID', `image prefix ${ref} is ambiguous`);
-  }
-  throw new SlipwayError(
-    'NOT_FOUND',
-    `no image ${JSON.stringify(ref)} for service ${service} (neither an id nor a tag)`,
-    {
-      service,
-      ref,
-    },
-  );
-}
-
 export async function createDeployment(
-  store: Store,
+  ctx: AppContext,
+  actor: Identity,
   req: CreateDeploymentRequest,
-  now: number,
-): Promise<Created> {
-  return store.transaction(async (tx) => {
+): Promise<DeploymentView> {
+  const id = await ctx.uow.run(actor, async ({ tx, emit }) => {
     const map = await requireServiceMap(tx);
     const spec = map.services[req.service];
     if (!spec) throw new NotFoundError('service', req.service);
     const env = resolveEnvironment(map, req.environment);
-    const running = await tx.runningDeploymentFor(req.service, env.name);
+    const running = await tx.deployments.runningFor(req.service, env.name);
     if (running) {
       throw new ConflictError(
         `deployment ${running} of ${req.service} to ${env.name} is still running; wait for it or cancel it`,
-        {
-          deploymentId: running,
-        },
+        { deploymentId: running },
       );
     }
     await checkDependencies(tx, map, req.service, env.name);
@@ -77,7 +51,7 @@ export async function createDeployment(
         ? await rollbackTarget(tx, req, env.name)
         : await releaseFor(tx, map, req, env.name);
 
-    const all = await tx.listHosts();
+    const all = await ctx.hosts.list(tx);
     const targets = targetHosts(map, req.service, env.name, all);
     if (targets.length === 0) {
       throw new ValidationError('nothing to deploy to', [
@@ -87,12 +61,9 @@ export async function createDeployment(
         },
       ]);
     }
-    const online = targets.filter((h) =>
-      isOnline(
-        all.find((a) => a.id === h.id)!,
-        now,
-      ),
-    );
+    const now = ctx.now();
+    const byId = new Map(all.map((h) => [h.id, h]));
+    const online = targets.filter((h) => isOnline(byId.get(h.id)!, now));
     const skippedOffline = targets.filter((h) => !online.includes(h)).map((h) => h.name);
     if (online.length === 0) {
       throw new SlipwayError(
@@ -100,8 +71,7 @@ export async function createDeployment(
         `every target host is offline: ${skippedOffline.join(', ')}`,
       );
     }
-    const goals = await tx.goalsOfService(req.service);
-    const config = serviceSpec.parse(release.config);
+    const goals = await tx.goals.ofService(req.service);
     const deployment = planDeployment({
       id: randomUUID(),
       service: req.service,
@@ -110,11 +80,54 @@ export async function createDeployment(
       release: release.version,
       hosts: online,
       previous: new Map(goals.map((g) => [g.hostId, g.activeVersion])),
-      rollout: config.rollout,
+      rollout: release.config.rollout,
     });
-    await tx.addDeployment(deployment, release.imageId);
-    return { deployment, imageId: release.imageId, skippedOffline };
+    await tx.deployments.add(deployment, release.imageId);
+    emit('deployment.created', { ...deployment, skippedOffline }, deployment.id);
+    return deployment.id;
   });
+  ctx.kick();
+  return viewOf(ctx, await getDeployment(ctx.store, id));
+}
+
+/** Asks a running deployment to stop; activated hosts return to their previous release. */
+export async function cancelDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  id: string,
+): Promise<DeploymentView> {
+  await ctx.uow.run(actor, async ({ tx, emit }) => {
+    const row = await tx.deployments.getForUpdate(id);
+    if (!row) throw new NotFoundError('deployment', id);
+    if (isTerminal(row.deployment.state)) return;
+    await tx.deployments.update(requestCancel(row.deployment));
+    emit('deployment.cancel-requested', { service: row.deployment.service }, id);
+  });
+  await ctx.pass();
+  return viewOf(ctx, await getDeployment(ctx.store, id));
+}
+
+export async function getDeployment(store: Store, id: string): Promise<DeploymentRow> {
+  const row = await store.deployments.get(id);
+  if (!row) throw new NotFoundError('deployment', id);
+  return row;
+}
+
+export async function listDeployments(
+  ctx: AppContext,
+  filter: { service?: string; environment?: string },
+  limit: number,
+): Promise<DeploymentView[]> {
+  const hosts = await hostsById(ctx);
+  return (await ctx.store.deployments.list(filter, limit)).map((r) => deploymentView(r, hosts));
+}
+
+export async function viewOf(ctx: AppContext, row: DeploymentRow): Promise<DeploymentView> {
+  return deploymentView(row, await hostsById(ctx));
+}
+
+async function hostsById(ctx: AppContext): Promise<Map<string, HostRow>> {
+  return new Map((await ctx.hosts.list()).map((h) => [h.id, h]));
 }
 
 /** A service runs `after:` its dependencies: each must have a release deployed in the environment. */
@@ -126,7 +139,7 @@ async function checkDependencies(
 ): Promise<void> {
   const missing: string[] = [];
   for (const dep of map.services[service]?.after ?? []) {
-    if (!(await store.lastSucceeded(dep, env))) missing.push(dep);
+    if (!(await store.deployments.lastSucceeded(dep, env))) missing.push(dep);
   }
   if (missing.length > 0) {
     throw new PolicyError(
@@ -146,7 +159,7 @@ async function releaseFor(
   if (!req.image)
     throw new SlipwayError('INVALID', `--image is required to ${req.kind ?? 'deploy'}`);
   const imageId = await resolveImage(store, req.service, req.image);
-  const image = await store.image(imageId);
+  const image = await store.images.byId(imageId);
   if (image && image.service !== req.service) {
     throw new SlipwayError(
       'INVALID',
@@ -154,7 +167,7 @@ async function releaseFor(
     );
   }
   const config = effectiveConfig(map, req.service, env);
-  const latest = (await store.listReleases(req.service))[0];
+  const latest = (await store.releases.list(req.service))[0];
   if (
     latest &&
     latest.imageId === imageId &&
@@ -163,7 +176,7 @@ async function releaseFor(
   ) {
     return latest;
   }
-  return store.addRelease({ service: req.service, imageId, environment: env, config });
+  return store.releases.add({ service: req.service, imageId, environment: env, config });
 }
 
 /** The release a rollback returns to: `toVersion`, or the one that succeeded before the current one. */
@@ -173,7 +186,7 @@ async function rollbackTarget(
   env: string,
 ): Promise<ReleaseRow> {
   if (req.toVersion !== undefined) {
-    const r = await store.release(req.service, req.toVersion);
+    const r = await store.releases.get(req.service, req.toVersion);
     if (!r) throw new NotFoundError('release', `${req.service} v${req.toVersion}`);
     if (r.environment !== env) {
       throw new SlipwayError(
@@ -183,8 +196,8 @@ async function rollbackTarget(
     }
     return r;
   }
-  const history = (await store.listDeployments(req.service, 200))
-    .map(deploymentOf)
+  const history = (await store.deployments.list({ service: req.service, environment: env }, 200))
+    .map((row) => row.deployment)
     .filter((d) => d.environment === env && d.state === 'succeeded' && d.kind !== 'stage');
   const current = history[0]?.release;
   const previous = history.find((d) => d.release !== current)?.release;
@@ -194,7 +207,7 @@ async function rollbackTarget(
       `${req.service} has no earlier release in ${env} to roll back to`,
     );
   }
-  const r = await store.release(req.service, previous);
+  const r = await store.releases.get(req.service, previous);
   if (!r) throw new NotFoundError('release', `${req.service} v${previous}`);
   return r;
 }

@@ -1,24 +1,18 @@
 /** What an agent must converge on: per service, the releases to hold and the one to run. */
-import { serviceSpec, type AgentGoal, type GoalRelease } from '../api/index.js';
-import type { HostRow, Store } from '../store/index.js';
+import type { AgentGoal, GoalRelease } from '../../api/index.js';
+import type { HostRow } from '../../store/index.js';
+import type { AppContext } from './context.js';
 import { peeringOf } from './peering.js';
 
-export async function goalOfHost(
-  store: Store,
-  host: HostRow,
-  now: number = Date.now(),
-): Promise<AgentGoal> {
-  const goals = await store.goalsOfHost(host.id);
+export async function goalOfHost(ctx: AppContext, host: HostRow): Promise<AgentGoal> {
+  const goals = await ctx.store.goals.ofHost(host.id);
   const cache = new Map<string, GoalRelease | null>();
   const resolve = async (service: string, version: number | null): Promise<GoalRelease | null> => {
     if (version === null) return null;
     const key = `${service}:${version}`;
     if (!cache.has(key)) {
-      const r = await store.release(service, version);
-      cache.set(
-        key,
-        r ? { version: r.version, imageId: r.imageId, config: serviceSpec.parse(r.config) } : null,
-      );
+      const r = await ctx.store.releases.get(service, version);
+      cache.set(key, r ? { version: r.version, imageId: r.imageId, config: r.config } : null);
     }
     return cache.get(key) ?? null;
   };
@@ -37,6 +31,6 @@ export async function goalOfHost(
   return {
     generation: host.goalGeneration,
     services,
-    peering: await peeringOf(store, host, now),
+    peering: await peeringOf(ctx, host),
   };
 }

@@ -1,0 +1,93 @@
+/** The agents' operations: enrollment, the goal-state long poll and status reports. */
+import { randomUUID } from 'node:crypto';
+import { SlipwayError } from '../../core/index.js';
+import type { AgentGoal, AgentReport } from '../../api/index.js';
+import type { HostRow } from '../../store/index.js';
+import type { Identity } from '../authz/identity.js';
+import { hashToken, newToken } from '../authz/tokens.js';
+import type { AppContext } from './context.js';
+import { goalOfHost } from './goal-state.js';
+
+/** The host an agent's credential belongs to; only agents have a goal state or a report. */
+export function hostIdOf(actor: Identity): string {
+  if (actor.kind !== 'agent') throw new SlipwayError('FORBIDDEN', 'only agents have a goal state');
+  return actor.hostId;
+}
+
+/** Registers a host (or takes a host of that name over) and issues its own credential. */
+export async function enroll(
+  ctx: AppContext,
+  actor: Identity,
+  req: { name: string; region: string; labels: Record<string, string> },
+): Promise<{ hostId: string; token: string }> {
+  const token = newToken('agent');
+  const host = await ctx.uow.run(actor, async ({ tx, emit }) => {
+    const h = await tx.hosts.upsert({
+      id: randomUUID(),
+      name: req.name,
+      region: req.region,
+      labels: req.labels,
+    });
+    // One credential per host: re-enrolling (a host rebuilt under the same name) replaces it.
+    await tx.tokens.revokeOfHost(h.id);
+    await tx.tokens.add(hashToken(token), 'agent', h.id);
+    emit('host.enrolled', { host: h.name, region: h.region });
+    return h;
+  });
+  ctx.hosts.touch(host.id, new Date(ctx.now()));
+  return { hostId: host.id, token };
+}
+
+/**
+ * The calling host's goal state, at once when its generation is past `after`, else when it
+ * changes or after `waitMs`, whichever is first.
+ */
+export async function agentGoal(
+  ctx: AppContext,
+  actor: Identity,
+  opts: { after: number; waitMs: number; closed: AbortSignal },
+): Promise<AgentGoal> {
+  const hostId = hostIdOf(actor);
+  ctx.hosts.touch(hostId, new Date(ctx.now()));
+  // Waiting starts before the read, so a change committed between the two is not missed.
+  const stop = new AbortController();
+  const onClose = () => stop.abort();
+  opts.closed.addEventListener('abort', onClose);
+  try {
+    const changed = ctx.goals.wait(hostId, opts.waitMs, stop.signal);
+    let host: HostRow | undefined = await ctx.hosts.byId(hostId);
+    if (host && host.goalGeneration <= opts.after && opts.waitMs > 0) {
+      await changed;
+      host = await ctx.hosts.byId(hostId);
+    }
+    if (!host) throw new SlipwayError('UNAUTHENTICATED', 'this host is no longer registered');
+    return await goalOfHost(ctx, host);
+  } finally {
+    opts.closed.removeEventListener('abort', onClose);
+    stop.abort();
+  }
+}
+
+/**
+ * Records a report. What each host last reported, less fetch progress, is kept to wake the
+ * orchestrator only when that changes: its regular tick still sees progress, and a fleet
+ * fetching at once sends a report a second per host; a pass for each would keep the server busy
+ * with nothing new.
+ */
+export class Reports {
+  private readonly lastStates = new Map<string, string>();
+
+  constructor(private readonly ctx: AppContext) {}
+
+  record(actor: Identity, report: AgentReport): void {
+    const hostId = hostIdOf(actor);
+    this.ctx.hosts.report(hostId, report, new Date(this.ctx.now()));
+    const states = JSON.stringify(
+      report.services.map((s) => ({ ...s, fetching: s.fetching && s.fetching.version })),
+    );
+    if (this.lastStates.get(hostId) !== states) {
+      this.lastStates.set(hostId, states);
+      this.ctx.kick();
+    }
+  }
+}

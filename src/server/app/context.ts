@@ -1,0 +1,22 @@
+/** What every application operation runs with: built once by `buildServer`. */
+import type { ObjectStore } from '../../image/index.js';
+import type { Store } from '../../store/index.js';
+import type { GoalWatch } from '../events/goal-watch.js';
+import type { LiveHosts } from '../hosts/live-hosts.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+export interface AppContext {
+  store: Store;
+  uow: UnitOfWork;
+  /** Hosts with their agents' latest reports. */
+  hosts: LiveHosts;
+  goals: GoalWatch;
+  /** The origin's chunk store. */
+  objects: ObjectStore;
+  now: () => number;
+  log: (msg: string) => void;
+  /** Asks the orchestrator for a pass soon (after a deployment was created or cancelled). */
+  kick: () => void;
+  /** Runs an orchestrator pass now, for an answer that shows its effect (a cancellation). */
+  pass: () => Promise<void>;
+}

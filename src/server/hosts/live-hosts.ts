@@ -1,0 +1,103 @@
+/**
+ * Agents' latest reports and last-seen times, held in memory and written behind in batches.
+ * Every agent reports at least every few seconds and once a second while it fetches; a write
+ * per report would keep an embedded database busy with little else at a few dozen hosts, and
+ * the rows would churn. A report is an observation the agent repeats, so losing the last second
+ * of them in a crash loses nothing: the next heartbeat brings it back. This is a cache of the
+ * server's, not persistence: the store only sees the batched write.
+ */
+import { agentReport, type AgentReport } from '../../api/index.js';
+import type { HostRow, Store } from '../../store/index.js';
+
+interface Pending {
+  /** Undefined when only the last-seen time changed. */
+  report?: AgentReport;
+  bytesReceived?: Record<string, number>;
+  seenAt: Date;
+}
+
+const FLUSH_MS = 1_000;
+
+export class LiveHosts {
+  private pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  /** Records an agent's report; readers here see it at once, the table within a second. */
+  report(hostId: string, report: AgentReport, at: Date): void {
+    this.pending.set(hostId, { report, bytesReceived: report.bytesReceived, seenAt: at });
+    this.flushSoon();
+  }
+
+  /** Records that an agent was heard from. */
+  touch(hostId: string, at: Date): void {
+    const p = this.pending.get(hostId);
+    this.pending.set(hostId, p ? { ...p, seenAt: at } : { seenAt: at });
+    this.flushSoon();
+  }
+
+  /** Hosts as their agents last described them; `store` may be a transaction's. */
+  async list(store: Store = this.store): Promise<HostRow[]> {
+    return (await store.hosts.list()).map((h) => this.overlay(h));
+  }
+
+  async byId(id: string, store: Store = this.store): Promise<HostRow | undefined> {
+    const h = await store.hosts.byId(id);
+    return h && this.overlay(h);
+  }
+
+  async byName(name: string, store: Store = this.store): Promise<HostRow | undefined> {
+    const h = await store.hosts.byName(name);
+    return h && this.overlay(h);
+  }
+
+  /** Writes what is pending in one transaction; a failed write keeps it for the next try. */
+  async flush(): Promise<void> {
+    const taken = this.pending;
+    if (taken.size === 0) return;
+    this.pending = new Map();
+    try {
+      await this.store.transaction((tx) => tx.hosts.saveLiveState(taken));
+    } catch (e) {
+      for (const [id, p] of taken) if (!this.pending.has(id)) this.pending.set(id, p);
+      throw e;
+    }
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+
+  private overlay(h: HostRow): HostRow {
+    const p = this.pending.get(h.id);
+    if (!p) return h;
+    return p.report === undefined
+      ? { ...h, lastSeenAt: p.seenAt }
+      : { ...h, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt: p.seenAt };
+  }
+
+  private flushSoon(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush().catch((e: unknown) => this.log(`writing host reports: ${(e as Error).message}`));
+    }, FLUSH_MS);
+    this.timer.unref();
+  }
+}
+
+/** The last report of a host, or an empty one when it never reported. */
+export function reportOf(host: HostRow): AgentReport {
+  return host.report ?? EMPTY_REPORT;
+}
+
+const EMPTY_REPORT: AgentReport = agentReport.parse({ services: [] });

@@ -1,0 +1,44 @@
+/** Deployments and their event streams. */
+import { routes } from '../../api/index.js';
+import type { AppContext } from '../app/context.js';
+import {
+  cancelDeployment,
+  createDeployment,
+  getDeployment,
+  listDeployments,
+  viewOf,
+} from '../app/deployments.js';
+import type { EventFeed } from '../events/event-feed.js';
+import { streamEvents } from './event-stream.js';
+import { addRoute, type RouteHost } from './route.js';
+
+export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFeed): void {
+  addRoute(host, routes.createDeployment, ({ identity, body }) =>
+    createDeployment(ctx, identity, body),
+  );
+
+  addRoute(host, routes.listDeployments, ({ query }) =>
+    listDeployments(ctx, { service: query.service }, query.limit),
+  );
+
+  addRoute(host, routes.getDeployment, async ({ params }) =>
+    viewOf(ctx, await getDeployment(ctx.store, params.id ?? '')),
+  );
+
+  addRoute(host, routes.cancelDeployment, ({ identity, params }) =>
+    cancelDeployment(ctx, identity, params.id ?? ''),
+  );
+
+  addRoute(host, routes.deploymentEvents, async ({ params, request, reply }) => {
+    const id = params.id ?? '';
+    await getDeployment(ctx.store, id); // 404 for an unknown deployment
+    return streamEvents(ctx.store, feed, request, reply, { deploymentId: id, after: 0 });
+  });
+
+  addRoute(host, routes.events, async ({ query, request, reply }) =>
+    streamEvents(ctx.store, feed, request, reply, {
+      deploymentId: null,
+      after: query.after ?? (await ctx.store.events.lastId()),
+    }),
+  );
+}

@@ -1,0 +1,48 @@
+/** The service map, hosts, releases and what runs where. */
+import { NotFoundError } from '../../core/index.js';
+import { routes, type StatusRow } from '../../api/index.js';
+import type { AppContext } from '../app/context.js';
+import { applyServiceMap, currentServiceMap } from '../app/service-map.js';
+import { reportOf } from '../hosts/live-hosts.js';
+import { hostView, isOnline, releaseView } from '../views.js';
+import { addRoute, type RouteHost } from './route.js';
+
+export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
+  addRoute(host, routes.applyServiceMap, ({ identity, body }) =>
+    applyServiceMap(ctx, identity, body),
+  );
+
+  addRoute(host, routes.getServiceMap, async () => {
+    const rec = await currentServiceMap(ctx.store);
+    if (!rec) throw new NotFoundError('service map', 'current');
+    return rec;
+  });
+
+  addRoute(host, routes.listHosts, async () =>
+    (await ctx.hosts.list()).map((h) => hostView(h, ctx.now())),
+  );
+
+  addRoute(host, routes.listReleases, async ({ params }) =>
+    (await ctx.store.releases.list(params.service ?? '')).map(releaseView),
+  );
+
+  addRoute(host, routes.status, async () => {
+    const rows: StatusRow[] = [];
+    const now = ctx.now();
+    for (const h of await ctx.hosts.list()) {
+      for (const s of reportOf(h).services) {
+        rows.push({
+          host: h.name,
+          region: h.region,
+          online: isOnline(h, now),
+          service: s.service,
+          active: s.active?.version ?? null,
+          state: s.active?.state ?? (s.fetching ? 'fetching' : 'idle'),
+          staged: s.staged,
+          port: s.active?.port ?? null,
+        });
+      }
+    }
+    return rows;
+  });
+}

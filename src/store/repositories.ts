@@ -1,0 +1,155 @@
+/**
+ * The store's contract: one small repository per kind of record. The server's application layer
+ * sees only these interfaces; `open.ts` builds them over Kysely for PGlite or PostgreSQL, and
+ * `test/store.test.ts` runs one suite over both engines.
+ */
+import type { Deployment, HostInfo } from '../core/index.js';
+import type {
+  DeploymentRow,
+  EventRow,
+  GoalRow,
+  HostRow,
+  ImageRow,
+  NewEvent,
+  ReleaseRow,
+  ServiceMapRow,
+} from './rows.js';
+
+export type TokenKind = 'admin' | 'join' | 'agent';
+
+export interface TokenRepository {
+  add(hash: string, kind: TokenKind, hostId?: string): Promise<void>;
+  find(hash: string): Promise<{ kind: TokenKind; hostId: string | null } | undefined>;
+  exists(kind: 'admin' | 'join'): Promise<boolean>;
+  revokeOfHost(hostId: string): Promise<void>;
+}
+
+export interface ServerKeyRepository {
+  /**
+   * The named key pair, made by `generate` on first use. Concurrent first uses (replicas
+   * starting together) agree on one: the first insert wins and everyone reads it back.
+   */
+  get(
+    name: string,
+    generate: () => { privatePem: string; publicPem: string },
+  ): Promise<{ privatePem: string; publicPem: string }>;
+}
+
+export interface HostRepository {
+  /** Registers a host, or updates the region and labels of a host of that name. */
+  upsert(h: HostInfo): Promise<HostRow>;
+  byId(id: string): Promise<HostRow | undefined>;
+  byName(name: string): Promise<HostRow | undefined>;
+  /** Every host, by region and name. */
+  list(): Promise<HostRow[]>;
+  /**
+   * Writes reports and last-seen times of many hosts at once; a host without a report only
+   * has its last-seen time moved.
+   */
+  saveLiveState(
+    states: ReadonlyMap<
+      string,
+      { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
+    >,
+  ): Promise<void>;
+}
+
+export interface ServiceMapRepository {
+  save(document: unknown, normalized: unknown): Promise<{ version: number; appliedAt: Date }>;
+  current(): Promise<ServiceMapRow | undefined>;
+}
+
+export interface ChunkRepository {
+  add(digest: string, size: number): Promise<void>;
+  /**
+   * Which of the digests the origin holds. With `touch`, those found count as new again, so
+   * garbage collection (which spares chunks younger than its grace time) leaves them to the
+   * image about to be registered that needs them.
+   */
+  present(digests: string[], opts?: { touch?: Date }): Promise<Set<string>>;
+  /** Chunks stored (or last asked about) before `before`. */
+  olderThan(before: Date): Promise<{ digest: string; size: number }[]>;
+  remove(digests: string[]): Promise<void>;
+}
+
+export interface ImageRepository {
+  add(img: Omit<ImageRow, 'createdAt' | 'tags'>, manifest: string): Promise<void>;
+  byId(id: string): Promise<ImageRow | undefined>;
+  manifest(id: string): Promise<string | undefined>;
+  /** Every registered image's manifest, as stored. */
+  manifests(): Promise<string[]>;
+  list(service: string | undefined, limit: number): Promise<ImageRow[]>;
+  setTag(service: string, tag: string, imageId: string): Promise<void>;
+  byTag(service: string, tag: string): Promise<string | undefined>;
+}
+
+export interface ReleaseRepository {
+  /** Creates the next release of a service (v1, v2…). Call inside a transaction. */
+  add(
+    r: Omit<ReleaseRow, 'version' | 'createdAt' | 'config'> & { config: unknown },
+  ): Promise<ReleaseRow>;
+  get(service: string, version: number): Promise<ReleaseRow | undefined>;
+  /** Newest first. */
+  list(service: string): Promise<ReleaseRow[]>;
+}
+
+export interface DeploymentRepository {
+  add(d: Deployment, imageId: string): Promise<void>;
+  update(d: Deployment): Promise<void>;
+  get(id: string): Promise<DeploymentRow | undefined>;
+  /** Locks the row for the rest of the transaction, then reads it. */
+  getForUpdate(id: string): Promise<DeploymentRow | undefined>;
+  /** Newest first. */
+  list(filter: { service?: string; environment?: string }, limit: number): Promise<DeploymentRow[]>;
+  /** Ids of deployments still running, oldest first. */
+  runningIds(): Promise<string[]>;
+  runningFor(service: string, environment: string): Promise<string | undefined>;
+  /** The last deployment of a service to an environment that succeeded. */
+  lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined>;
+}
+
+export interface GoalRepository {
+  ofHost(hostId: string): Promise<GoalRow[]>;
+  ofService(service: string): Promise<GoalRow[]>;
+  /** Changes goals (absent fields kept), bumps each touched host's generation; returns them. */
+  change(
+    service: string,
+    changes: { hostId: string; stage?: number | null; active?: number | null }[],
+  ): Promise<string[]>;
+}
+
+export interface EventRepository {
+  add(events: NewEvent[]): Promise<EventRow[]>;
+  /** Events after `afterId`, oldest first; of one deployment when `deploymentId` is given. */
+  after(afterId: number, deploymentId: string | null, limit?: number): Promise<EventRow[]>;
+  lastId(): Promise<number>;
+}
+
+/** Channels on which a committed change is announced to every server process. */
+export type Channel = 'events' | 'goals';
+
+/** The control plane's persistent state. Repositories run in the transaction they are bound to. */
+export interface Store {
+  /** Which engine is behind it, for logs. */
+  readonly engine: 'pglite' | 'postgres';
+  readonly tokens: TokenRepository;
+  readonly keys: ServerKeyRepository;
+  readonly hosts: HostRepository;
+  readonly serviceMaps: ServiceMapRepository;
+  readonly chunks: ChunkRepository;
+  readonly images: ImageRepository;
+  readonly releases: ReleaseRepository;
+  readonly deployments: DeploymentRepository;
+  readonly goals: GoalRepository;
+  readonly events: EventRepository;
+  /** Runs `fn` in one transaction (or in the current one, when already inside one). */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  /**
+   * Announces `payload` on `channel` to every listener of every process on this database, once
+   * the current transaction commits (at once outside one); nothing, if it rolls back.
+   */
+  notify(channel: Channel, payload: string): Promise<void>;
+  /** Calls `fn` with each payload announced on `channel`; returns the unsubscribe. */
+  listen(channel: Channel, fn: (payload: string) => void): () => void;
+  close(): Promise<void>;
+}

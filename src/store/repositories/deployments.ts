@@ -1,0 +1,102 @@
+/** Deployments: the persisted state machine document, indexed by service, environment, state. */
+import type { Deployment } from '../../core/index.js';
+import type { Db } from '../db.js';
+import type { DeploymentRepository } from '../repositories.js';
+import { toDeployment, type DeploymentRow } from '../rows.js';
+
+const TERMINAL = ['succeeded', 'failed', 'rolled_back', 'cancelled'];
+const COLUMNS = ['id', 'doc', 'image_id', 'created_at', 'updated_at'] as const;
+
+export class KyselyDeployments implements DeploymentRepository {
+  constructor(private readonly db: Db) {}
+
+  async add(d: Deployment, imageId: string): Promise<void> {
+    await this.db
+      .insertInto('deployments')
+      .values({
+        id: d.id,
+        service: d.service,
+        environment: d.environment,
+        state: d.state,
+        release: d.release,
+        image_id: imageId,
+        doc: JSON.stringify(d),
+      })
+      .execute();
+  }
+
+  async update(d: Deployment): Promise<void> {
+    await this.db
+      .updateTable('deployments')
+      .set({ state: d.state, doc: JSON.stringify(d), updated_at: new Date() })
+      .where('id', '=', d.id)
+      .execute();
+  }
+
+  async get(id: string): Promise<DeploymentRow | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select(COLUMNS)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && toDeployment(row);
+  }
+
+  async getForUpdate(id: string): Promise<DeploymentRow | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select(COLUMNS)
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    return row && toDeployment(row);
+  }
+
+  async list(
+    filter: { service?: string; environment?: string },
+    limit: number,
+  ): Promise<DeploymentRow[]> {
+    let q = this.db
+      .selectFrom('deployments')
+      .select(COLUMNS)
+      .orderBy('created_at', 'desc')
+      .limit(limit);
+    if (filter.service) q = q.where('service', '=', filter.service);
+    if (filter.environment) q = q.where('environment', '=', filter.environment);
+    return (await q.execute()).map(toDeployment);
+  }
+
+  async runningIds(): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('id')
+      .where('state', 'not in', TERMINAL)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async runningFor(service: string, environment: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select('id')
+      .where('service', '=', service)
+      .where('environment', '=', environment)
+      .where('state', 'not in', TERMINAL)
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  async lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select(COLUMNS)
+      .where('service', '=', service)
+      .where('environment', '=', environment)
+      .where('state', '=', 'succeeded')
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toDeployment(row);
+  }
+}

@@ -1,0 +1,79 @@
+/** Registered hosts: name, region, labels, and what they last reported. */
+import type { HostInfo } from '../../core/index.js';
+import type { Db } from '../db.js';
+import type { HostRepository } from '../repositories.js';
+import { toHost, type HostRow } from '../rows.js';
+
+export class KyselyHosts implements HostRepository {
+  constructor(private readonly db: Db) {}
+
+  async upsert(h: HostInfo): Promise<HostRow> {
+    await this.db
+      .insertInto('hosts')
+      .values({
+        id: h.id,
+        name: h.name,
+        region: h.region,
+        labels: JSON.stringify(h.labels),
+        bytes_received: '{}',
+      })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({ region: h.region, labels: JSON.stringify(h.labels) }),
+      )
+      .execute();
+    const row = await this.byName(h.name);
+    if (!row) throw new Error(`host ${h.name} vanished after upsert`);
+    return row;
+  }
+
+  async byName(name: string): Promise<HostRow | undefined> {
+    const row = await this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && toHost(row);
+  }
+
+  async byId(id: string): Promise<HostRow | undefined> {
+    const row = await this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row && toHost(row);
+  }
+
+  async list(): Promise<HostRow[]> {
+    const rows = await this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .orderBy('region')
+      .orderBy('name')
+      .execute();
+    return rows.map(toHost);
+  }
+
+  async saveLiveState(
+    states: ReadonlyMap<
+      string,
+      { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
+    >,
+  ): Promise<void> {
+    for (const [id, h] of states) {
+      await this.db
+        .updateTable('hosts')
+        .set(
+          h.report === undefined
+            ? { last_seen_at: h.seenAt }
+            : {
+                report: JSON.stringify(h.report),
+                bytes_received: JSON.stringify(h.bytesReceived ?? {}),
+                last_seen_at: h.seenAt,
+              },
+        )
+        .where('id', '=', id)
+        .execute();
+    }
+  }
+}
