@@ -1,0 +1,110 @@
+/**
+ * Two server processes on one PostgreSQL: what one commits, the other's event streams and
+ * agents' long polls see, because both read events and goal changes back from the database.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlipwayClient } from '../src/api/index.js';
+import { ObjectStore } from '../src/image/index.js';
+import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
+import { openStore, type Store } from '../src/store/index.js';
+import { freshPostgresUrl } from './helpers/fresh-postgres.js';
+
+const MAP = {
+  regions: ['r1'],
+  services: { api: { run: ['node', 'server.js'], port: 'dynamic', health: { tcp: true } } },
+};
+
+/** Reads a server-sent event stream until `until` holds of the events so far. */
+async function readEvents(
+  url: string,
+  token: string,
+  until: (types: string[]) => boolean,
+  signal: AbortSignal,
+): Promise<{ type: string; actor: string | null }[]> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal });
+  const events: { type: string; actor: string | null }[] = [];
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(part, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const data = /^data: (.*)$/m.exec(buffer.slice(0, end))?.[1];
+      buffer = buffer.slice(end + 2);
+      if (data) events.push(JSON.parse(data) as { type: string; actor: string | null });
+    }
+    if (until(events.map((e) => e.type))) break;
+  }
+  return events;
+}
+
+describe('two server replicas on one PostgreSQL', () => {
+  let dir: string;
+  const stores: Store[] = [];
+  const servers: SlipwayServer[] = [];
+  const urls: string[] = [];
+  let admin: string;
+  let joinToken: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-replicas-'));
+    const db = await freshPostgresUrl();
+    for (const i of [0, 1]) {
+      const store = await openStore({ engine: 'postgres', url: db });
+      if (i === 0) {
+        const { written } = await bootstrapTokens(store, dir);
+        admin = written.find((w) => w.kind === 'admin')!.token;
+        joinToken = written.find((w) => w.kind === 'join')!.token;
+      }
+      const server = buildServer({ store, objects: new ObjectStore(join(dir, `origin-${i}`)) });
+      stores.push(store);
+      servers.push(server);
+      urls.push(await server.listen('127.0.0.1', 0));
+    }
+  });
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    for (const s of stores) await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('streams from one replica the events committed on the other, with who caused them', async () => {
+    const stop = new AbortController();
+    const heard = readEvents(
+      `${urls[1]}/v1/events`,
+      admin,
+      (types) => types.includes('service-map.applied'),
+      stop.signal,
+    );
+    // The stream on replica 1 is open before replica 0 commits.
+    await new Promise((r) => setTimeout(r, 300));
+    await new SlipwayClient({ server: urls[0]!, token: admin }).applyServiceMap(MAP);
+    const events = await heard;
+    stop.abort();
+    expect(events.find((e) => e.type === 'service-map.applied')?.actor).toBe('user:admin');
+  });
+
+  it('answers an agent’s long poll on one replica when the other changes its goal', async () => {
+    const enrolled = await new SlipwayClient({ server: urls[0]!, token: joinToken }).enroll({
+      name: 'h1',
+      region: 'r1',
+      labels: {},
+    });
+    const agent = new SlipwayClient({ server: urls[1]!, token: enrolled.token });
+    const first = await agent.agentGoal(-1, 0);
+    const started = Date.now();
+    const waiting = agent.agentGoal(first.generation, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    await stores[0]!.transaction(async (tx) => {
+      await tx.goals.change('api', [{ hostId: enrolled.hostId, stage: null }]);
+      await tx.notify('goals', enrolled.hostId);
+    });
+    const answer = await waiting;
+    expect(answer.generation).toBe(first.generation + 1);
+    // Answered on the change, not at the end of the poll.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
