@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SlipwayError } from '../core/index.js';
 import type { GoalRelease } from '../api/index.js';
 import { ObjectStore, imageIdOf, readChunkAt, scanTree, type Manifest } from '../image/index.js';
+import { until } from '../../test/helpers/until.js';
 import { HostLayout } from './host-layout.js';
 import { STAGING_TRIES, ServiceRunner } from './service-runner.js';
 
@@ -57,14 +58,6 @@ async function runnerWith(answers: (() => Promise<unknown>)[]) {
   return { runner: r, logs, calls: () => calls };
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 const unreachable = () =>
   Promise.reject(new SlipwayError('UNAVAILABLE', 'cannot reach the Slipway server'));
 
@@ -72,10 +65,14 @@ describe('a staging that fails', () => {
   it('for a passing reason is tried again, and not reported, before it succeeds', async () => {
     const { runner: r, logs } = await runnerWith([unreachable]);
     const failures: unknown[] = [];
-    await until('the release to be staged', () => {
-      failures.push(r.report().stagingFailed);
-      return r.report().staged.includes(1);
-    });
+    await until(
+      'the release to be staged',
+      () => {
+        failures.push(r.report().stagingFailed);
+        return r.report().staged.includes(1);
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(failures.filter((f) => f !== null)).toEqual([]);
     expect(logs.join('\n')).toMatch(/failed \(try 1 of 3\), trying again in 2 s/);
   });
@@ -84,7 +81,9 @@ describe('a staging that fails', () => {
     const { runner: r, calls } = await runnerWith(
       Array.from({ length: STAGING_TRIES }, () => unreachable),
     );
-    await until('the failure to be reported', () => r.report().stagingFailed !== null);
+    await until('the failure to be reported', () => r.report().stagingFailed !== null, {
+      timeoutMs: 15_000,
+    });
     expect(r.report().stagingFailed).toEqual({
       version: 1,
       error: 'cannot reach the Slipway server',
@@ -95,7 +94,9 @@ describe('a staging that fails', () => {
   it('for a lasting reason is reported at once', async () => {
     const bad = () => Promise.resolve({ not: 'a manifest' });
     const { runner: r, calls } = await runnerWith([bad]);
-    await until('the failure to be reported', () => r.report().stagingFailed !== null, 2_000);
+    await until('the failure to be reported', () => r.report().stagingFailed !== null, {
+      timeoutMs: 2_000,
+    });
     expect(r.report().stagingFailed?.version).toBe(1);
     expect(calls()).toBe(1);
   });
