@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SlipwayError, isSlipwayError, sleep } from '../core/index.js';
+import { SlipwayError, isSlipwayError, sleep, type AgentSettings } from '../core/index.js';
 import { SlipwayClient, agentGoal, type AgentGoal, type Peering } from '../api/index.js';
 import {
   HttpChunkSource,
@@ -28,24 +28,11 @@ import { loadCredentials, saveCredentials, type Credentials } from './credential
 import { HostLayout } from './host-layout.js';
 import { ServiceRunner } from './service-runner.js';
 
-export interface AgentOptions {
-  server: string;
-  joinToken?: string;
-  name: string;
-  region: string;
-  labels: Record<string, string>;
-  dataDir: string;
+/** The agent's settings (what the command line fills in), and knobs of the agent itself. */
+export interface AgentOptions extends AgentSettings {
   log?: (msg: string) => void;
   /** Heartbeat period of status reports. */
   reportEveryMs?: number;
-  /** Where to serve chunks to the region (null: serve nothing, fetch from the origin only). */
-  peerListen?: { host: string; port: number } | null;
-  /** The URL peers reach this agent at, when the listen address is not it. */
-  peerUrl?: string;
-  /** This agent is its region's relay. */
-  relay?: boolean;
-  /** Bytes per second, each way, for deploy traffic (null: no cap). */
-  maxBandwidth?: number | null;
 }
 
 const POLL_WAIT_MS = 25_000;
@@ -105,7 +92,7 @@ export class Agent {
     this.objects = new ObjectStore(this.layout.objects);
     this.client = new SlipwayClient({ server: opts.server });
     this.log = opts.log ?? (() => {});
-    const cap = opts.maxBandwidth ?? null;
+    const cap = opts.maxBandwidth;
     this.compress = cap !== null && cap < COMPRESS_BELOW_BYTES_PER_S;
     this.download = cap ? new RateLimiter(cap) : null;
     this.upload = cap ? new RateLimiter(cap) : null;
@@ -319,7 +306,7 @@ export class Agent {
     const others = peering?.peers ?? [];
     return {
       relayShare: this.opts.relay ? undefined : (peering?.share ?? undefined),
-      inOrder: this.opts.relay ?? false,
+      inOrder: this.opts.relay,
       maxPeers: this.opts.relay ? RELAY_PEERS : undefined,
       peers: others.filter((p) => !p.relay).map(source),
       relays: this.opts.relay ? [] : others.filter((p) => p.relay).map(source),
@@ -400,7 +387,7 @@ export class Agent {
         bytesReceived: { ...this.bytesReceived },
         bytesServed: this.bytesServed,
         peerUrl: this.peerUrl,
-        relay: this.opts.relay ?? false,
+        relay: this.opts.relay,
       });
     } catch {
       // The poll loop reports lost connections; the next heartbeat sends the state again.
