@@ -176,9 +176,11 @@ export class Activation implements ReplacedActivation {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // A failed run stopped the hooks already, and logged what failed to stop.
+      const stoppedByRun = this.hooksStopped !== null;
       const failure = await this.stopHooks().then(
         () => null,
-        (e: unknown) => ({ error: e }),
+        (e: unknown) => (stoppedByRun ? null : { error: e }),
       );
       await this.stopReplaced();
       if (failure) throw failure.error;
