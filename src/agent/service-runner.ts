@@ -21,6 +21,7 @@ import type { ActiveStatus } from './activation/hook.js';
 import { Activation, activationHooks } from './activation/pipeline.js';
 import type { HostLayout } from './host-layout.js';
 
+/** What a service runner needs of the agent. */
 export interface RunnerDeps {
   layout: HostLayout;
   objects: ObjectStore;
@@ -53,6 +54,7 @@ export const STAGING_TRIES = 3;
 /** The wait before the second try; doubled before each one after. */
 const STAGING_BACKOFF_MS = 2_000;
 
+/** Stages and activates the releases of one service on this host, as its goal says. */
 export class ServiceRunner {
   private readonly staged = new Map<number, string>();
   /** The reported failure: the deployment sees it and fails. */
