@@ -8,8 +8,10 @@ const credentials = z.object({
   token: z.string(),
   name: z.string(),
 });
+/** The credential of this host, for the server that issued it. */
 export type Credentials = z.infer<typeof credentials>;
 
+/** The saved credential, or undefined when there is none or it cannot be read. */
 export async function loadCredentials(path: string): Promise<Credentials | undefined> {
   try {
     const parsed = credentials.safeParse(JSON.parse(await readFile(path, 'utf8')));
@@ -19,6 +21,7 @@ export async function loadCredentials(path: string): Promise<Credentials | undef
   }
 }
 
+/** Saves the credential readable by this user only: it is what the host acts with. */
 export async function saveCredentials(path: string, c: Credentials): Promise<void> {
   await writeFile(path, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
 }

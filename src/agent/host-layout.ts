@@ -1,6 +1,7 @@
 /** Where things live in an agent's data dir (see DESIGN.md, "On a host"). */
 import { join } from 'node:path';
 
+/** The paths of an agent's data dir. */
 export class HostLayout {
   constructor(readonly root: string) {}
 

@@ -1,11 +1,14 @@
-// Staging failures: which ones fail the deployment at once, which are tried again first.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// Staging failures: which ones fail the deployment at once, which are tried again first. And
+// what an activation sets up for the process, and takes down again.
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SlipwayError } from '../core/index.js';
 import type { GoalRelease } from '../api/index.js';
+import { isAlive } from '../executor/index.js';
 import { ObjectStore, imageIdOf, readChunkAt, scanTree, type Manifest } from '../image/index.js';
+import { until } from '../../test/helpers/until.js';
 import { HostLayout } from './host-layout.js';
 import { STAGING_TRIES, ServiceRunner } from './service-runner.js';
 
@@ -32,7 +35,10 @@ async function heldImage(layout: HostLayout): Promise<Manifest> {
 }
 
 /** A runner for service `api` whose manifest fetches answer with `answers`, one per call. */
-async function runnerWith(answers: (() => Promise<unknown>)[]) {
+async function runnerWith(
+  answers: (() => Promise<unknown>)[],
+  portOf: (service: string) => number | null = () => null,
+) {
   const layout = new HostLayout(join(dir, 'agent'));
   const manifest = await heldImage(layout);
   const logs: string[] = [];
@@ -43,7 +49,7 @@ async function runnerWith(answers: (() => Promise<unknown>)[]) {
     hostName: 'h1',
     fetchManifest: () => (answers[calls++] ?? (() => Promise.resolve(manifest)))(),
     fetchOptions: () => ({}),
-    portOf: () => null,
+    portOf,
     onChange: () => {},
     onPruned: () => {},
     staging: (fn) => fn(),
@@ -54,15 +60,7 @@ async function runnerWith(answers: (() => Promise<unknown>)[]) {
   const release = { version: 1, imageId: imageIdOf(manifest) } as GoalRelease;
   r.setGoal({ service: 'api', stage: [release], active: null });
   runner = r;
-  return { runner: r, logs, calls: () => calls };
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return { runner: r, logs, calls: () => calls, layout, release };
 }
 
 const unreachable = () =>
@@ -72,10 +70,14 @@ describe('a staging that fails', () => {
   it('for a passing reason is tried again, and not reported, before it succeeds', async () => {
     const { runner: r, logs } = await runnerWith([unreachable]);
     const failures: unknown[] = [];
-    await until('the release to be staged', () => {
-      failures.push(r.report().stagingFailed);
-      return r.report().staged.includes(1);
-    });
+    await until(
+      'the release to be staged',
+      () => {
+        failures.push(r.report().stagingFailed);
+        return r.report().staged.includes(1);
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(failures.filter((f) => f !== null)).toEqual([]);
     expect(logs.join('\n')).toMatch(/failed \(try 1 of 3\), trying again in 2 s/);
   });
@@ -84,7 +86,9 @@ describe('a staging that fails', () => {
     const { runner: r, calls } = await runnerWith(
       Array.from({ length: STAGING_TRIES }, () => unreachable),
     );
-    await until('the failure to be reported', () => r.report().stagingFailed !== null);
+    await until('the failure to be reported', () => r.report().stagingFailed !== null, {
+      timeoutMs: 15_000,
+    });
     expect(r.report().stagingFailed).toEqual({
       version: 1,
       error: 'cannot reach the Slipway server',
@@ -95,8 +99,57 @@ describe('a staging that fails', () => {
   it('for a lasting reason is reported at once', async () => {
     const bad = () => Promise.resolve({ not: 'a manifest' });
     const { runner: r, calls } = await runnerWith([bad]);
-    await until('the failure to be reported', () => r.report().stagingFailed !== null, 2_000);
+    await until('the failure to be reported', () => r.report().stagingFailed !== null, {
+      timeoutMs: 2_000,
+    });
     expect(r.report().stagingFailed?.version).toBe(1);
     expect(calls()).toBe(1);
+  });
+});
+
+describe('an activation', () => {
+  it('runs the release with its port and environment, and stops it when unwanted', async () => {
+    const {
+      runner: r,
+      logs,
+      layout,
+      release,
+    } = await runnerWith([], (s) => (s === 'scores-db' ? 5432 : null));
+    await until('the release to be staged', () => r.report().staged.includes(1));
+    const out = join(dir, 'env.json');
+    const script = `require('fs').writeFileSync(process.env.OUT, JSON.stringify(process.env)); setInterval(() => {}, 1000)`;
+    const running = {
+      ...release,
+      config: {
+        run: { argv: [process.execPath, '-e', script] },
+        port: 'dynamic',
+        env: { OUT: out },
+        health: null,
+        after: ['scores-db'],
+        keepReleases: 3,
+      },
+    } as unknown as GoalRelease;
+    r.setGoal({ service: 'api', stage: [running], active: running });
+    const active = await until('the release to be healthy', () => {
+      const a = r.report().active;
+      return a?.state === 'healthy' && a;
+    });
+    expect(await readlink(layout.current('api'))).toBe('releases/v1');
+    expect(await readFile(layout.portFile('api'), 'utf8')).toBe(String(active.port));
+    const env = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
+    expect(env).toMatchObject({
+      PORT: String(active.port),
+      SLIPWAY_SERVICE: 'api',
+      SLIPWAY_RELEASE: 'v1',
+      SLIPWAY_HOST: 'h1',
+      SCORES_DB_PORT: '5432',
+    });
+    expect(logs).toContain(`api: activating v1 on port ${active.port}`);
+    expect(logs).toContain('api: v1 healthy');
+
+    r.setGoal({ service: 'api', stage: [running], active: null });
+    await until('the release to be stopped', () => r.report().active === null);
+    expect(logs).toContain('api: stopped v1');
+    expect(isAlive(active.pid!)).toBe(false);
   });
 });

@@ -1,29 +1,13 @@
 /**
  * One service on this host: stages the releases the goal names (fetch, verify, materialize),
- * activates the one it wants (atomic `current` swap, supervised process, health check) and
- * says where it is. Goal changes are applied one at a time; a newer goal preempts a health wait.
+ * activates the one it wants (see activation/pipeline.ts) and says where it is. Goal changes
+ * are applied one at a time; a newer goal preempts a health wait.
  */
-import {
-  mkdir,
-  readdir,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { SlipwayError } from '../core/index.js';
 import type { GoalRelease, GoalService, ServiceReport } from '../api/index.js';
 import { fetchChunks, type FetchOptions } from '../distribution/index.js';
-import {
-  HealthMonitor,
-  Supervisor,
-  freePort,
-  killStaleProcessGroup,
-  waitHealthy,
-} from '../executor/index.js';
+import { killStaleProcessGroup } from '../executor/index.js';
 import {
   deltaBases,
   imageIdOf,
@@ -33,8 +17,11 @@ import {
   type Manifest,
   type ObjectStore,
 } from '../image/index.js';
+import type { ActiveStatus } from './activation/hook.js';
+import { Activation, activationHooks } from './activation/pipeline.js';
 import type { HostLayout } from './host-layout.js';
 
+/** What a service runner needs of the agent. */
 export interface RunnerDeps {
   layout: HostLayout;
   objects: ObjectStore;
@@ -56,8 +43,6 @@ export interface RunnerDeps {
   log: (msg: string) => void;
 }
 
-type Active = NonNullable<ServiceReport['active']>;
-
 /** A failed staging is tried again after this long (or at the next goal change). */
 const STAGING_RETRY_MS = 30_000;
 /**
@@ -68,9 +53,8 @@ const STAGING_RETRY_MS = 30_000;
 export const STAGING_TRIES = 3;
 /** The wait before the second try; doubled before each one after. */
 const STAGING_BACKOFF_MS = 2_000;
-/** Without a health check, a process that stays up this long counts as healthy. */
-const NO_CHECK_GRACE_MS = 1_000;
 
+/** Stages and activates the releases of one service on this host, as its goal says. */
 export class ServiceRunner {
   private readonly staged = new Map<number, string>();
   /** The reported failure: the deployment sees it and fails. */
@@ -78,10 +62,10 @@ export class ServiceRunner {
   /** Failed tries of the release being staged, and when to try it again. */
   private tries: { version: number; failed: number; nextAt: number } | null = null;
   private fetching: ServiceReport['fetching'] = null;
-  private active: Active | null = null;
-  private supervisor: Supervisor | null = null;
-  private monitor: HealthMonitor | null = null;
-  private healthAbort: AbortController | null = null;
+  /** What is reported as running: the last activation that announced itself. */
+  private active: ActiveStatus | null = null;
+  /** The last activation run (it may have failed); it stops whatever it left running. */
+  private activation: Activation | null = null;
   private goal: GoalService | null = null;
   private work: Promise<void> | null = null;
   private again = false;
@@ -120,7 +104,7 @@ export class ServiceRunner {
   /** Hands over the newest goal for this service (null: the service must not run here). */
   setGoal(goal: GoalService | null): void {
     this.goal = goal;
-    if (this.active && goal?.active?.version !== this.active.version) this.healthAbort?.abort();
+    if (this.active && goal?.active?.version !== this.active.version) this.activation?.abort();
     this.schedule();
   }
 
@@ -153,9 +137,9 @@ export class ServiceRunner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.stopHealth();
+    this.activation?.abort();
     await this.work;
-    await this.supervisor?.stop();
+    await this.activation?.stop();
   }
 
   private schedule(): void {
@@ -186,7 +170,7 @@ export class ServiceRunner {
     const want = goal.active;
     if (!want) return this.deactivate();
     if (this.goal !== goal) return; // a newer goal arrived while staging: start over with it
-    const running = this.active?.version === want.version && this.supervisor !== null;
+    const running = this.activation?.live === true && this.activation.version === want.version;
     if (!running && this.staged.get(want.version) === want.imageId) await this.activate(want);
     await this.prune(goal);
   }
@@ -292,85 +276,24 @@ export class ServiceRunner {
   }
 
   private async activate(r: GoalRelease): Promise<void> {
-    const { layout } = this.deps;
-    this.stopHealth();
-    await this.supervisor?.stop();
-    this.supervisor = null;
-    await swapLink(layout.current(this.name), `releases/v${r.version}`);
-    const dir = await realpath(layout.release(this.name, r.version));
-    const port = r.config.port === 'dynamic' ? await this.stablePort() : r.config.port;
-    const active: Active = {
-      version: r.version,
-      state: 'activating',
-      detail: null,
-      port,
-      pid: null,
-    };
-    this.active = active;
-    this.deps.onChange();
-    const env: Record<string, string> = {
-      ...inherited(),
-      ...r.config.env,
-      SLIPWAY_SERVICE: this.name,
-      SLIPWAY_RELEASE: `v${r.version}`,
-      SLIPWAY_HOST: this.deps.hostName,
-      ...(port !== null ? { PORT: String(port) } : {}),
-    };
-    for (const dep of r.config.after) {
-      const p = this.deps.portOf(dep);
-      if (p !== null) env[`${dep.toUpperCase().replace(/-/g, '_')}_PORT`] = String(p);
-    }
-    const supervisor = new Supervisor({
-      run: r.config.run,
-      cwd: dir,
-      env,
-      logDir: layout.logs(this.name),
-      pidFile: layout.pidFile(this.name),
-      onEvent: (e) => {
-        if (e.type === 'started') active.pid = e.pid;
-        else
-          this.deps.log(
-            `${this.name} v${r.version}: process exited (code ${e.code}, signal ${e.signal})`,
-          );
+    const activation = new Activation(activationHooks(), {
+      service: this.name,
+      hostName: this.deps.hostName,
+      release: r,
+      layout: this.deps.layout,
+      previous: this.activation,
+      publish: (status) => {
+        this.active = status;
         this.deps.onChange();
       },
+      isCurrent: (status) => this.active === status,
+      changed: () => this.deps.onChange(),
+      portOf: this.deps.portOf,
+      log: this.deps.log,
     });
-    this.supervisor = supervisor;
-    supervisor.start();
-    this.deps.log(
-      `${this.name}: activating v${r.version}${port !== null ? ` on port ${port}` : ''}`,
-    );
-
-    const abort = new AbortController();
-    this.healthAbort = abort;
-    const target = { host: '127.0.0.1', port, cwd: dir, env };
-    const health = r.config.health;
-    let result: { healthy: boolean; detail: string };
-    if (health) {
-      result = await waitHealthy(health, target, { signal: abort.signal });
-    } else {
-      await new Promise((res) => setTimeout(res, NO_CHECK_GRACE_MS));
-      result =
-        supervisor.running && supervisor.restarts === 0
-          ? { healthy: true, detail: 'process running' }
-          : { healthy: false, detail: 'process exited' };
-    }
-    if (abort.signal.aborted || this.active !== active) return;
-    active.state = result.healthy ? 'healthy' : 'unhealthy';
-    active.detail = result.healthy ? null : result.detail;
-    this.deps.log(
-      `${this.name}: v${r.version} ${active.state}${active.detail ? `: ${active.detail}` : ''}`,
-    );
-    this.deps.onChange();
-    if (result.healthy && health) {
-      this.monitor = new HealthMonitor(health, target, (healthy, detail) => {
-        if (this.active !== active) return;
-        active.state = healthy ? 'healthy' : 'unhealthy';
-        active.detail = healthy ? null : detail;
-        this.deps.onChange();
-      });
-      this.monitor.start();
-    }
+    // Set before it runs: a newer goal aborts its health wait (setGoal).
+    this.activation = activation;
+    await activation.run();
   }
 
   /** The port of the running release, if any. */
@@ -378,34 +301,14 @@ export class ServiceRunner {
     return this.active?.port ?? null;
   }
 
-  /**
-   * A dynamic port is chosen once per host and kept across releases, so services that depend
-   * on this one keep reaching it after an upgrade.
-   */
-  private async stablePort(): Promise<number> {
-    const file = this.deps.layout.portFile(this.name);
-    const saved = Number(await readFile(file, 'utf8').catch(() => ''));
-    if (Number.isInteger(saved) && saved > 0 && (await isBindable(saved))) return saved;
-    const port = await freePort();
-    await writeFile(file, String(port));
-    return port;
-  }
-
   private async deactivate(): Promise<void> {
-    if (!this.active && !this.supervisor) return;
-    this.stopHealth();
-    await this.supervisor?.stop();
-    this.supervisor = null;
+    const activation = this.activation;
+    if (!this.active && !activation?.live) return;
+    await activation?.stop();
+    this.activation = null;
     if (this.active) this.deps.log(`${this.name}: stopped v${this.active.version}`);
     this.active = null;
     this.deps.onChange();
-  }
-
-  private stopHealth(): void {
-    this.healthAbort?.abort();
-    this.healthAbort = null;
-    this.monitor?.stop();
-    this.monitor = null;
   }
 
   /** Keeps the releases the goal needs and the newest `keepReleases`; removes the rest. */
@@ -426,31 +329,6 @@ export class ServiceRunner {
     }
     if (removed) this.deps.onPruned();
   }
-}
-
-/** Points `link` at `target` atomically: a new link is made beside it and renamed over it. */
-async function swapLink(link: string, target: string): Promise<void> {
-  const tmp = `${link}.tmp-${process.pid}-${Date.now()}`;
-  await symlink(target, tmp);
-  await rename(tmp, link);
-}
-
-function isBindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/** The few variables of the agent's environment a service should see. */
-function inherited(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of ['PATH', 'HOME', 'LANG', 'TZ']) {
-    const v = process.env[k];
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
 }
 
 /** A failure that may pass by itself: a source or the server out of reach, a connection cut. */

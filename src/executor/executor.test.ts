@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HealthSpec } from '../core/index.js';
+import { until } from '../../test/helpers/until.js';
 import { freePort } from './free-port.js';
 import { probeOnce, waitHealthy } from './health.js';
 import { isAlive, killStaleProcessGroup, writePidFile } from './process-group.js';
@@ -17,14 +18,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('runCommand', () => {
   it('runs an argv without a shell and captures its output and exit code', async () => {
@@ -61,7 +54,7 @@ describe('Supervisor', () => {
       onEvent: (e) => events.push(e),
     });
     sup.start();
-    await until(() => sup.restarts >= 3);
+    await until('three restarts', () => sup.restarts >= 3);
     await sup.stop();
     const delays = events.flatMap((e) => (e.type === 'exited' ? [e.restartInMs] : []));
     expect(delays.slice(0, 3)).toEqual([50, 100, 200]);
@@ -78,11 +71,14 @@ describe('Supervisor', () => {
       pidFile: join(dir, 'pid'),
     });
     sup.start();
-    await until(async () => (await readFile(childPidFile, 'utf8').catch(() => '')).trim() !== '');
+    await until(
+      'the child to write its pid',
+      async () => (await readFile(childPidFile, 'utf8').catch(() => '')).trim() !== '',
+    );
     const grandchild = Number((await readFile(childPidFile, 'utf8')).trim());
     expect(isAlive(grandchild)).toBe(true);
     await sup.stop(2000);
-    await until(() => !isAlive(grandchild));
+    await until('the grandchild to be gone', () => !isAlive(grandchild));
     expect(sup.running).toBe(false);
   });
 
@@ -98,7 +94,7 @@ describe('Supervisor', () => {
       onEvent: (e) => events.push(e),
     });
     sup.start();
-    await until(() => events.filter((e) => e.type === 'exited').length >= 2);
+    await until('two exits', () => events.filter((e) => e.type === 'exited').length >= 2);
     await sup.stop();
     expect(await readFile(join(dir, 'logs', 'stderr.log'), 'utf8')).toMatch(/cannot start/);
   });
@@ -114,9 +110,12 @@ describe('killStaleProcessGroup', () => {
       pidFile: join(dir, 'pid'),
     });
     sup.start();
-    await until(() => sup.pid !== undefined && sup.running);
+    await until('the process to run', () => sup.pid !== undefined && sup.running);
     const pid = sup.pid!;
-    await until(async () => (await readFile(join(dir, 'pid'), 'utf8').catch(() => '')) !== '');
+    await until(
+      'the pid file',
+      async () => (await readFile(join(dir, 'pid'), 'utf8').catch(() => '')) !== '',
+    );
 
     // A pid file whose start time does not match (a reused pid) is left alone.
     const forged = join(dir, 'forged.pid');
@@ -125,7 +124,7 @@ describe('killStaleProcessGroup', () => {
     expect(isAlive(pid)).toBe(true);
 
     expect(await killStaleProcessGroup(join(dir, 'pid'), 1000)).toBe(true);
-    await until(() => !sup.running);
+    await until('the process to be stopped', () => !sup.running);
     await sup.stop();
   });
 
