@@ -9,21 +9,8 @@ import { isAlive } from '../src/executor/index.js';
 import { TEST_MAP, TestCluster } from './helpers/cluster.js';
 import { cp, writeFile } from 'node:fs/promises';
 import { EXAMPLES } from './helpers/cluster.js';
+import { until } from './helpers/until.js';
 import type { DeploymentView, SlipwayClient } from '../src/api/index.js';
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('an agent killed mid-activation', () => {
   let c: TestCluster | undefined;
@@ -110,7 +97,7 @@ describe('a server killed mid-deployment', () => {
             ? now
             : undefined;
         },
-        60_000,
+        { timeoutMs: 60_000 },
       );
     expect((await waitEnd(first)).state).toBe('succeeded');
 
