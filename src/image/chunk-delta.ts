@@ -19,20 +19,21 @@
  *   an edit costs about its own size, not the sub-chunks it touches, and the walk jumps over
  *   shared bytes at memcmp speed: the target is only cut near its edits.
  *
- * Format (every integer an unsigned LEB128 varint, at most 8 bytes):
- *
- *     "SWD1"                        magic; its last byte is the version
- *     targetLength                  size of the result, checked against the caller's limit first
- *     op*                           to the end of the delta; they write exactly targetLength bytes
- *       length × 2 + 1, baseOffset  COPY base[baseOffset, baseOffset + length)
- *       length × 2, byte*length     LITERAL: the bytes themselves
- *
- * Every op length is at least 1. Decoding does not depend on DELTA_CHUNKING, so the sub-chunk
- * sizes can change without making old deltas unreadable.
+ * The wire format is in delta-format.ts.
  */
 import { SlipwayError } from '../core/index.js';
 import { chunkBoundaries } from './chunker.js';
 import type { ChunkingParams } from './chunker.js';
+import {
+  COPY,
+  LITERAL,
+  MAGIC,
+  MAX_VARINT_BYTES,
+  opSize,
+  serialize,
+  varintSize,
+} from './delta-format.js';
+import type { Op } from './delta-format.js';
 
 /**
  * Sub-chunk sizes the delta encoder cuts with (only the encoder: deltas stay readable if they
@@ -78,11 +79,8 @@ export class ChunkDeltaError extends SlipwayError {
   }
 }
 
-const MAGIC = Buffer.from('SWD1', 'latin1');
 /** A delta must be smaller than this fraction of the target, else the chunk goes whole. */
 const MAX_DELTA_RATIO = 0.75;
-/** Eight 7-bit groups hold any safe integer. */
-const MAX_VARINT_BYTES = 8;
 /** Native compares measure a match in blocks of this size first. */
 const COMPARE_BLOCK = 4096;
 /**
@@ -97,17 +95,6 @@ const KEY_SAMPLES = 16;
  * regular data, where different sub-chunks may share a key.
  */
 const MAX_CANDIDATES = 8;
-
-const LITERAL = 0;
-const COPY = 1;
-type OpKind = typeof LITERAL | typeof COPY;
-
-/** One op; `offset` is in the base for a COPY, in the target for a LITERAL. */
-interface Op {
-  kind: OpKind;
-  offset: number;
-  length: number;
-}
 
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -398,44 +385,6 @@ class Encoder {
     this.ops.copy(b, n);
     this.litStart = this.pos += n;
   }
-}
-
-function varintSize(value: number): number {
-  let n = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(out: Buffer, at: number, value: number): number {
-  while (value >= 0x80) {
-    out[at++] = (value % 0x80) | 0x80;
-    value = Math.floor(value / 0x80);
-  }
-  out[at++] = value;
-  return at;
-}
-
-function opSize(op: Op): number {
-  const header = varintSize(op.length * 2 + op.kind);
-  return header + (op.kind === COPY ? varintSize(op.offset) : op.length);
-}
-
-function serialize(ops: readonly Op[], target: Buffer, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  MAGIC.copy(out, 0);
-  let at = writeVarint(out, MAGIC.length, target.length);
-  for (const op of ops) {
-    at = writeVarint(out, at, op.length * 2 + op.kind);
-    if (op.kind === COPY) {
-      at = writeVarint(out, at, op.offset);
-    } else {
-      at += target.copy(out, at, op.offset, op.offset + op.length);
-    }
-  }
-  return out;
 }
 
 /**
