@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError, type Problem, type ServiceMap } from '../core/index.js';
-import { parseServiceMap, serviceMapDocument, zodIssuesToProblems } from './service-map-schema.js';
+import { zodIssuesToProblems } from './service-map-problems.js';
+import { parseServiceMap, serviceMapDocument } from './service-map-schema.js';
 
 /** The problems `parseServiceMap` throws for `doc`, or fails the test. */
 function problemsOf(doc: unknown): Problem[] {
