@@ -35,12 +35,19 @@ const deepImport = {
   message: 'Import another folder through its index.ts only.',
 };
 
+/** The product never depends on what only develops, tests or shows it. */
+const outsideProduct = {
+  regex: '^(\\.\\./)+(test|bench|examples)(/|$)',
+  message: 'src/ may not import tests, benchmarks or examples.',
+};
+
 function boundaryRules(folder) {
   const forbidden = folders.filter((f) => f !== folder && !allowed[folder].includes(f));
-  const patterns = [deepImport];
+  const patterns = [deepImport, outsideProduct];
   if (forbidden.length > 0) {
     patterns.push({
-      regex: `^\\.\\./(${forbidden.join('|')})(/|$)`,
+      // Any depth of ../, so that files in subfolders (src/cli/commands) are held to it too.
+      regex: `^(\\.\\./)+(${forbidden.join('|')})(/|$)`,
       message: `src/${folder} may import only: ${allowed[folder].join(', ') || 'nothing of ours'} (see DESIGN.md).`,
     });
   }
@@ -82,6 +89,23 @@ export default tseslint.config(
     },
   },
   ...folders.map(boundaryRules),
+  {
+    // The demo and the local fleet use the product as a user of its folders would.
+    files: ['examples/**/*.ts', 'test/harness/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/[a-z-]+/(?!index\\.js$).+',
+              message: 'Import a src/ folder through its index.ts only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     // vitest's asymmetric matchers (expect.any, expect.stringContaining) are typed `any`.
     files: ['**/*.test.ts', 'test/**/*.ts'],

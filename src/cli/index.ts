@@ -1,3 +1,5 @@
 export * from './program.js';
-export * from './fleet.js';
+export * from './output.js';
 export * from './build.js';
+export * from './watch.js';
+export * from './service-map-file.js';

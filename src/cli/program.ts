@@ -12,7 +12,6 @@ import {
 } from '../core/index.js';
 import type { DeploymentView, SlipwayClient } from '../api/index.js';
 import { buildImage } from './build.js';
-import { runDemo } from './demo.js';
 import { clientFrom, type GlobalOptions } from './context.js';
 import { formatBytes, printJson, shortId, table } from './output.js';
 import { locateProblems, readServiceMapFile } from './service-map-file.js';
@@ -363,16 +362,6 @@ export function buildProgram(processes: ProcessCommands): Command {
           rels.map((r) => [`v${r.version}`, shortId(r.imageId), r.environment, r.createdAt]),
         ),
       );
-    });
-
-  program
-    .command('demo')
-    .description(
-      'run a server and six agents on this machine and walk through deploy, upgrade and automatic rollback',
-    )
-    .option('--keep', 'stay up afterwards and print the URLs')
-    .action(async (o: { keep?: boolean }) => {
-      if (!(await runDemo({ keep: o.keep ?? false }))) process.exitCode = 1;
     });
 
   return program;
