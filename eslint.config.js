@@ -33,6 +33,12 @@ const allowed = {
 /** Relative path from a file `depth` folders below src/ back up to src/. */
 const up = (depth) => `(\\.\\./){${depth}}`;
 
+/** The product never depends on what only develops, tests or shows it. */
+const outsideProduct = {
+  regex: '^(\\.\\./)+(test|bench|examples)(/|$)',
+  message: 'src/ may not import tests, benchmarks or examples.',
+};
+
 /**
  * The rules for the files of one folder at one depth (1: src/server/x.ts, 2: src/server/http/x.ts):
  * a relative import that climbs out of the folder must name another folder's index.ts, and only
@@ -45,6 +51,7 @@ function boundaryRules(folder, depth) {
       regex: `^${up(depth)}(src/)?[a-z-]+/(?!index\\.js$).+`,
       message: 'Import another folder through its index.ts only.',
     },
+    outsideProduct,
   ];
   if (forbidden.length > 0) {
     patterns.push({
@@ -91,6 +98,23 @@ export default tseslint.config(
     },
   },
   ...folders.flatMap((f) => [1, 2, 3].map((depth) => boundaryRules(f, depth))),
+  {
+    // The demo and the local fleet use the product as a user of its folders would.
+    files: ['examples/**/*.ts', 'test/harness/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/[a-z-]+/(?!index\\.js$).+',
+              message: 'Import a src/ folder through its index.ts only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     // vitest's asymmetric matchers (expect.any, expect.stringContaining) are typed `any`.
     files: ['**/*.test.ts', 'test/**/*.ts'],

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { SlipwayClient } from '../src/api/index.js';
-import { LocalFleet, buildImage } from '../src/cli/index.js';
+import { buildImage } from '../src/cli/index.js';
+import { LocalFleet } from '../test/harness/local-fleet.js';
 
 const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
 const REGIONS = ['us-east', 'eu-west', 'ap-south'];

@@ -53,12 +53,12 @@ const processes: ProcessCommands = {
     });
   },
 
-  async agent(opts) {
+  async agent(settings) {
     const { Agent } = await import('./agent/index.js');
-    const agent = new Agent({ ...opts, log: log(`agent ${opts.name}`) });
+    const agent = new Agent({ ...settings, log: log(`agent ${settings.name}`) });
     await agent.start();
     onSignals(() => agent.stop());
   },
 };
 
-await runCli(process.argv, processes);
+process.exitCode = await runCli(process.argv, processes);

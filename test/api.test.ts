@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
-import { SLIPWAY_BIN, buildImage } from '../src/cli/index.js';
+import { buildImage } from '../src/cli/index.js';
+import { SLIPWAY_BIN } from './harness/local-fleet.js';
 import { httpGet } from '../src/distribution/index.js';
 import { ObjectStore } from '../src/image/index.js';
 import {

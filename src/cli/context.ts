@@ -1,14 +1,34 @@
-/** Options every client verb shares: which server, which token. */
-import { SlipwayError } from '../core/index.js';
+/** What every noun's verbs share: the options, the server client, the output, the processes. */
+import type { Command } from 'commander';
+import { SlipwayError, type AgentSettings } from '../core/index.js';
 import { SlipwayClient } from '../api/index.js';
+import type { Output } from './output.js';
 
+/** Options every client verb shares: which server, which token. */
 export interface GlobalOptions {
   server?: string;
   token?: string;
   json?: boolean;
 }
 
+/** The server a verb talks to when neither --server nor SLIPWAY_SERVER names one. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:7400';
+
+/** What `main` provides: the long-running processes, which the CLI does not build itself. */
+export interface ProcessCommands {
+  server(opts: { dataDir: string; listen: string; databaseUrl?: string }): Promise<void>;
+  agent(settings: AgentSettings): Promise<void>;
+}
+
+/** Handed to each noun's `register`: everything a verb needs besides its own options. */
+export interface CliContext {
+  readonly processes: ProcessCommands;
+  readonly out: Output;
+  /** A client of the server the command line names, with its token. */
+  client(cmd: Command): SlipwayClient;
+  /** Makes the run exit 1 without an error message: the output already said what failed. */
+  fail(): void;
+}
 
 /** A client from --server/SLIPWAY_SERVER and --token/SLIPWAY_TOKEN. */
 export function clientFrom(
@@ -24,4 +44,9 @@ export function clientFrom(
     );
   }
   return new SlipwayClient({ server, token });
+}
+
+/** Commander's accumulator for an option that may be given several times. */
+export function repeatable(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -1,20 +1,23 @@
 /**
- * `slipway demo`: a server and six agents in three regions on this machine, then the main job
+ * The demo: a server and six agents in three regions on this machine, then the main job
  * end to end — deploy two services, upgrade both, ship a broken release that is rolled back
  * automatically — told as it happens, with a final table of what runs where.
  */
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { DeploymentView, SlipwayClient } from '../api/index.js';
-import { buildImage } from './build.js';
-import { LocalFleet, type AgentSpec } from './fleet.js';
-import { formatBytes, table } from './output.js';
-import { readServiceMapFile } from './service-map-file.js';
-import { watchDeployment } from './watch.js';
+import type { DeploymentView, SlipwayClient } from '../../src/api/index.js';
+import {
+  buildImage,
+  formatBytes,
+  readServiceMapFile,
+  table,
+  watchDeployment,
+} from '../../src/cli/index.js';
+import { LocalFleet, REPO_ROOT, type AgentSpec } from '../../test/harness/local-fleet.js';
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+/** The example services and their service map. */
+const EXAMPLES = join(REPO_ROOT, 'examples');
 
 const HOSTS: AgentSpec[] = [
   { name: 'nyc-1', region: 'us-east', relay: true },

@@ -1,18 +1,33 @@
 /**
  * A local fleet of real processes: one server and several agents on loopback, each with its
- * own data dir. The demo uses it; so do the integration tests and benchmarks.
+ * own data dir, each a `slipway` process as on a real host. The demo, the integration tests and
+ * the benchmarks use it; the product does not.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SlipwayError } from '../core/index.js';
-import { SlipwayClient } from '../api/index.js';
+import { SlipwayError } from '../../src/core/index.js';
+import { SlipwayClient } from '../../src/api/index.js';
+
+/**
+ * The repository's root. Found by looking upwards, because this file runs both from its source
+ * (tests, benchmarks) and compiled into dist/ (the demo), at different depths.
+ */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
 
 /** The slipway executable, run with the same node. */
-export const SLIPWAY_BIN = fileURLToPath(new URL('../../bin/slipway.js', import.meta.url));
+export const SLIPWAY_BIN = join(REPO_ROOT, 'bin', 'slipway.js');
 
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/** One agent of the fleet: its name, region, labels and role. */
 export interface AgentSpec {
   name: string;
   region: string;
@@ -22,6 +37,7 @@ export interface AgentSpec {
   maxBandwidth?: string;
 }
 
+/** A started `slipway` process and the file its output goes to. */
 export interface FleetProcess {
   child: ChildProcess;
   logFile: string;
@@ -91,6 +107,7 @@ export async function stopProcess(p: FleetProcess, graceMs = 10_000): Promise<vo
   clearTimeout(timer);
 }
 
+/** A server and agents started as processes, with the tokens and URL to reach them. */
 export class LocalFleet {
   server: FleetProcess | null = null;
   readonly agents = new Map<string, FleetProcess>();

@@ -1,0 +1,159 @@
+/**
+ * Deployments: `deploy` and `stage` roll out a new release, `rollback` an older one, `cancel`
+ * stops one, `status` shows one or what runs where.
+ */
+import type { Command } from 'commander';
+import { SlipwayError } from '../../core/index.js';
+import type { DeploymentView, SlipwayClient } from '../../api/index.js';
+import type { CliContext } from '../context.js';
+import { shortId, table } from '../output.js';
+import { describeDeployment, watchDeployment } from '../watch.js';
+
+interface FollowOptions {
+  env?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/** Adds `deploy`, `stage`, `rollback`, `cancel` and `status`. */
+export function register(program: Command, ctx: CliContext): void {
+  for (const kind of ['deploy', 'stage'] as const) {
+    program
+      .command(kind)
+      .description(
+        kind === 'deploy'
+          ? 'stage a new release on every host, then activate it in batches'
+          : 'only pre-position a release on every host (no activation)',
+      )
+      .argument('<service>', 'the service')
+      .requiredOption('--image <id|tag>', 'image id (or unique prefix) or tag')
+      .option('--env <environment>', 'target environment')
+      .option('--wait', 'follow progress; exit non-zero unless it succeeds')
+      .option('--json', 'print JSON')
+      .action(async (service: string, o: FollowOptions & { image: string }, cmd: Command) => {
+        const c = ctx.client(cmd);
+        const d = await c.createDeployment({ service, kind, image: o.image, environment: o.env });
+        await report(ctx, c, d, o);
+      });
+  }
+
+  program
+    .command('rollback')
+    .description('re-activate an older release (its image is still on the hosts)')
+    .argument('<service>', 'the service')
+    .option('--to <version>', 'release to return to, e.g. v3 (default: the one before the current)')
+    .option('--env <environment>', 'target environment')
+    .option('--wait', 'follow progress; exit non-zero unless it succeeds')
+    .option('--json', 'print JSON')
+    .action(async (service: string, o: FollowOptions & { to?: string }, cmd: Command) => {
+      const c = ctx.client(cmd);
+      const toVersion = o.to === undefined ? undefined : parseVersion(o.to);
+      const d = await c.createDeployment({
+        service,
+        kind: 'rollback',
+        toVersion,
+        environment: o.env,
+      });
+      await report(ctx, c, d, o);
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a running deployment; activated hosts go back to their previous release')
+    .argument('<deployment>', 'deployment id')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const d = await ctx.client(cmd).cancelDeployment(id);
+      ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
+    });
+
+  program
+    .command('status')
+    .description('what runs where, or one deployment')
+    .argument('[deployment]', 'deployment id')
+    .option('--json', 'print JSON')
+    .action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      const c = ctx.client(cmd);
+      if (id) {
+        ctx.out.result(await c.getDeployment(id), o.json, deploymentText);
+        return;
+      }
+      const rows = await c.status();
+      if (o.json) return ctx.out.json(rows);
+      ctx.out.line(statusTable(rows));
+      const recent = await c.listDeployments(undefined, 5);
+      if (recent.length > 0) ctx.out.line('\nrecent deployments:\n' + recentTable(recent));
+    });
+}
+
+function parseVersion(s: string): number {
+  const m = /^v?(\d+)$/.exec(s);
+  if (!m)
+    throw new SlipwayError('INVALID', `--to ${JSON.stringify(s)}: expected a release like v3`);
+  return Number(m[1]);
+}
+
+/** Prints a new deployment, or with --wait follows it to its end and fails unless it succeeded. */
+async function report(
+  ctx: CliContext,
+  c: SlipwayClient,
+  d: DeploymentView,
+  o: FollowOptions,
+): Promise<void> {
+  const { out } = ctx;
+  if (!o.wait) {
+    out.result(d, o.json, () => `${describeDeployment(d)}\ndeployment ${d.id}`);
+    return;
+  }
+  if (!o.json) out.progress(describeDeployment(d));
+  const final = await watchDeployment(c, d, out.progressUnless(o.json));
+  if (o.json) out.json(final);
+  if (final.state !== 'succeeded') ctx.fail();
+}
+
+function deploymentText(d: DeploymentView): string {
+  return [
+    `${describeDeployment(d)}\nstate: ${d.state}${d.reason ? ` (${d.reason})` : ''}`,
+    table(
+      ['HOST', 'REGION', 'BATCH', 'STATE', 'DETAIL'],
+      d.hosts.map((h) => [h.hostName, h.region, h.batch + 1, h.state, h.detail]),
+    ),
+  ].join('\n');
+}
+
+/** Hosts × services with the active release and its state. */
+function statusTable(
+  rows: {
+    host: string;
+    region: string;
+    service: string;
+    active: number | null;
+    state: string;
+    online: boolean;
+  }[],
+): string {
+  return table(
+    ['HOST', 'REGION', 'SERVICE', 'RELEASE', 'STATE'],
+    rows.map((r) => [
+      r.host,
+      r.region,
+      r.service,
+      r.active === null ? '-' : `v${r.active}`,
+      r.online ? r.state : `${r.state} (offline)`,
+    ]),
+  );
+}
+
+function recentTable(recent: DeploymentView[]): string {
+  return table(
+    ['ID', 'SERVICE', 'KIND', 'RELEASE', 'ENV', 'STATE', 'CREATED'],
+    recent.map((d) => [
+      shortId(d.id),
+      d.service,
+      d.kind,
+      `v${d.release}`,
+      d.environment,
+      d.state,
+      d.createdAt,
+    ]),
+  );
+}

@@ -1,0 +1,139 @@
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './program.js';
+import type { AgentSettings } from '../core/index.js';
+import type { ProcessCommands } from './context.js';
+
+/** Runs `slipway ...args` in this process and returns what it printed and its exit code. */
+async function slipway(...args: string[]) {
+  const text = { stdout: '', stderr: '' };
+  const started: string[] = [];
+  let agent: AgentSettings | undefined;
+  // The processes themselves are main's: here they only record that they were asked for.
+  const processes: ProcessCommands = {
+    server: () => {
+      started.push('server');
+      return Promise.resolve();
+    },
+    agent: (settings) => {
+      started.push('agent');
+      agent = settings;
+      return Promise.resolve();
+    },
+  };
+  const code = await runCli(['node', 'slipway', ...args], processes, {
+    stdout: { write: (s: string) => (text.stdout += s) },
+    stderr: { write: (s: string) => (text.stderr += s) },
+  });
+  return { code, started, agent, ...text };
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe('slipway', () => {
+  it('--help names every verb, on stdout, and exits 0', async () => {
+    const r = await slipway('--help');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const verbs = [...r.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    expect(verbs).toEqual([
+      'server',
+      'agent',
+      'build',
+      'gc',
+      'apply',
+      'deploy',
+      'stage',
+      'rollback',
+      'cancel',
+      'status',
+      'hosts',
+      'releases',
+      'help',
+    ]);
+  });
+
+  it('without a verb, prints the help on stderr and exits 1', async () => {
+    const r = await slipway();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^Usage: slipway \[options\] \[command\]/);
+  });
+
+  it('says which required option is missing, with the verb’s usage, and exits 1', async () => {
+    const r = await slipway('deploy', 'scores-api');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: required option '--image <id\|tag>' not specified\n/);
+    expect(r.stderr).toContain('Usage: slipway deploy [options] <service>');
+  });
+
+  it('says what is wrong with an option’s value and exits 1, before reaching the server', async () => {
+    const r = await slipway('rollback', 'scores-api', '--to', 'latest', '--token', 't');
+    expect(r).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'error: --to "latest": expected a release like v3\n',
+    });
+  });
+
+  it('does not start an agent whose options are wrong', async () => {
+    const r = await slipway('agent', '--name', 'a', '--region', 'r', '--label', 'role');
+    expect(r).toMatchObject({
+      code: 1,
+      started: [],
+      stderr: 'error: --label "role": expected key=value\n',
+    });
+  });
+
+  it('hands the agent its settings, parsed and checked', async () => {
+    const r = await slipway(
+      '--server',
+      'http://cp:7400',
+      'agent',
+      '--name',
+      'ldn-1',
+      '--region',
+      'eu-west',
+      '--join-token',
+      'j',
+      '--label',
+      'role=pricing',
+      '--label',
+      'tier=a=b',
+      '--peer-listen',
+      '127.0.0.1:0',
+      '--relay',
+      '--max-bandwidth',
+      '8mbit',
+    );
+    expect(r).toMatchObject({ code: 0, started: ['agent'], stdout: '', stderr: '' });
+    expect(r.agent).toEqual({
+      server: 'http://cp:7400',
+      joinToken: 'j',
+      name: 'ldn-1',
+      region: 'eu-west',
+      labels: { role: 'pricing', tier: 'a=b' },
+      dataDir: resolve('.slipway/agent'),
+      peerListen: { host: '127.0.0.1', port: 0 },
+      peerUrl: undefined,
+      relay: true,
+      maxBandwidth: 1_000_000,
+    } satisfies AgentSettings);
+  });
+
+  it('exits 3 when the server cannot be reached', async () => {
+    const server = `http://127.0.0.1:${await closedPort()}`;
+    const r = await slipway('hosts', '--server', server, '--token', 't');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`error: cannot reach the Slipway server at ${server}`);
+  });
+});
