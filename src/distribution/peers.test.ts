@@ -72,6 +72,23 @@ class Gate extends RateLimiter {
   }
 }
 
+/** A rate limiter that tells how long it was in use, from the first take to the last. */
+class TimedLimiter extends RateLimiter {
+  private firstTake: number | null = null;
+  private lastPassed: number | null = null;
+
+  override async take(n: number, signal?: AbortSignal): Promise<void> {
+    this.firstTake ??= performance.now();
+    await super.take(n, signal);
+    this.lastPassed = performance.now();
+  }
+
+  seconds(): number | null {
+    if (this.firstTake === null || this.lastPassed === null) return null;
+    return (this.lastPassed - this.firstTake) / 1000;
+  }
+}
+
 /** An object store that counts the reads it finished. */
 class ReadCountingStore extends ObjectStore {
   reads = 0;
@@ -264,9 +281,9 @@ describe('the peer server', () => {
     await a.get(chunk!.digest, chunk!.size);
     const refused = await b.get(chunk!.digest, chunk!.size).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ChunkSentElsewhereError);
-    expect((refused as ChunkSentElsewhereError).retryAfterMs).toBeGreaterThan(
-      RESEND_AFTER_MS - 1_000,
-    );
+    // What is left of the window since the send to a (relay-ledger.test.ts has the arithmetic;
+    // a loaded machine may take a while between the two requests).
+    expect((refused as ChunkSentElsewhereError).retryAfterMs).toBeGreaterThan(RESEND_AFTER_MS / 2);
     expect((refused as ChunkSentElsewhereError).retryAfterMs).toBeLessThanOrEqual(RESEND_AFTER_MS);
     // A plain peer sends to anyone who asks.
     const plain = await peer('plain', [chunk!]);
@@ -571,17 +588,17 @@ describe('fetchChunks', () => {
     const p = await peer('p', chunks);
     await stock(p.objects, origin, chunks);
     const cap = 2_000_000; // bytes per second
-    const limiter = new RateLimiter(cap);
+    const limiter = new TimedLimiter(cap);
     const store = new ObjectStore(join(dir, 'me'));
-    const started = performance.now();
     await fetchChunks(chunks, {
       imageId: IMAGE,
       peers: [source(p.server.url, 'peer', { limiter })],
       store,
       retryMs: 20,
     });
-    const seconds = (performance.now() - started) / 1000;
-    const rate = (24 * 128 * 1024) / seconds;
+    // From the first byte to the last: the fetch's start (connections, first bitmaps) is not
+    // the cap's business, and on a loaded machine it is what takes longer.
+    const rate = (24 * 128 * 1024) / (limiter.seconds() ?? Infinity);
     expect(rate).toBeLessThanOrEqual(cap * 1.1);
     // And the cap is what limits it, not something else: close to the cap.
     expect(rate).toBeGreaterThan(cap * 0.5);
