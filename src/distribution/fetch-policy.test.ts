@@ -372,7 +372,15 @@ describe('the fetch policy', () => {
   });
 
   it('keeps at most `concurrency` requests in flight over all sources', () => {
-    const { p } = fetchOf({ chunks: 20, origin, relays: [], concurrency: 5 });
-    expect(startAll(p)).toHaveLength(5);
+    const { p, clock } = fetchOf({ chunks: 20, origin, relays: [], concurrency: 5 });
+    const started = startAll(p);
+    expect(started).toHaveLength(5); // of the origin's 8 slots
+    const [a, b, c] = started;
+    // Each request's end frees its place, whichever way it ended.
+    p.succeeded(a!);
+    p.failed(b!, { kind: 'error' });
+    p.cancelled(c!);
+    clock.at(BACKOFF_MS.first);
+    expect(startAll(p)).toHaveLength(3);
   });
 });

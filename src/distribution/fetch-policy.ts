@@ -86,6 +86,7 @@ export class FetchPolicy<S extends NamedSource> {
   readonly origin: SourceState<S> | null;
   private readonly missing = new Set<number>();
   private readonly inflight = new Map<number, InFlight<S>[]>();
+  /** Requests in flight over all chunks: what `concurrency` limits. */
   private requests = 0;
   private readonly failures = new Map<number, number>();
   /** Chunks the relay refused, having just sent them to another host: not asked of it until then. */
