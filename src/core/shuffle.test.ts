@@ -14,4 +14,11 @@ describe('shuffle', () => {
     for (let run = 0; run < 400; run++) shuffle([0, 1, 2, 3]).forEach((x, at) => seen[at]!.add(x));
     for (const places of seen) expect(places.size).toBe(4);
   });
+
+  it('takes its randomness from the source it is given', () => {
+    // A source that always says "the last place": every swap is with itself.
+    expect(shuffle([1, 2, 3, 4], () => 0.999)).toEqual([1, 2, 3, 4]);
+    // One that always says "the first place" rotates the first element to the end.
+    expect(shuffle([1, 2, 3, 4], () => 0)).toEqual([2, 3, 4, 1]);
+  });
 });

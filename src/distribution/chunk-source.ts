@@ -12,8 +12,9 @@ import { Semaphore } from './semaphore.js';
 import { watchHaves } from './have-stream.js';
 import type { InboundChunk, InboundChunks } from './inbound.js';
 import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
+import type { SourceKind } from './source-state.js';
 
-export type SourceKind = 'origin' | 'relay' | 'peer';
+export type { SourceKind };
 
 /** A chunk's bytes (not yet verified) and how many bytes crossed the wire for them. */
 export interface ReceivedChunk {

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../../test/helpers/until.js';
 import { ChunkCorruptError, ObjectStore, sha256Hex } from '../image/index.js';
 import { ImageAvailability } from './availability.js';
 import { HttpChunkSource } from './chunk-source.js';
@@ -47,8 +48,8 @@ describe('a chunk arriving here', () => {
     for (let off = 0; off < SIZE - 1000; off += 50_000) {
       chunk.push(data.subarray(off, Math.min(off + 50_000, SIZE - 1000)));
     }
-    await new Promise((r) => setTimeout(r, 20));
-    expect(Buffer.concat(seen).length).toBe(SIZE - 1000); // passed on before the chunk is whole
+    // Passed on before the chunk is whole.
+    await until('the bytes so far', () => Buffer.concat(seen).length === SIZE - 1000);
 
     chunk.push(data.subarray(SIZE - 1000));
     expect((await reading).equals(data)).toBe(true);
@@ -66,8 +67,7 @@ describe('a chunk arriving here', () => {
       const seen: Buffer[] = [];
       const reading = drain(chunk.read(new AbortController().signal), seen);
       chunk.push(data.subarray(0, SIZE / 2));
-      await new Promise((r) => setTimeout(r, 20));
-      expect(Buffer.concat(seen).length).toBe(SIZE / 2);
+      await until('the first half', () => Buffer.concat(seen).length === SIZE / 2);
       if (finish === 'corrupt') chunk.push(Buffer.alloc(SIZE / 2));
       else chunk.end();
 
@@ -145,11 +145,6 @@ function ask(url: string, digest: string, seen: { bytes: number }) {
   });
 }
 
-async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(await cond()).toBe(true);
-}
-
 describe('a peer passing on a chunk it is still receiving', () => {
   it('streams the bytes it has to an asker before the chunk is whole', async () => {
     const data = randomBytes(SIZE);
@@ -157,11 +152,11 @@ describe('a peer passing on a chunk it is still receiving', () => {
     const up = await pausedUpstream(data);
     const f = await forwarder(up.url);
     const receiving = f.upstream.get(digest, SIZE);
-    await until(() => f.inbound.get(digest) !== undefined);
+    await until('the chunk arriving', () => f.inbound.get(digest) !== undefined);
 
     const seen = { bytes: 0 };
     const asked = ask(f.server.url, digest, seen);
-    await until(() => seen.bytes > 0); // while the rest is still to come
+    await until('the first bytes', () => seen.bytes > 0); // while the rest is still to come
     up.release();
     const got = await asked;
     expect(got.status).toBe(200);
@@ -177,12 +172,12 @@ describe('a peer passing on a chunk it is still receiving', () => {
     const up = await pausedUpstream(data, true);
     const f = await forwarder(up.url);
     const receiving = f.upstream.get(digest, SIZE);
-    await until(() => f.inbound.get(digest) !== undefined);
+    await until('the chunk arriving', () => f.inbound.get(digest) !== undefined);
 
     const seen = { bytes: 0 };
     const asked = ask(f.server.url, digest, seen);
     asked.catch(() => undefined);
-    await until(() => seen.bytes > 0);
+    await until('the first bytes', () => seen.bytes > 0);
     up.release();
     // A broken transfer, not bytes to check: the asker has nothing to find corrupt, so it does
     // not drop the forwarder as a source of bad bytes.
@@ -201,11 +196,11 @@ describe('a peer passing on a chunk it is still receiving', () => {
 
     const seen = { bytes: 0 };
     const asked = ask(relay.server.url, digest, seen);
-    await until(() => seen.bytes > 0); // while the rest is still to come
+    await until('the first bytes', () => seen.bytes > 0); // while the rest is still to come
     expect(await relay.objects.has(digest)).toBe(false);
     origin.release();
     expect(sha256Hex((await asked).body)).toBe(digest);
     // The relay stores the chunk too; let it finish before the directory is removed.
-    await until(() => relay.objects.has(digest));
+    await until('the relay to store it', () => relay.objects.has(digest));
   });
 });

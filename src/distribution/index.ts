@@ -1,5 +1,6 @@
 export * from './chunk-source.js';
 export * from './fetch-chunks.js';
+export { MAX_PEERS, STALL_MS, type FetchChoices } from './fetch-choices.js';
 export * from './availability.js';
 export * from './peer-server.js';
 export * from './peer-ticket.js';
