@@ -60,6 +60,9 @@ export function startSlipway(
   return { child, logFile };
 }
 
+/** How long a server may take to start (see startServer). */
+const SERVER_START_MS = 90_000;
+
 /** Resolves with the first match of `re` in the process's stderr, or rejects when it exits first. */
 export function waitForOutput(
   p: FleetProcess,
@@ -132,7 +135,9 @@ export class LocalFleet {
     ];
     if (opts.databaseUrl) args.push('--database-url', opts.databaseUrl);
     this.server = startSlipway(args, join(this.dir, 'logs', 'server.log'));
-    const m = await waitForOutput(this.server, /listening on (http:\/\/\S+)/);
+    // A deadline, not an expectation: the embedded database recovering after a SIGKILL took
+    // over 20 s on a 2-core machine busy with the whole suite.
+    const m = await waitForOutput(this.server, /listening on (http:\/\/\S+)/, SERVER_START_MS);
     this.url = m[1]!;
     this.adminToken = (await readFile(join(this.dir, 'server', 'admin.token'), 'utf8')).trim();
     this.joinToken = (await readFile(join(this.dir, 'server', 'join.token'), 'utf8')).trim();
