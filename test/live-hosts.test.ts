@@ -19,7 +19,7 @@ describe('agent reports', () => {
     const reader = await openStore({ engine: 'postgres', url });
     const server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
     try {
-      await store.hosts.upsert({ id: 'h1', name: 'alpha', region: 'eu', labels: {} });
+      await store.hosts.add({ id: 'h1', name: 'alpha', region: 'eu', labels: {} });
       const at = new Date('2026-01-01T00:00:00Z');
       server.hosts.report('h1', { ...report, bytesReceived: { origin: 10 } }, at);
       expect((await server.hosts.byId('h1'))?.report).toMatchObject(report);

@@ -31,23 +31,31 @@ describe.each(engines)('store over %s', (_name, open) => {
     await store.close();
   });
 
-  it('registers hosts and updates them by name', async () => {
-    const a = await store.hosts.upsert({
+  it('registers hosts, leaves a host alone when its name is taken, and removes one with its goals', async () => {
+    const a = await store.hosts.add({
       id: 'h1',
       name: 'alpha',
       region: 'eu',
       labels: { role: 'x' },
     });
-    expect(a.goalGeneration).toBe(0);
-    expect(a.report).toBeNull();
-    const again = await store.hosts.upsert({
-      id: 'h-other',
-      name: 'alpha',
-      region: 'us',
-      labels: {},
+    expect(a?.goalGeneration).toBe(0);
+    expect(a?.report).toBeNull();
+    expect(a?.relay).toBe(false);
+    const again = await store.hosts.add({ id: 'h-other', name: 'alpha', region: 'us', labels: {} });
+    expect(again).toBeUndefined();
+    expect(await store.hosts.byName('alpha')).toMatchObject({
+      id: 'h1',
+      region: 'eu',
+      labels: { role: 'x' },
     });
-    expect(again.id).toBe('h1');
-    expect(again.region).toBe('us');
+    const gone = await store.hosts.add({ id: 'h-gone', name: 'gone', region: 'eu', labels: {} });
+    await store.hosts.setRelay(gone!.id, true);
+    expect((await store.hosts.byId('h-gone'))?.relay).toBe(true);
+    await store.goals.change('svc', [{ hostId: 'h-gone', stage: 1 }]);
+    expect(await store.transaction((tx) => tx.hosts.remove('h-gone'))).toBe(true);
+    expect(await store.hosts.byId('h-gone')).toBeUndefined();
+    expect(await store.goals.ofHost('h-gone')).toEqual([]);
+    expect(await store.hosts.remove('h-gone')).toBe(false);
     expect((await store.hosts.list()).map((h) => h.name)).toEqual(['alpha']);
   });
 
@@ -103,7 +111,7 @@ describe.each(engines)('store over %s', (_name, open) => {
   });
 
   it('changes goals and bumps the generation of touched hosts only', async () => {
-    await store.hosts.upsert({ id: 'h2', name: 'beta', region: 'eu', labels: {} });
+    await store.hosts.add({ id: 'h2', name: 'beta', region: 'eu', labels: {} });
     await store.goals.change('svc', [{ hostId: 'h1', stage: 2 }]);
     await store.goals.change('svc', [{ hostId: 'h1', active: 2 }]);
     expect(await store.goals.ofHost('h1')).toEqual([

@@ -2,19 +2,20 @@
  * This host's standing with the control plane: the credential it enrolled with, kept in the
  * data dir, and the client that carries it.
  */
-import { SlipwayError, type AgentSettings } from '../core/index.js';
+import { isSlipwayError, SlipwayError, type AgentSettings } from '../core/index.js';
 import { SlipwayClient } from '../api/index.js';
 import { loadCredentials, saveCredentials, type Credentials } from './credentials.js';
 
 /** What enrolling needs of the agent's settings. */
 export type EnrollmentSettings = Pick<
   AgentSettings,
-  'server' | 'joinToken' | 'name' | 'region' | 'labels'
+  'server' | 'joinToken' | 'name' | 'region' | 'labels' | 'relay'
 >;
 
 /** Enrolls once (or takes the saved credential) and hands out the client that carries it. */
 export class Enrollment {
   private creds: Credentials | null = null;
+  private saidConflict = false;
   private authed: SlipwayClient;
 
   constructor(
@@ -50,7 +51,7 @@ export class Enrollment {
    */
   async ensure(): Promise<void> {
     if (this.creds) return;
-    const { server, joinToken, name, region, labels } = this.settings;
+    const { server, joinToken, name, region, labels, relay } = this.settings;
     const saved = await loadCredentials(this.path);
     if (saved && saved.server === server && saved.name === name) {
       this.creds = saved;
@@ -61,7 +62,18 @@ export class Enrollment {
           'this host has no credential yet: pass --join-token',
         );
       }
-      const res = await this.authed.withToken(joinToken).enroll({ name, region, labels });
+      const res = await this.authed
+        .withToken(joinToken)
+        .enroll({ name, region, labels, relay })
+        .catch((e: unknown) => {
+          // Another host holds this name (or this host lost its credential): only an operator
+          // can settle that, so say what to do, once.
+          if (isSlipwayError(e, 'CONFLICT') && !this.saidConflict) {
+            this.saidConflict = true;
+            this.log(`cannot enroll: ${(e as Error).message}`);
+          }
+          throw e;
+        });
       this.creds = { server, hostId: res.hostId, token: res.token, name };
       await saveCredentials(this.path, this.creds);
       this.log(`enrolled as ${name} (${region})`);

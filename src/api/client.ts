@@ -72,6 +72,12 @@ export class SlipwayClient {
   listHosts() {
     return this.json('listHosts', {});
   }
+  removeHost(name: string) {
+    return this.json('removeHost', { params: { name } });
+  }
+  setHostRelay(name: string, relay: boolean) {
+    return this.json('setHostRelay', { params: { name }, body: { relay } });
+  }
   getServiceMap() {
     return this.json('getServiceMap', {});
   }

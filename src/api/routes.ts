@@ -63,6 +63,21 @@ export const routes = {
     auth: 'reader',
     response: z.array(s.host),
   },
+  removeHost: {
+    method: 'DELETE',
+    path: '/v1/hosts/:name',
+    summary: 'Remove a host: revoke its credential and drop its goals; its name can enroll again',
+    auth: 'admin',
+    response: ok,
+  },
+  setHostRelay: {
+    method: 'PUT',
+    path: '/v1/hosts/:name/relay',
+    summary: 'Name a host its region’s relay, or not',
+    auth: 'admin',
+    body: s.setRelayRequest,
+    response: s.host,
+  },
   getServiceMap: {
     method: 'GET',
     path: '/v1/service-map',

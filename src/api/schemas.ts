@@ -89,7 +89,10 @@ export const enrollRequest = z.object({
   name: hostName,
   region: z.string().min(1).max(63),
   labels: labels.default({}),
+  /** Name this host its region's relay (`slipway agent --relay`); an operator may change it. */
+  relay: z.boolean().default(false),
 });
+export const setRelayRequest = z.object({ relay: z.boolean() });
 export const enrollResponse = z.object({ hostId: z.string(), token: z.string() });
 
 export const goalRelease = z.object({

@@ -90,6 +90,73 @@ describe('deployment state machine', () => {
     expect(s.deployment.hosts.every((h) => h.state === 'healthy')).toBe(true);
   });
 
+  it('stops waiting for a host removed during a deployment, long before any deadline', () => {
+    const removed: HostObservation = { ...staged([]), removed: true };
+    // Staging: a removed host fails at once, and nothing is activated.
+    let s = advance(
+      plan(),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs((id) => (id === 'b' ? removed : staged([1, 2]))),
+      10,
+      timing,
+    );
+    expect(s.deployment.state).toBe('failed');
+    expect(s.deployment.hosts.find((h) => h.hostId === 'b')?.detail).toMatch(/removed/);
+
+    // Activating (tolerating one failure per batch): the removed host fails, the rest carry on.
+    const tolerant = plan({ rollout: { batchSize: { count: 2 }, failureThreshold: { count: 1 } } });
+    s = advance(
+      tolerant,
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    expect(s.deployment.state).toBe('activating');
+    const healthy = staged([1, 2], { version: 2, state: 'healthy', detail: null });
+    s = advance(
+      s.deployment,
+      obs((id) => (id === 'a' ? removed : healthy)),
+      10,
+      timing,
+    );
+    s = advance(
+      s.deployment,
+      obs((id) => (id === 'a' ? removed : healthy)),
+      20,
+      timing,
+    );
+    expect(s.deployment.state).toBe('succeeded');
+
+    // Rolling back: a removed host is not waited for.
+    s = advance(
+      tolerant,
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    const starting = staged([1, 2], { version: 2, state: 'activating', detail: null });
+    s = advance(
+      requestCancel(s.deployment),
+      obs(() => starting),
+      10,
+      timing,
+    );
+    expect(s.deployment.state).toBe('rolling_back');
+    const back = staged([1, 2]);
+    s = advance(
+      s.deployment,
+      obs((id) => (id === 'a' ? removed : back)),
+      20,
+      timing,
+    );
+    expect(s.deployment.state).toBe('cancelled');
+  });
+
   it('is idempotent when nothing changed', () => {
     const s1 = advance(
       plan(),

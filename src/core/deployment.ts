@@ -54,6 +54,8 @@ export interface Deployment {
 
 /** What one host last said about the service being deployed. */
 export interface HostObservation {
+  /** The host was removed by an operator: it will never report again. */
+  removed?: boolean;
   /** Releases materialized on the host. */
   staged: number[];
   /** A release whose staging failed, with why. */
@@ -125,6 +127,9 @@ export function requestCancel(d: Deployment): Deployment {
   return isTerminal(d.state) ? d : { ...d, cancelRequested: true };
 }
 
+/** Why a host that was removed during a deployment stopped counting. */
+const HOST_REMOVED = 'the host was removed (slipway hosts remove)';
+
 class StepBuilder {
   d: Deployment;
   readonly goals: GoalChange[] = [];
@@ -195,7 +200,8 @@ function stage(
   for (const h of d.hosts) {
     if (h.state !== 'staging') continue;
     const o = obs.get(h.hostId);
-    if (o?.staged.includes(d.release)) s.setHost(h, 'staged');
+    if (o?.removed) s.setHost(h, 'failed', HOST_REMOVED);
+    else if (o?.staged.includes(d.release)) s.setHost(h, 'staged');
     else if (o?.stagingFailed?.version === d.release) s.setHost(h, 'failed', o.stagingFailed.error);
   }
   const failed = d.hosts.filter((h) => h.state === 'failed');
@@ -247,6 +253,10 @@ function activate(
   const batch = d.hosts.filter((h) => h.batch === d.currentBatch);
   for (const h of batch) {
     if (h.state !== 'activating') continue;
+    if (obs.get(h.hostId)?.removed) {
+      s.setHost(h, 'failed', HOST_REMOVED);
+      continue;
+    }
     const a = obs.get(h.hostId)?.active;
     if (a?.version !== d.release) continue;
     if (a.state === 'healthy') s.setHost(h, 'healthy');
@@ -297,6 +307,11 @@ function revert(s: StepBuilder, obs: ReadonlyMap<string, HostObservation>, now: 
   const d = s.d;
   for (const h of d.hosts) {
     if (h.state !== 'reverting') continue;
+    // A removed host runs nothing of ours any more: there is nothing to wait for.
+    if (obs.get(h.hostId)?.removed) {
+      s.setHost(h, 'reverted', HOST_REMOVED);
+      continue;
+    }
     const a = obs.get(h.hostId)?.active ?? null;
     const back =
       h.previous === null

@@ -87,7 +87,9 @@ export class Orchestrator {
         step.goals.length > 0 ||
         step.deployment.deadline !== current.deadline;
       if (!changed) return;
-      goalsChanged(await tx.goals.change(current.service, step.goals));
+      // A removed host has no goals any more (the state machine has stopped waiting for it).
+      const goals = step.goals.filter((g) => hosts.has(g.hostId));
+      goalsChanged(await tx.goals.change(current.service, goals));
       await tx.deployments.update(step.deployment);
       for (const e of step.events) emit(e.type, { ...e, service: current.service }, id);
     });

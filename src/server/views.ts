@@ -11,8 +11,10 @@ export function isOnline(host: HostRow, now: number): boolean {
   return host.lastSeenAt !== null && now - host.lastSeenAt.getTime() < ONLINE_WINDOW_MS;
 }
 
+/** What a host said about a service; a host that is not registered (any more) was removed. */
 export function observationOf(host: HostRow | undefined, service: string): HostObservation {
-  const s = host ? reportOf(host).services.find((x) => x.service === service) : undefined;
+  if (!host) return { removed: true, staged: [], stagingFailed: null, active: null };
+  const s = reportOf(host).services.find((x) => x.service === service);
   if (!s) return { staged: [], stagingFailed: null, active: null };
   return {
     staged: s.staged,
@@ -38,7 +40,7 @@ export function hostView(h: HostRow, now: number): api.Host {
     bytesReceived: report.bytesReceived,
     bytesServed: report.bytesServed,
     peerUrl: report.peerUrl,
-    relay: report.relay,
+    relay: h.relay,
   };
 }
 

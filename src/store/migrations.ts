@@ -125,4 +125,11 @@ export const migrations: Record<string, Migration> = {
       await runStatements(db, `alter table events add column actor text;`);
     },
   },
+  '0004_host_relay': {
+    async up(db: Kysely<unknown>) {
+      // Whether the host is its region's relay: set by an operator (at enrollment or later),
+      // never by what the agent reports, since peers send their chunk requests to the relay.
+      await runStatements(db, `alter table hosts add column relay boolean not null default false;`);
+    },
+  },
 };

@@ -36,8 +36,15 @@ export interface ServerKeyRepository {
 }
 
 export interface HostRepository {
-  /** Registers a host, or updates the region and labels of a host of that name. */
-  upsert(h: HostInfo): Promise<HostRow>;
+  /**
+   * Registers a new host; undefined when a host of that name exists (it is left as it is: a
+   * name is taken over only after the operator removed the host).
+   */
+  add(h: HostInfo & { relay?: boolean }): Promise<HostRow | undefined>;
+  /** Deletes a host and its goals; false when there was none. Call inside a transaction. */
+  remove(id: string): Promise<boolean>;
+  /** Names the host its region's relay, or not. */
+  setRelay(id: string, relay: boolean): Promise<void>;
   byId(id: string): Promise<HostRow | undefined>;
   byName(name: string): Promise<HostRow | undefined>;
   /** Every host, by region and name. */

@@ -13,6 +13,8 @@ export interface HostRow extends HostInfo {
   report: api.AgentReport | null;
   bytesReceived: Record<string, number>;
   goalGeneration: number;
+  /** Named as its region's relay by an operator. */
+  relay: boolean;
 }
 
 export interface ImageRow {
@@ -135,6 +137,7 @@ export function toHost(r: {
   report: unknown;
   bytes_received: unknown;
   goal_generation: string | number;
+  relay: boolean;
 }): HostRow {
   // A report is what an agent said: one that no longer parses (an older agent) is no report.
   const report = r.report === null ? null : api.agentReport.safeParse(r.report);
@@ -148,6 +151,7 @@ export function toHost(r: {
     report: report?.success ? report.data : null,
     bytesReceived: checked(countRecord, r.bytes_received, `bytes received of host ${r.name}`),
     goalGeneration: Number(r.goal_generation),
+    relay: r.relay,
   };
 }
 

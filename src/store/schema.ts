@@ -30,6 +30,7 @@ export interface Database {
     report: ColumnType<unknown, string | null, string | null>;
     bytes_received: Json;
     goal_generation: Int8;
+    relay: ColumnType<boolean, boolean | undefined, boolean>;
   };
   service_maps: {
     version: Generated<number>;

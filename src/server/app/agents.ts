@@ -1,6 +1,6 @@
 /** The agents' operations: enrollment, the goal-state long poll and status reports. */
 import { randomUUID } from 'node:crypto';
-import { SlipwayError } from '../../core/index.js';
+import { ConflictError, SlipwayError } from '../../core/index.js';
 import type { AgentGoal, AgentReport } from '../../api/index.js';
 import type { HostRow } from '../../store/index.js';
 import type { Identity } from '../authz/identity.js';
@@ -14,24 +14,27 @@ export function hostIdOf(actor: Identity): string {
   return actor.hostId;
 }
 
-/** Registers a host (or takes a host of that name over) and issues its own credential. */
+/**
+ * Registers a new host and issues its own credential. A name that is taken is refused: the join
+ * token is shared by every new host, so taking a host over with it would hand its goal (and its
+ * services' environment) to anyone holding it. An operator replaces a host by removing it first.
+ */
 export async function enroll(
   ctx: AppContext,
   actor: Identity,
-  req: { name: string; region: string; labels: Record<string, string> },
+  req: { name: string; region: string; labels: Record<string, string>; relay: boolean },
 ): Promise<{ hostId: string; token: string }> {
   const token = newToken('agent');
   const host = await ctx.uow.run(actor, async ({ tx, emit }) => {
-    const h = await tx.hosts.upsert({
-      id: randomUUID(),
-      name: req.name,
-      region: req.region,
-      labels: req.labels,
-    });
-    // One credential per host: re-enrolling (a host rebuilt under the same name) replaces it.
-    await tx.tokens.revokeOfHost(h.id);
+    const h = await tx.hosts.add({ id: randomUUID(), ...req });
+    if (!h) {
+      throw new ConflictError(
+        `a host named ${req.name} is already enrolled; to replace it on purpose, stop its agent and run \`slipway hosts remove ${req.name}\` first`,
+        { host: req.name },
+      );
+    }
     await tx.tokens.add(hashToken(token), 'agent', h.id);
-    emit('host.enrolled', { host: h.name, region: h.region });
+    emit('host.enrolled', { host: h.name, region: h.region, relay: h.relay });
     return h;
   });
   ctx.hosts.touch(host.id, new Date(ctx.now()));

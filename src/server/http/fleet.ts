@@ -2,6 +2,7 @@
 import { NotFoundError } from '../../core/index.js';
 import { routes, type StatusRow } from '../../api/index.js';
 import type { AppContext } from '../app/context.js';
+import { removeHost, setRelay } from '../app/hosts.js';
 import { applyServiceMap, currentServiceMap } from '../app/service-map.js';
 import { reportOf } from '../hosts/live-hosts.js';
 import { hostView, isOnline, releaseView } from '../views.js';
@@ -20,6 +21,17 @@ export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
 
   addRoute(host, routes.listHosts, async () =>
     (await ctx.hosts.list()).map((h) => hostView(h, ctx.now())),
+  );
+
+  addRoute(host, routes.removeHost, async ({ identity, params }) => {
+    await removeHost(ctx, identity, params.name ?? '');
+    // Its credential must stop working here at once, not when the token cache expires.
+    host.auth.forget();
+    return { ok: true as const };
+  });
+
+  addRoute(host, routes.setHostRelay, async ({ identity, params, body }) =>
+    hostView(await setRelay(ctx, identity, params.name ?? '', body.relay), ctx.now()),
   );
 
   addRoute(host, routes.listReleases, async ({ params }) =>

@@ -7,8 +7,8 @@ import { toHost, type HostRow } from '../rows.js';
 export class KyselyHosts implements HostRepository {
   constructor(private readonly db: Db) {}
 
-  async upsert(h: HostInfo): Promise<HostRow> {
-    await this.db
+  async add(h: HostInfo & { relay?: boolean }): Promise<HostRow | undefined> {
+    const inserted = await this.db
       .insertInto('hosts')
       .values({
         id: h.id,
@@ -16,14 +16,22 @@ export class KyselyHosts implements HostRepository {
         region: h.region,
         labels: JSON.stringify(h.labels),
         bytes_received: '{}',
+        relay: h.relay ?? false,
       })
-      .onConflict((oc) =>
-        oc.column('name').doUpdateSet({ region: h.region, labels: JSON.stringify(h.labels) }),
-      )
-      .execute();
-    const row = await this.byName(h.name);
-    if (!row) throw new Error(`host ${h.name} vanished after upsert`);
-    return row;
+      .onConflict((oc) => oc.column('name').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return inserted ? this.byId(inserted.id) : undefined;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    await this.db.deleteFrom('goals').where('host_id', '=', id).execute();
+    const r = await this.db.deleteFrom('hosts').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async setRelay(id: string, relay: boolean): Promise<void> {
+    await this.db.updateTable('hosts').set({ relay }).where('id', '=', id).execute();
   }
 
   async byName(name: string): Promise<HostRow | undefined> {
