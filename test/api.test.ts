@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
+import { parseCidr } from '../src/core/index.js';
 import { buildImage } from '../src/cli/index.js';
 import { SLIPWAY_BIN } from './harness/local-fleet.js';
 import { httpGet } from '../src/distribution/index.js';
@@ -38,7 +39,12 @@ describe('API guard rails', () => {
     const { written } = await bootstrapTokens(store, dir);
     admin = written.find((w) => w.kind === 'admin')!.token;
     join_ = written.find((w) => w.kind === 'join')!.token;
-    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    server = buildServer({
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+      // The large region below advertises addresses its reports do not come from (NAT).
+      peerNetworks: [parseCidr('10.9.0.0/24')],
+    });
     url = await server.listen('127.0.0.1', 0);
   });
   afterAll(async () => {
@@ -81,9 +87,14 @@ describe('API guard rails', () => {
     const agents: SlipwayClient[] = [];
     const size = PEERS_SENT + 9;
     for (let i = 0; i < size; i++) {
-      const { token } = await joinClient.enroll({ name: `big-${i}`, region: 'big', labels: {} });
+      const { token } = await joinClient.enroll({
+        name: `big-${i}`,
+        region: 'big',
+        labels: {},
+        relay: i === 0,
+      });
       const agent = new SlipwayClient({ server: url, token });
-      await agent.agentReport({ services: [], peerUrl: `http://10.9.0.${i}:7401`, relay: i === 0 });
+      await agent.agentReport({ services: [], peerUrl: `http://10.9.0.${i}:7401` });
       agents.push(agent);
     }
     const shares: number[] = [];

@@ -3,13 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { agentReport } from '../src/api/index.js';
+import { hostReport } from '../src/api/index.js';
 import { ObjectStore } from '../src/image/index.js';
 import { buildServer } from '../src/server/index.js';
 import { openStore } from '../src/store/index.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
 
-const report = agentReport.parse({ services: [], peerUrl: 'http://10.0.0.1:7401' });
+const report = hostReport.parse({ services: [], peerUrl: 'http://10.0.0.1:7401' });
 
 describe('agent reports', () => {
   it('are seen at once through the server, in the table after a flush, and flushed on close', async () => {

@@ -177,11 +177,23 @@ export const agentReport = z.object({
   bytesServed: z.number().int().min(0).default(0),
   /** Where this agent serves chunks to its region (null: it does not). */
   peerUrl: z.string().nullable().default(null),
-  /** Whether this agent is its region's relay. */
+  /**
+   * Whether this agent acts as its region's relay. Not believed: the server names relays (at
+   * enrollment, or `slipway hosts relay`). Still accepted from older agents.
+   */
   relay: z.boolean().default(false),
 });
 export type ServiceReport = z.infer<typeof serviceReport>;
 export type AgentReport = z.infer<typeof agentReport>;
+
+/** A report as the server keeps it: the agent's, with its peer URL as the server checked it. */
+export const hostReport = agentReport.extend({
+  /** The agent's peer URL once the server checked it (null: none, or refused). Only this one reaches peers. */
+  checkedPeerUrl: z.string().nullable().default(null),
+  /** Why the agent's peer URL was not handed to peers (null: it was, or there was none). */
+  peerUrlProblem: z.string().nullable().default(null),
+});
+export type HostReport = z.infer<typeof hostReport>;
 
 // ---- hosts ----
 
@@ -196,7 +208,11 @@ export const host = z.object({
   /** Bytes received since the agent started, by source: origin, relay, peer. */
   bytesReceived: z.record(z.string(), z.number().int().min(0)),
   bytesServed: z.number().int().min(0),
+  /** Where peers reach it (checked by the server). */
   peerUrl: z.string().nullable(),
+  /** Why the peer URL it reported is not handed to peers (null: no problem). */
+  peerUrlProblem: z.string().nullable().default(null),
+  /** Named its region's relay by an operator. */
   relay: z.boolean(),
 });
 export type Host = z.infer<typeof host>;

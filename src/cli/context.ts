@@ -1,6 +1,6 @@
 /** What every noun's verbs share: the options, the server client, the output, the processes. */
 import type { Command } from 'commander';
-import { SlipwayError, type AgentSettings } from '../core/index.js';
+import { SlipwayError, type AgentSettings, type Cidr } from '../core/index.js';
 import { SlipwayClient } from '../api/index.js';
 import type { Output } from './output.js';
 
@@ -16,7 +16,13 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:7400';
 
 /** What `main` provides: the long-running processes, which the CLI does not build itself. */
 export interface ProcessCommands {
-  server(opts: { dataDir: string; listen: string; databaseUrl?: string }): Promise<void>;
+  server(opts: {
+    dataDir: string;
+    listen: string;
+    databaseUrl?: string;
+    /** Networks agents may advertise peer URLs in besides their own address (NAT). */
+    peerNetworks: Cidr[];
+  }): Promise<void>;
   agent(settings: AgentSettings): Promise<void>;
 }
 

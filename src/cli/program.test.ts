@@ -10,9 +10,11 @@ async function slipway(...args: string[]) {
   const text = { stdout: '', stderr: '' };
   const started: string[] = [];
   let agent: AgentSettings | undefined;
+  let server: Parameters<ProcessCommands['server']>[0] | undefined;
   // The processes themselves are main's: here they only record that they were asked for.
   const processes: ProcessCommands = {
-    server: () => {
+    server: (opts) => {
+      server = opts;
       started.push('server');
       return Promise.resolve();
     },
@@ -26,7 +28,7 @@ async function slipway(...args: string[]) {
     stdout: { write: (s: string) => (text.stdout += s) },
     stderr: { write: (s: string) => (text.stderr += s) },
   });
-  return { code, started, agent, ...text };
+  return { code, started, agent, server, ...text };
 }
 
 /** A loopback port nothing listens on. */
@@ -128,6 +130,15 @@ describe('slipway', () => {
       relay: true,
       maxBandwidth: 1_000_000,
     } satisfies AgentSettings);
+  });
+
+  it('hands the server the networks agents may advertise peer URLs in, checked', async () => {
+    const r = await slipway('server', '--peer-networks', '10.0.0.0/8, fd00::/8');
+    expect(r).toMatchObject({ code: 0, started: ['server'] });
+    expect(r.server?.peerNetworks.map((n) => n.text)).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    const bad = await slipway('server', '--peer-networks', '10.0.0.0');
+    expect(bad).toMatchObject({ code: 1, started: [] });
+    expect(bad.stderr).toContain('--peer-networks "10.0.0.0": expected an address and prefix');
   });
 
   it('exits 3 when the server cannot be reached', async () => {

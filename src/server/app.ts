@@ -9,6 +9,7 @@
  * goal changes back for streams and long polls; `hosts/` keeps the agents' latest reports.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Cidr } from '../core/index.js';
 import { openApiDocument, routes } from '../api/index.js';
 import type { ObjectStore } from '../image/index.js';
 import type { Store } from '../store/index.js';
@@ -37,6 +38,11 @@ export interface ServerDeps {
   log?: (msg: string) => void;
   /** Orchestrator tick; tests shorten it. */
   tickMs?: number;
+  /**
+   * Networks (`slipway server --peer-networks`) whose addresses agents may advertise as their
+   * peer URL though their reports come from another address (NAT).
+   */
+  peerNetworks?: readonly Cidr[];
   /** Origin garbage collection: how often, and how old an unreferenced chunk must be. */
   gc?: { everyMs: number; graceMs: number };
 }
@@ -80,6 +86,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     hosts,
     goals,
     objects,
+    peerNetworks: deps.peerNetworks ?? [],
     now,
     log,
     kick: () => orchestrator.kick(),

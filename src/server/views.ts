@@ -39,7 +39,8 @@ export function hostView(h: HostRow, now: number): api.Host {
     services: report.services,
     bytesReceived: report.bytesReceived,
     bytesServed: report.bytesServed,
-    peerUrl: report.peerUrl,
+    peerUrl: report.checkedPeerUrl,
+    peerUrlProblem: report.peerUrlProblem,
     relay: h.relay,
   };
 }

@@ -10,7 +10,7 @@ export interface HostRow extends HostInfo {
   createdAt: Date;
   lastSeenAt: Date | null;
   /** The host's last report; null when it never reported (or what is stored does not parse). */
-  report: api.AgentReport | null;
+  report: api.HostReport | null;
   bytesReceived: Record<string, number>;
   goalGeneration: number;
   /** Named as its region's relay by an operator. */
@@ -140,7 +140,7 @@ export function toHost(r: {
   relay: boolean;
 }): HostRow {
   // A report is what an agent said: one that no longer parses (an older agent) is no report.
-  const report = r.report === null ? null : api.agentReport.safeParse(r.report);
+  const report = r.report === null ? null : api.hostReport.safeParse(r.report);
   return {
     id: r.id,
     name: r.name,

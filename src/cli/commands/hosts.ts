@@ -47,19 +47,24 @@ function onOff(value: string): boolean {
 }
 
 function hostsTable(hosts: Host[]): string {
-  return table(
-    ['HOST', 'REGION', 'LABELS', 'ONLINE', 'RECEIVED (ORIGIN/RELAY/PEER)', 'SERVICES'],
-    hosts.map((h) => [
-      h.name + (h.relay ? ' (relay)' : ''),
-      h.region,
-      Object.entries(h.labels)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',') || '-',
-      h.online ? 'yes' : 'no',
-      ['origin', 'relay', 'peer'].map((k) => formatBytes(h.bytesReceived[k] ?? 0)).join(' / '),
-      h.services
-        .map((s) => `${s.service}${s.active ? `@v${s.active.version}(${s.active.state})` : ''}`)
-        .join(' ') || '-',
-    ]),
+  const problems = hosts
+    .filter((h) => h.peerUrlProblem)
+    .map((h) => `\n${h.name}: peer URL not handed to peers: ${h.peerUrlProblem}`);
+  return (
+    table(
+      ['HOST', 'REGION', 'LABELS', 'ONLINE', 'RECEIVED (ORIGIN/RELAY/PEER)', 'SERVICES'],
+      hosts.map((h) => [
+        h.name + (h.relay ? ' (relay)' : ''),
+        h.region,
+        Object.entries(h.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',') || '-',
+        h.online ? 'yes' : 'no',
+        ['origin', 'relay', 'peer'].map((k) => formatBytes(h.bytesReceived[k] ?? 0)).join(' / '),
+        h.services
+          .map((s) => `${s.service}${s.active ? `@v${s.active.version}(${s.active.state})` : ''}`)
+          .join(' ') || '-',
+      ]),
+    ) + problems.join('')
   );
 }

@@ -1,6 +1,7 @@
 /** `slipway server`: the control plane, run by `main` (the CLI only reads its options). */
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import { parseCidr } from '../../core/index.js';
 import type { CliContext } from '../context.js';
 
 /** Adds `server`. */
@@ -15,7 +16,21 @@ export function register(program: Command, ctx: CliContext): void {
         'SLIPWAY_DATABASE_URL',
       ),
     )
-    .action((o: { dataDir: string; listen: string; databaseUrl?: string }) =>
-      ctx.processes.server({ ...o, dataDir: resolve(o.dataDir) }),
+    .addOption(
+      new Option(
+        '--peer-networks <cidr,...>',
+        'networks whose addresses agents may advertise as peer URLs though they report from another address (agents behind NAT)',
+      ).env('SLIPWAY_PEER_NETWORKS'),
+    )
+    .action((o: { dataDir: string; listen: string; databaseUrl?: string; peerNetworks?: string }) =>
+      ctx.processes.server({
+        dataDir: resolve(o.dataDir),
+        listen: o.listen,
+        databaseUrl: o.databaseUrl,
+        peerNetworks: (o.peerNetworks ?? '')
+          .split(',')
+          .filter((n) => n.trim() !== '')
+          .map((n) => parseCidr(n, '--peer-networks')),
+      }),
     );
 }

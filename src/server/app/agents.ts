@@ -1,7 +1,7 @@
 /** The agents' operations: enrollment, the goal-state long poll and status reports. */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, SlipwayError } from '../../core/index.js';
-import type { AgentGoal, AgentReport } from '../../api/index.js';
+import { checkPeerUrl, ConflictError, SlipwayError } from '../../core/index.js';
+import type { AgentGoal, AgentReport, HostReport } from '../../api/index.js';
 import type { HostRow } from '../../store/index.js';
 import type { Identity } from '../authz/identity.js';
 import { hashToken, newToken } from '../authz/tokens.js';
@@ -79,12 +79,30 @@ export async function agentGoal(
  */
 export class Reports {
   private readonly lastStates = new Map<string, string>();
+  /** The last peer URL problem of each host, to log a problem once, not with every report. */
+  private readonly problems = new Map<string, string | null>();
 
   constructor(private readonly ctx: AppContext) {}
 
-  record(actor: Identity, report: AgentReport): void {
+  /**
+   * `from` is the address the report came from. A peer URL that may not be handed to peers is
+   * dropped with the reason kept (shown by `slipway hosts`), not refused with the report: the
+   * report also carries the services' states, and a host whose URL is wrong must keep running
+   * and deploying (it then only fetches, it does not serve its region).
+   */
+  record(actor: Identity, report: AgentReport, from: string): void {
     const hostId = hostIdOf(actor);
-    this.ctx.hosts.report(hostId, report, new Date(this.ctx.now()));
+    const peer = report.peerUrl ? checkPeerUrl(report.peerUrl, from, this.ctx.peerNetworks) : null;
+    if (peer && !peer.ok && this.problems.get(hostId) !== peer.problem) {
+      this.ctx.log(`host ${hostId}: peer URL not handed to peers: ${peer.problem}`);
+    }
+    this.problems.set(hostId, peer && !peer.ok ? peer.problem : null);
+    const kept: HostReport = {
+      ...report,
+      checkedPeerUrl: peer?.ok ? peer.url : null,
+      peerUrlProblem: peer && !peer.ok ? peer.problem : null,
+    };
+    this.ctx.hosts.report(hostId, kept, new Date(this.ctx.now()));
     const states = JSON.stringify(
       report.services.map((s) => ({ ...s, fetching: s.fetching && s.fetching.version })),
     );

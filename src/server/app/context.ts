@@ -1,4 +1,5 @@
 /** What every application operation runs with: built once by `buildServer`. */
+import type { Cidr } from '../../core/index.js';
 import type { ObjectStore } from '../../image/index.js';
 import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
@@ -11,6 +12,8 @@ export interface AppContext {
   /** Hosts with their agents' latest reports. */
   hosts: LiveHosts;
   goals: GoalWatch;
+  /** Networks whose addresses agents may advertise as peer URLs besides their own. */
+  peerNetworks: readonly Cidr[];
   /** The origin's chunk store. */
   objects: ObjectStore;
   now: () => number;

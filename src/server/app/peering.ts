@@ -45,15 +45,16 @@ export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering
     .filter((h) => h.id !== host.id && h.region === host.region && isOnline(h, now))
     .flatMap((h) => {
       const r = reportOf(h);
-      return r.peerUrl ? [{ hostId: h.id, name: h.name, url: r.peerUrl, relay: r.relay }] : [];
+      // Only a URL the server checked, and a relay an operator named (never the agent's say).
+      return r.checkedPeerUrl
+        ? [{ hostId: h.id, name: h.name, url: r.checkedPeerUrl, relay: h.relay }]
+        : [];
     });
   const relays = region.filter((p) => p.relay);
   const others = region.filter((p) => !p.relay);
   // Our place among the region's non-relay agents decides our share of the relay's chunks.
   const fetchers = [...others.map((p) => p.hostId), host.id].sort();
-  const share = reportOf(host).relay
-    ? null
-    : { index: fetchers.indexOf(host.id), of: fetchers.length };
+  const share = host.relay ? null : { index: fetchers.indexOf(host.id), of: fetchers.length };
   return {
     ticket,
     serverKey: key.publicPem,

@@ -6,12 +6,12 @@
  * of them in a crash loses nothing: the next heartbeat brings it back. This is a cache of the
  * server's, not persistence: the store only sees the batched write.
  */
-import { agentReport, type AgentReport } from '../../api/index.js';
+import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
 
 interface Pending {
   /** Undefined when only the last-seen time changed. */
-  report?: AgentReport;
+  report?: HostReport;
   bytesReceived?: Record<string, number>;
   seenAt: Date;
 }
@@ -29,7 +29,7 @@ export class LiveHosts {
   ) {}
 
   /** Records an agent's report; readers here see it at once, the table within a second. */
-  report(hostId: string, report: AgentReport, at: Date): void {
+  report(hostId: string, report: HostReport, at: Date): void {
     this.pending.set(hostId, { report, bytesReceived: report.bytesReceived, seenAt: at });
     this.flushSoon();
   }
@@ -96,8 +96,8 @@ export class LiveHosts {
 }
 
 /** The last report of a host, or an empty one when it never reported. */
-export function reportOf(host: HostRow): AgentReport {
+export function reportOf(host: HostRow): HostReport {
   return host.report ?? EMPTY_REPORT;
 }
 
-const EMPTY_REPORT: AgentReport = agentReport.parse({ services: [] });
+const EMPTY_REPORT: HostReport = hostReport.parse({ services: [] });

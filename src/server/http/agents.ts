@@ -14,8 +14,8 @@ export function agentRoutes(host: RouteHost, ctx: AppContext): void {
   });
 
   const reports = new Reports(ctx);
-  addRoute(host, routes.agentReport, ({ identity, body }) => {
-    reports.record(identity, body);
+  addRoute(host, routes.agentReport, ({ identity, body, request }) => {
+    reports.record(identity, body, request.ip);
     return Promise.resolve({ ok: true as const });
   });
 }

@@ -1,0 +1,105 @@
+/**
+ * Who serves chunks to a region is the server's call: relays are named by an operator, and a
+ * peer URL reaches other agents only when it is at the address its report came from (or in a
+ * network the operator allowed). An agent could otherwise make itself every peer's relay, or
+ * turn its region's agents against any address.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlipwayClient } from '../src/api/index.js';
+import { parseCidr } from '../src/core/index.js';
+import { ObjectStore } from '../src/image/index.js';
+import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
+import { openStore, type Store } from '../src/store/index.js';
+
+describe('peer URLs and relays', () => {
+  let dir: string;
+  let store: Store;
+  let server: SlipwayServer;
+  let url: string;
+  let admin: SlipwayClient;
+  let joiner: SlipwayClient;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-peer-urls-'));
+    store = await openStore({ engine: 'pglite', dataDir: null });
+    const { written } = await bootstrapTokens(store, dir);
+    server = buildServer({
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+      peerNetworks: [parseCidr('192.168.50.0/24')],
+    });
+    url = await server.listen('127.0.0.1', 0);
+    admin = new SlipwayClient({
+      server: url,
+      token: written.find((w) => w.kind === 'admin')!.token,
+    });
+    joiner = new SlipwayClient({
+      server: url,
+      token: written.find((w) => w.kind === 'join')!.token,
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function agent(name: string, region: string, relay = false): Promise<SlipwayClient> {
+    const { token } = await joiner.enroll({ name, region, labels: {}, relay });
+    return new SlipwayClient({ server: url, token });
+  }
+
+  it('ignores an agent that reports itself a relay', async () => {
+    const forger = await agent('forger', 'ra');
+    const victim = await agent('victim', 'ra');
+    await forger.agentReport({ services: [], peerUrl: 'http://127.0.0.1:7401', relay: true });
+    await victim.agentReport({ services: [], peerUrl: 'http://127.0.0.1:7402' });
+    const { peering } = await victim.agentGoal(-1, 0);
+    expect(peering!.peers).toEqual([
+      { hostId: expect.any(String), name: 'forger', url: 'http://127.0.0.1:7401', relay: false },
+    ]);
+    // It also gets a share of the relay's chunks like any other agent: it is not a relay.
+    expect((await forger.agentGoal(-1, 0)).peering!.share).not.toBeNull();
+
+    // The operator names the relay.
+    await admin.setHostRelay('forger', true);
+    const after = await victim.agentGoal(-1, 0);
+    expect(after.peering!.peers.map((p) => [p.name, p.relay])).toEqual([['forger', true]]);
+    expect((await forger.agentGoal(-1, 0)).peering!.share).toBeNull();
+  });
+
+  it('does not hand out a peer URL at a foreign address, and says why in the host list', async () => {
+    const evil = await agent('evil', 'rb');
+    const other = await agent('other', 'rb');
+    await other.agentReport({ services: [] });
+    for (const bad of [
+      'http://169.254.169.254:80',
+      'http://10.1.2.3:7401',
+      'http://internal-db.example:5432',
+      'http://user@127.0.0.1:7401',
+      'http://127.0.0.1:7401/admin?x=1',
+    ]) {
+      // The report itself is taken (the host keeps deploying); only its URL is dropped.
+      await expect(evil.agentReport({ services: [], peerUrl: bad })).resolves.toEqual({ ok: true });
+      expect((await other.agentGoal(-1, 0)).peering!.peers, bad).toEqual([]);
+      const listed = (await admin.listHosts()).find((h) => h.name === 'evil');
+      expect(listed, bad).toMatchObject({ peerUrl: null, peerUrlProblem: expect.any(String) });
+    }
+    // Its own goal keeps coming.
+    expect((await evil.agentGoal(-1, 0)).services).toEqual([]);
+  });
+
+  it('hands out an address in the operator’s allowed networks (agents behind NAT)', async () => {
+    const natted = await agent('natted', 'rc');
+    const other = await agent('other-c', 'rc');
+    await natted.agentReport({ services: [], peerUrl: 'http://192.168.50.7:7401' });
+    expect((await other.agentGoal(-1, 0)).peering!.peers.map((p) => p.url)).toEqual([
+      'http://192.168.50.7:7401',
+    ]);
+    await natted.agentReport({ services: [], peerUrl: 'http://192.168.51.7:7401' });
+    expect((await other.agentGoal(-1, 0)).peering!.peers).toEqual([]);
+  });
+});
