@@ -5,8 +5,12 @@
 import { z } from 'zod';
 import * as s from './schemas.js';
 
-/** Who may call a route: the admin token, an agent's credential, the join token, or anyone. */
-export type Auth = 'admin' | 'agent' | 'reader' | 'join' | 'none';
+/**
+ * Who may call a route: the admin token, an agent's credential, the join token, or anyone;
+ * `reader`: users only; `fetch`: users, and agents for the images their goal names (checked per
+ * image by the handler).
+ */
+export type Auth = 'admin' | 'agent' | 'reader' | 'fetch' | 'join' | 'none';
 
 export interface RouteDef {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -125,7 +129,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/chunks/:digest',
     summary: 'Download one chunk (or, with base, a delta from a chunk the caller holds)',
-    auth: 'reader',
+    auth: 'fetch',
     query: z.object({
       base: z
         .string()
@@ -161,7 +165,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/images/:id/manifest',
     summary: 'The canonical manifest of an image',
-    auth: 'reader',
+    auth: 'fetch',
   },
   tagImage: {
     method: 'POST',

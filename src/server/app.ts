@@ -17,6 +17,7 @@ import type { AppContext } from './app/context.js';
 import { collectOriginChunks } from './app/origin-gc.js';
 import { UnitOfWork } from './app/unit-of-work.js';
 import { Authenticator } from './authz/authenticate.js';
+import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
 import { LiveHosts } from './hosts/live-hosts.js';
@@ -97,7 +98,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
   agentRoutes(routeHost, ctx);
-  imageRoutes(routeHost, ctx);
+  const imageAccess = new ImageAccess(store, now);
+  imageRoutes(routeHost, ctx, imageAccess);
   fleetRoutes(routeHost, ctx);
   deploymentRoutes(routeHost, ctx, feed);
 
@@ -132,6 +134,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       await started.catch(() => {});
       feed.stop();
       goals.stop();
+      imageAccess.stop();
       await orchestrator.stop();
       await app.close();
       await hosts.close();

@@ -118,6 +118,8 @@ export interface DeploymentRepository {
 export interface GoalRepository {
   ofHost(hostId: string): Promise<GoalRow[]>;
   ofService(service: string): Promise<GoalRow[]>;
+  /** The goals of every one of these hosts. */
+  ofHosts(hostIds: readonly string[]): Promise<GoalRow[]>;
   /** Changes goals (absent fields kept), bumps each touched host's generation; returns them. */
   change(
     service: string,

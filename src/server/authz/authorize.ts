@@ -11,6 +11,9 @@ export function isAllowed(who: Identity, need: Auth): boolean {
     case 'admin':
       return who.kind === 'user' && who.name === 'admin';
     case 'reader':
+      return who.kind === 'user';
+    case 'fetch':
+      // An agent only for the images its goal names: the handler asks ImageAccess.
       return who.kind === 'user' || who.kind === 'agent';
     case 'agent':
       return who.kind === 'agent';

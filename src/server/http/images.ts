@@ -7,6 +7,7 @@ import { isDigest } from '../../image/index.js';
 import { chunkReply, parseBase } from '../../distribution/index.js';
 import type { Store } from '../../store/index.js';
 import type { AppContext } from '../app/context.js';
+import type { ImageAccess } from '../authz/image-access.js';
 import { getImage, missingChunks, registerImage, tagImage, uploadChunk } from '../app/images.js';
 import { imageView } from '../views.js';
 import { addRoute, type RouteHost } from './route.js';
@@ -41,7 +42,7 @@ function gzippedManifests(store: Store): (id: string) => Promise<Buffer | null> 
   };
 }
 
-export function imageRoutes(host: RouteHost, ctx: AppContext): void {
+export function imageRoutes(host: RouteHost, ctx: AppContext, access: ImageAccess): void {
   const gzippedManifest = gzippedManifests(ctx.store);
 
   addRoute(host, routes.missingChunks, async ({ body }) => ({
@@ -57,12 +58,13 @@ export function imageRoutes(host: RouteHost, ctx: AppContext): void {
     return { digest, size: request.body.length };
   });
 
-  addRoute(host, routes.getChunk, async ({ params, query, request, reply }) => {
+  addRoute(host, routes.getChunk, async ({ identity, params, query, request, reply }) => {
     const digest = checkedDigest(params.digest);
+    await access.checkChunk(identity, digest);
     if (!(await ctx.objects.has(digest))) throw new NotFoundError('chunk', digest);
     // A delta when the agent names a chunk it holds; brotli for agents on slow links.
     const { body, headers } = await chunkReply(ctx.objects, digest, {
-      base: parseBase(query.base),
+      base: await access.allowedBases(identity, parseBase(query.base)),
       acceptEncoding: String(request.headers['accept-encoding'] ?? ''),
     });
     return reply.headers(headers).type('application/octet-stream').send(Buffer.from(body));
@@ -76,8 +78,9 @@ export function imageRoutes(host: RouteHost, ctx: AppContext): void {
 
   addRoute(host, routes.getImage, ({ params }) => getImage(ctx.store, params.id ?? ''));
 
-  addRoute(host, routes.getManifest, async ({ params, request, reply }) => {
+  addRoute(host, routes.getManifest, async ({ identity, params, request, reply }) => {
     const id = params.id ?? '';
+    await access.checkImage(identity, id);
     const gzip = /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''));
     const body = gzip ? await gzippedManifest(id) : await ctx.store.images.manifest(id);
     if (!body) throw new NotFoundError('image', id);

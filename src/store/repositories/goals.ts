@@ -26,6 +26,16 @@ export class KyselyGoals implements GoalRepository {
     return rows.map(toGoal);
   }
 
+  async ofHosts(hostIds: readonly string[]): Promise<GoalRow[]> {
+    if (hostIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('goals')
+      .selectAll()
+      .where('host_id', 'in', [...hostIds])
+      .execute();
+    return rows.map(toGoal);
+  }
+
   async change(
     service: string,
     changes: { hostId: string; stage?: number | null; active?: number | null }[],

@@ -1,0 +1,234 @@
+/**
+ * Who may call what: every route of the API table with the admin token, an agent's credential,
+ * the join token and no token. A new route fails here until its row says who may call it. And an
+ * agent downloads only the images its goal names (a relay: its region's).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routes, SlipwayClient, type Auth, type RouteName } from '../src/api/index.js';
+import { buildImage } from '../src/cli/index.js';
+import { manifestChunks, parseManifest, ObjectStore } from '../src/image/index.js';
+import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
+import { openStore, type Store } from '../src/store/index.js';
+import { until } from './helpers/until.js';
+
+/** Who may call each route. Adding a route means deciding its row here. */
+const EXPECTED: Record<RouteName, Auth> = {
+  health: 'none',
+  enroll: 'join',
+  agentGoal: 'agent',
+  agentReport: 'agent',
+  listHosts: 'reader',
+  removeHost: 'admin',
+  setHostRelay: 'admin',
+  getServiceMap: 'reader',
+  applyServiceMap: 'admin',
+  missingChunks: 'admin',
+  collectGarbage: 'admin',
+  putChunk: 'admin',
+  getChunk: 'fetch',
+  createImage: 'admin',
+  listImages: 'reader',
+  getImage: 'reader',
+  getManifest: 'fetch',
+  tagImage: 'admin',
+  listReleases: 'reader',
+  createDeployment: 'admin',
+  listDeployments: 'reader',
+  getDeployment: 'reader',
+  cancelDeployment: 'admin',
+  deploymentEvents: 'reader',
+  events: 'reader',
+  status: 'reader',
+};
+
+type Who = 'admin' | 'agent' | 'join' | 'none';
+
+/** Which callers a permission lets through the route's check (`fetch`: agents per image, below). */
+const ADMITS: Record<Auth, Who[]> = {
+  none: ['admin', 'agent', 'join', 'none'],
+  admin: ['admin'],
+  reader: ['admin'],
+  fetch: ['admin'],
+  agent: ['agent'],
+  join: ['join'],
+};
+
+const SPEC = {
+  run: { argv: ['node', 'server.js'] },
+  port: null,
+  env: {},
+  health: null,
+  after: [],
+  placement: { regions: [], labels: {} },
+  rollout: { batchSize: { count: 1 }, failureThreshold: { count: 0 } },
+  keepReleases: 3,
+};
+
+describe('authorization', () => {
+  let dir: string;
+  let store: Store;
+  let server: SlipwayServer;
+  let url: string;
+  const tokens: Record<Who, string | null> = { admin: null, agent: null, join: null, none: null };
+  let admin: SlipwayClient;
+  let joiner: SlipwayClient;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'slipway-authz-'));
+    store = await openStore({ engine: 'pglite', dataDir: null });
+    const { written } = await bootstrapTokens(store, dir);
+    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    url = await server.listen('127.0.0.1', 0);
+    tokens.admin = written.find((w) => w.kind === 'admin')!.token;
+    tokens.join = written.find((w) => w.kind === 'join')!.token;
+    admin = new SlipwayClient({ server: url, token: tokens.admin });
+    joiner = new SlipwayClient({ server: url, token: tokens.join });
+    tokens.agent = (await joiner.enroll({ name: 'matrix', region: 'rm', labels: {} })).token;
+  });
+  afterAll(async () => {
+    await server.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The status of calling `name` as `who`, with placeholder parameters and an empty body. */
+  async function statusOf(name: RouteName, who: Who): Promise<number> {
+    const route = routes[name];
+    const path = route.path
+      .replace(':digest', '0'.repeat(64))
+      .replace(':name', 'no-such-host')
+      .replace(':id', 'no-such-id')
+      .replace(':service', 'no-such-service');
+    const headers: Record<string, string> = {};
+    const token = tokens[who];
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: string | Buffer | undefined;
+    if (route.method !== 'GET' && route.method !== 'DELETE') {
+      const raw = 'contentType' in route && route.contentType === 'application/octet-stream';
+      headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
+      body = raw ? Buffer.from('x') : '{}';
+    }
+    const stop = new AbortController();
+    // A long poll answers at once; the event stream starts with the events so far (its headers
+    // are sent with its first event), and is left as soon as its status is known.
+    const query = { agentGoal: '?waitMs=0', events: '?after=0' } as Partial<
+      Record<RouteName, string>
+    >;
+    const res = await fetch(`${url}${path}${query[name] ?? ''}`, {
+      method: route.method,
+      headers,
+      body,
+      signal: stop.signal,
+    });
+    stop.abort();
+    return res.status;
+  }
+
+  it('names who may call every route', () => {
+    expect(Object.keys(EXPECTED).sort()).toEqual(Object.keys(routes).sort());
+    for (const [name, route] of Object.entries(routes)) {
+      expect(route.auth, name).toBe(EXPECTED[name as RouteName]);
+    }
+  });
+
+  it('refuses every route to every caller it does not admit, and lets the others through', async () => {
+    const wrong: string[] = [];
+    for (const name of Object.keys(routes) as RouteName[]) {
+      for (const who of ['admin', 'agent', 'join', 'none'] as Who[]) {
+        const status = await statusOf(name, who);
+        const admitted = ADMITS[EXPECTED[name]].includes(who);
+        const expected = admitted ? 'through' : who === 'none' ? '401' : '403';
+        const got = status === 401 ? '401' : status === 403 ? '403' : 'through';
+        // An agent asking for an image its goal does not name is refused (403) by the handler.
+        const agentFetch = EXPECTED[name] === 'fetch' && who === 'agent';
+        if (got !== (agentFetch ? '403' : expected)) wrong.push(`${name} as ${who}: ${status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('lets an agent download only the images its goal names; a relay its region’s', async () => {
+    const build = async (service: string, data: Buffer) => {
+      const tree = join(dir, `tree-${service}`);
+      await mkdir(tree, { recursive: true });
+      await writeFile(join(tree, 'data.bin'), data);
+      const { imageId } = await buildImage(admin, tree, service, [], () => {});
+      const manifest = parseManifest(await admin.getManifest(imageId));
+      return { imageId, chunks: manifestChunks(manifest).map((c) => c.digest) };
+    };
+    // Two images alike but for a few bytes: a chunk of one is a good delta base for the other.
+    const data = randomBytes(600_000);
+    const mine = await build('mine', data);
+    const changed = Buffer.from(data);
+    changed.write('changed!', 300_000);
+    const theirs = await build('theirs', changed);
+    const mineOnly = mine.chunks.filter((c) => !theirs.chunks.includes(c));
+    const theirsOnly = theirs.chunks.filter((c) => !mine.chunks.includes(c));
+    expect(mineOnly.length).toBeGreaterThan(0);
+    expect(theirsOnly.length).toBeGreaterThan(0);
+    const enroll = async (name: string, relay = false) => {
+      const r = await joiner.enroll({ name, region: 'r-img', labels: {}, relay });
+      return { ...r, client: new SlipwayClient({ server: url, token: r.token }) };
+    };
+    const me = await enroll('img-me');
+    const neighbour = await enroll('img-neighbour');
+    const relay = await enroll('img-relay', true);
+    const give = (hostId: string, service: string, imageId: string) =>
+      store.transaction(async (tx) => {
+        const r = await tx.releases.add({
+          service,
+          imageId,
+          environment: 'default',
+          config: { ...SPEC, name: service },
+        });
+        await tx.goals.change(service, [{ hostId, stage: r.version }]);
+        await tx.notify('goals', hostId);
+      });
+
+    const status = (token: string, path: string) =>
+      fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => {
+        void r.body?.cancel();
+        return r.status;
+      });
+    // Nothing in its goal yet: nothing to download.
+    expect(await status(me.token, `/v1/images/${mine.imageId}/manifest`)).toBe(403);
+    expect(await status(me.token, `/v1/chunks/${mine.chunks[0]}`)).toBe(403);
+
+    await give(me.hostId, 'mine', mine.imageId);
+    await give(neighbour.hostId, 'theirs', theirs.imageId);
+    await until('the goal counts', async () =>
+      (await status(me.token, `/v1/images/${mine.imageId}/manifest`)) === 200 ? true : undefined,
+    );
+    expect(await status(me.token, `/v1/chunks/${mine.chunks[0]}`)).toBe(200);
+    // Another host's image, manifest and chunks, stays out of reach.
+    expect(await status(me.token, `/v1/images/${theirs.imageId}/manifest`)).toBe(403);
+    expect(await status(me.token, `/v1/chunks/${theirsOnly[0]}`)).toBe(403);
+    // So does the rest of what only users read.
+    expect(await status(me.token, '/v1/service-map')).toBe(403);
+    expect(await status(me.token, '/v1/images')).toBe(403);
+    expect(await status(me.token, '/v1/events')).toBe(403);
+    // A delta against a chunk it may not read is not made: the chunk comes whole (a delta
+    // would tell what the two have in common). Against its own, it is.
+    const withBase = (token: string, base: string) =>
+      fetch(`${url}/v1/chunks/${mineOnly[0]}?base=${base}`, {
+        headers: { authorization: `Bearer ${token}` },
+      }).then(async (r) => {
+        await r.arrayBuffer();
+        return [r.status, r.headers.get('x-slipway-delta-base')];
+      });
+    expect(await withBase(me.token, theirsOnly[0]!)).toEqual([200, null]);
+    expect(await withBase(tokens.admin!, theirsOnly[0]!)).toEqual([200, theirsOnly[0]]);
+
+    // The relay fetches for its whole region.
+    for (const img of [mine, theirs]) {
+      expect(await status(relay.token, `/v1/images/${img.imageId}/manifest`)).toBe(200);
+    }
+    expect(await status(relay.token, `/v1/chunks/${theirsOnly[0]}`)).toBe(200);
+    // The admin reads everything.
+    expect(await status(tokens.admin!, `/v1/chunks/${theirsOnly[0]}`)).toBe(200);
+  });
+});
