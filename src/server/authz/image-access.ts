@@ -19,12 +19,19 @@ const ENTRY_MAX_AGE_MS = 60_000;
 /** How often a refusal may read an agent's goals again. */
 const RECHECK_MS = 1_000;
 /** Chunk sets of images kept (an image never changes); a manifest is parsed once. */
-const IMAGES_KEPT = 64;
+const IMAGES_KEPT = 128;
+/** Releases of a service whose chunks may serve as delta bases (a host keeps three by default). */
+const BASE_RELEASES = 5;
 const HOSTS_KEPT = 10_000;
 const NO_CHUNKS: ReadonlySet<string> = new Set();
 
 interface Entry {
   images: ReadonlySet<string>;
+  /**
+   * Images of the last releases of the services in those goals: the host may hold them from an
+   * earlier goal, and names their chunks as delta bases.
+   */
+  baseImages: ReadonlySet<string>;
   at: number;
   relay: boolean;
 }
@@ -53,9 +60,7 @@ export class ImageAccess {
   /** Throws FORBIDDEN unless `who` may download image `imageId`'s manifest. */
   async checkImage(who: Identity, imageId: string): Promise<void> {
     if (who.kind !== 'agent') return;
-    const allowed = await this.allowed(who.hostId, (images) =>
-      Promise.resolve(images.has(imageId)),
-    );
+    const allowed = await this.allowed(who.hostId, (e) => Promise.resolve(e.images.has(imageId)));
     if (!allowed) {
       throw new SlipwayError(
         'FORBIDDEN',
@@ -75,46 +80,56 @@ export class ImageAccess {
     }
   }
 
-  /** The delta bases an agent may name: only chunks it may download (else it learns of others). */
+  /**
+   * The delta bases an agent may name: chunks of its services' recent releases (a delta tells
+   * what the chunk has in common with its base: not to be had for another service's chunks).
+   * Null (send the chunk whole) otherwise.
+   */
   async allowedBases(who: Identity, digests: string[] | null): Promise<string[] | null> {
     if (who.kind !== 'agent' || !digests) return digests;
-    for (const d of digests) if (!(await this.chunkAllowed(who.hostId, d))) return null;
+    for (const d of digests) {
+      const ok = await this.allowed(who.hostId, (e) => this.inImages(e.baseImages, d));
+      if (!ok) return null;
+    }
     return digests;
   }
 
   private chunkAllowed(hostId: string, digest: string): Promise<boolean> {
-    return this.allowed(hostId, async (images) => {
-      for (const id of images) {
-        // An image without a manifest (cannot happen for a release's) grants nothing.
-        const chunks = await this.chunksOf(id).catch(() => NO_CHUNKS);
-        if (chunks.has(digest)) return true;
-      }
-      return false;
-    });
+    return this.allowed(hostId, (e) => this.inImages(e.images, digest));
+  }
+
+  private async inImages(images: ReadonlySet<string>, digest: string): Promise<boolean> {
+    for (const id of images) {
+      // An image without a manifest (cannot happen for a release's) grants nothing.
+      const chunks = await this.chunksOf(id).catch(() => NO_CHUNKS);
+      if (chunks.has(digest)) return true;
+    }
+    return false;
   }
 
   private async allowed(
     hostId: string,
-    test: (images: ReadonlySet<string>) => Promise<boolean>,
+    test: (entry: Entry) => Promise<boolean>,
   ): Promise<boolean> {
     const now = this.now();
     let entry = this.entries.get(hostId);
-    if (entry && now - entry.at < ENTRY_MAX_AGE_MS && (await test(entry.images))) return true;
+    if (entry && now - entry.at < ENTRY_MAX_AGE_MS && (await test(entry))) return true;
     if (entry && now - entry.at < RECHECK_MS) return false;
     entry = await this.read(hostId, now);
-    return test(entry.images);
+    return test(entry);
   }
 
   /** The images a host's goals (or, for a relay, its region's goals) name. */
   private async read(hostId: string, now: number): Promise<Entry> {
     const host = await this.store.hosts.byId(hostId);
-    if (!host) return { images: new Set(), at: now, relay: false };
+    if (!host) return { images: new Set(), baseImages: new Set(), at: now, relay: false };
     const hostIds = host.relay
       ? (await this.store.hosts.list()).filter((h) => h.region === host.region).map((h) => h.id)
       : [host.id];
     const images = new Set<string>();
     const seen = new Set<string>();
-    for (const g of await this.store.goals.ofHosts(hostIds)) {
+    const goals = await this.store.goals.ofHosts(hostIds);
+    for (const g of goals) {
       for (const v of [g.stageVersion, g.activeVersion]) {
         const key = `${g.service}:${v}`;
         if (v === null || seen.has(key)) continue;
@@ -123,7 +138,12 @@ export class ImageAccess {
         if (r) images.add(r.imageId);
       }
     }
-    const entry = { images, at: now, relay: host.relay };
+    const baseImages = new Set(images);
+    for (const service of new Set(goals.map((g) => g.service))) {
+      const recent = (await this.store.releases.list(service)).slice(0, BASE_RELEASES);
+      for (const r of recent) baseImages.add(r.imageId);
+    }
+    const entry = { images, baseImages, at: now, relay: host.relay };
     if (this.entries.size >= HOSTS_KEPT) this.entries.clear();
     this.entries.set(hostId, entry);
     return entry;
