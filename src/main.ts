@@ -30,9 +30,15 @@ const processes: ProcessCommands = {
     const { host, port } = parseHostPort(listen, '--listen');
     // Loaded here, not at the top: agents and CLI verbs start faster without the database code.
     const { openStore } = await import('./store/index.js');
-    const { bootstrapTokens, buildServer } = await import('./server/index.js');
+    const { bootstrapTokens, buildServer, loadServerKey } = await import('./server/index.js');
     const { ObjectStore } = await import('./image/index.js');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const serverKey = await loadServerKey(dataDir);
+    if (serverKey.created) {
+      process.stderr.write(
+        `created the server key: ${serverKey.path} (mode 0600; every server on one database needs a copy of it)\n`,
+      );
+    }
     const store = await openStore(
       databaseUrl
         ? { engine: 'postgres', url: databaseUrl }
@@ -42,8 +48,19 @@ const processes: ProcessCommands = {
     const { written } = await bootstrapTokens(store, dataDir);
     for (const w of written)
       process.stderr.write(`created the ${w.kind} token: ${w.path} (mode 0600)\n`);
-    const server = buildServer({ store, objects, peerNetworks, log: log('server') });
-    const url = await server.listen(host, port);
+    const server = buildServer({
+      store,
+      objects,
+      serverKey: serverKey.key,
+      peerNetworks,
+      log: log('server'),
+    });
+    const url = await server.listen(host, port).catch(async (e: unknown) => {
+      // E.g. the stored secrets do not open with this server key: say so and exit.
+      await server.close().catch(() => {});
+      await store.close();
+      throw e;
+    });
     process.stderr.write(
       `slipway server listening on ${url} (store: ${store.engine === 'pglite' ? `embedded PGlite in ${join(dataDir, 'db')}` : 'PostgreSQL'})\n`,
     );

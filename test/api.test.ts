@@ -23,6 +23,7 @@ import {
   type SlipwayServer,
 } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -40,6 +41,7 @@ describe('API guard rails', () => {
     admin = written.find((w) => w.kind === 'admin')!.token;
     join_ = written.find((w) => w.kind === 'join')!.token;
     server = buildServer({
+      serverKey: TEST_SERVER_KEY,
       store,
       objects: new ObjectStore(join(dir, 'origin')),
       // The large region below advertises addresses its reports do not come from (NAT).

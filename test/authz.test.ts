@@ -14,6 +14,7 @@ import { manifestChunks, parseManifest, ObjectStore } from '../src/image/index.j
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { until } from './helpers/until.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 /** Who may call each route. Adding a route means deciding its row here. */
 const EXPECTED: Record<RouteName, Auth> = {
@@ -81,7 +82,11 @@ describe('authorization', () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-authz-'));
     store = await openStore({ engine: 'pglite', dataDir: null });
     const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    server = buildServer({
+      serverKey: TEST_SERVER_KEY,
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+    });
     url = await server.listen('127.0.0.1', 0);
     tokens.admin = written.find((w) => w.kind === 'admin')!.token;
     tokens.join = written.find((w) => w.kind === 'join')!.token;

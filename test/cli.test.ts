@@ -11,6 +11,7 @@ import { ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { EXAMPLES } from './helpers/cluster.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 const noProcesses: ProcessCommands = {
   server: () => Promise.reject(new Error('no server process in this test')),
@@ -27,7 +28,11 @@ describe('slipway verbs', () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-cli-'));
     store = await openStore({ engine: 'pglite', dataDir: null });
     const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    server = buildServer({
+      serverKey: TEST_SERVER_KEY,
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+    });
     const url = await server.listen('127.0.0.1', 0);
     globals = ['--server', url, '--token', written.find((w) => w.kind === 'admin')!.token];
   });

@@ -14,6 +14,7 @@ import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/
 import { openStore, type Store } from '../src/store/index.js';
 import { EXAMPLES, TEST_MAP } from './helpers/cluster.js';
 import { until } from './helpers/until.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 describe('hosts', () => {
   let dir: string;
@@ -28,7 +29,12 @@ describe('hosts', () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-hosts-'));
     store = await openStore({ engine: 'pglite', dataDir: null });
     const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')), tickMs: 100 });
+    server = buildServer({
+      serverKey: TEST_SERVER_KEY,
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+      tickMs: 100,
+    });
     url = await server.listen('127.0.0.1', 0);
     adminToken = written.find((w) => w.kind === 'admin')!.token;
     admin = new SlipwayClient({ server: url, token: adminToken });

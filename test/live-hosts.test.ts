@@ -8,6 +8,7 @@ import { ObjectStore } from '../src/image/index.js';
 import { buildServer } from '../src/server/index.js';
 import { openStore } from '../src/store/index.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 const report = hostReport.parse({ services: [], peerUrl: 'http://10.0.0.1:7401' });
 
@@ -17,7 +18,11 @@ describe('agent reports', () => {
     const url = await freshPostgresUrl();
     const store = await openStore({ engine: 'postgres', url });
     const reader = await openStore({ engine: 'postgres', url });
-    const server = buildServer({ store, objects: new ObjectStore(join(dir, 'origin')) });
+    const server = buildServer({
+      serverKey: TEST_SERVER_KEY,
+      store,
+      objects: new ObjectStore(join(dir, 'origin')),
+    });
     try {
       await store.hosts.add({ id: 'h1', name: 'alpha', region: 'eu', labels: {} });
       const at = new Date('2026-01-01T00:00:00Z');

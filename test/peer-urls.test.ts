@@ -13,6 +13,7 @@ import { parseCidr } from '../src/core/index.js';
 import { ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 describe('peer URLs and relays', () => {
   let dir: string;
@@ -27,6 +28,7 @@ describe('peer URLs and relays', () => {
     store = await openStore({ engine: 'pglite', dataDir: null });
     const { written } = await bootstrapTokens(store, dir);
     server = buildServer({
+      serverKey: TEST_SERVER_KEY,
       store,
       objects: new ObjectStore(join(dir, 'origin')),
       peerNetworks: [parseCidr('192.168.50.0/24')],

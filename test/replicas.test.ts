@@ -11,6 +11,7 @@ import { ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
+import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 const MAP = {
   regions: ['r1'],
@@ -59,7 +60,11 @@ describe('two server replicas on one PostgreSQL', () => {
         admin = written.find((w) => w.kind === 'admin')!.token;
         joinToken = written.find((w) => w.kind === 'join')!.token;
       }
-      const server = buildServer({ store, objects: new ObjectStore(join(dir, `origin-${i}`)) });
+      const server = buildServer({
+        serverKey: TEST_SERVER_KEY,
+        store,
+        objects: new ObjectStore(join(dir, `origin-${i}`)),
+      });
       stores.push(store);
       servers.push(server);
       urls.push(await server.listen('127.0.0.1', 0));

@@ -15,6 +15,7 @@ import type { ObjectStore } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import type { AppContext } from './app/context.js';
 import { collectOriginChunks } from './app/origin-gc.js';
+import { TicketKey } from './app/ticket-key.js';
 import { UnitOfWork } from './app/unit-of-work.js';
 import { Authenticator } from './authz/authenticate.js';
 import { ImageAccess } from './authz/image-access.js';
@@ -35,6 +36,11 @@ export interface ServerDeps {
   store: Store;
   /** The origin's chunk store. */
   objects: ObjectStore;
+  /**
+   * The server key (`<data-dir>/server.key`, see `loadServerKey`): seals the secrets kept in the
+   * database. Every server on one database must have the same.
+   */
+  serverKey: Buffer;
   now?: () => number;
   log?: (msg: string) => void;
   /** Orchestrator tick; tests shorten it. */
@@ -77,6 +83,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   installErrorHandling(app, log);
 
   const uow = new UnitOfWork(store);
+  const ticketKey = new TicketKey(store, deps.serverKey);
   const hosts = new LiveHosts(store, log);
   const goals = new GoalWatch(store);
   const feed = new EventFeed(store, log);
@@ -88,6 +95,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     goals,
     objects,
     peerNetworks: deps.peerNetworks ?? [],
+    ticketKey,
     now,
     log,
     kick: () => orchestrator.kick(),
@@ -121,6 +129,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     hosts,
     async listen(host, port) {
       await started;
+      // Refuse to start, saying why, when the stored secrets cannot be opened with our key.
+      await ticketKey.get();
       const address = await app.listen({ host, port });
       orchestrator.start();
       gcTimer = setInterval(() => {

@@ -33,6 +33,8 @@ export interface ServerKeyRepository {
     name: string,
     generate: () => { privatePem: string; publicPem: string },
   ): Promise<{ privatePem: string; publicPem: string }>;
+  /** Replaces the stored private half when it still is `expected` (sealing a clear one). */
+  replacePrivate(name: string, expected: string, privatePem: string): Promise<void>;
 }
 
 export interface HostRepository {

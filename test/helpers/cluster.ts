@@ -13,6 +13,7 @@ import { LocalFleet, type AgentSpec } from '../harness/local-fleet.js';
 import { ObjectStore } from '../../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../../src/server/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { TEST_SERVER_KEY } from './server-key.js';
 
 export const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 
@@ -52,6 +53,7 @@ export class TestCluster {
     c.store = await openStore({ engine: 'pglite', dataDir: null });
     const { written } = await bootstrapTokens(c.store, c.dir);
     c.server = buildServer({
+      serverKey: TEST_SERVER_KEY,
       store: c.store,
       objects: new ObjectStore(join(c.dir, 'origin')),
       tickMs: 200,

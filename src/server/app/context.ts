@@ -4,6 +4,7 @@ import type { ObjectStore } from '../../image/index.js';
 import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
+import type { TicketKey } from './ticket-key.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 export interface AppContext {
@@ -14,6 +15,8 @@ export interface AppContext {
   goals: GoalWatch;
   /** Networks whose addresses agents may advertise as peer URLs besides their own. */
   peerNetworks: readonly Cidr[];
+  /** Signs agents' peer tickets. */
+  ticketKey: TicketKey;
   /** The origin's chunk store. */
   objects: ObjectStore;
   now: () => number;

@@ -4,28 +4,19 @@
  */
 import type { Peering } from '../../api/index.js';
 import { shuffle } from '../../core/index.js';
-import { generateSigningKey, signTicket } from '../../distribution/index.js';
-import type { HostRow, Store } from '../../store/index.js';
+import { signTicket } from '../../distribution/index.js';
+import type { HostRow } from '../../store/index.js';
 import { reportOf } from '../hosts/live-hosts.js';
 import { isOnline } from '../views.js';
 import type { AppContext } from './context.js';
 
-/** Tickets outlive a few missed goal answers (renewed with every one, at least every 25 s). */
-const TICKET_TTL_MS = 10 * 60_000;
-
-/** The ticket-signing key of each store, read once: it never changes once stored. */
-const signingKeys = new WeakMap<Store, Promise<{ privatePem: string; publicPem: string }>>();
-
-function signingKey(store: Store): Promise<{ privatePem: string; publicPem: string }> {
-  let key = signingKeys.get(store);
-  if (!key) {
-    key = store.keys.get('peer-tickets', generateSigningKey);
-    // A failed read is not remembered: the next goal answer tries again.
-    key.catch(() => signingKeys.delete(store));
-    signingKeys.set(store, key);
-  }
-  return key;
-}
+/**
+ * How long a ticket is good. Peers check tickets without asking the control plane, so this is
+ * how long a removed host can still take chunks from its region. Agents renew theirs with every
+ * goal answer, at least every 25 s (the long poll's wait; the server caps it at 60 s), so a
+ * ticket outlives a few missed answers.
+ */
+export const TICKET_TTL_MS = 2 * 60_000;
 
 /**
  * Peers named in one goal answer besides the relays: a fetch watches eight of them, and the
@@ -35,7 +26,7 @@ export const PEERS_SENT = 32;
 
 export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering> {
   const now = ctx.now();
-  const key = await signingKey(ctx.store);
+  const key = await ctx.ticketKey.get();
   const ticket = signTicket(key.privatePem, {
     hostId: host.id,
     region: host.region,

@@ -57,4 +57,13 @@ export class KyselyServerKeys implements ServerKeyRepository {
     if (!row) throw new Error(`server key ${name} could not be stored`);
     return { privatePem: row.private_pem, publicPem: row.public_pem };
   }
+
+  async replacePrivate(name: string, expected: string, privatePem: string): Promise<void> {
+    await this.db
+      .updateTable('server_keys')
+      .set({ private_pem: privatePem })
+      .where('name', '=', name)
+      .where('private_pem', '=', expected)
+      .execute();
+  }
 }
