@@ -26,7 +26,7 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 const processes: ProcessCommands = {
-  async server({ dataDir, listen, databaseUrl }) {
+  async server({ dataDir, listen, databaseUrl, maxConnectionsPerAddress, maxImageEntries }) {
     const { host, port } = parseHostPort(listen, '--listen');
     // Loaded here, not at the top: agents and CLI verbs start faster without the database code.
     const { openStore } = await import('./store/index.js');
@@ -42,7 +42,13 @@ const processes: ProcessCommands = {
     const { written } = await bootstrapTokens(store, dataDir);
     for (const w of written)
       process.stderr.write(`created the ${w.kind} token: ${w.path} (mode 0600)\n`);
-    const server = buildServer({ store, objects, log: log('server') });
+    const server = buildServer({
+      store,
+      objects,
+      log: log('server'),
+      connections: { maxConnectionsPerAddress },
+      maxImageEntries,
+    });
     const url = await server.listen(host, port);
     process.stderr.write(
       `slipway server listening on ${url} (store: ${store.engine === 'pglite' ? `embedded PGlite in ${join(dataDir, 'db')}` : 'PostgreSQL'})\n`,

@@ -15,8 +15,19 @@ export interface GlobalOptions {
 export const DEFAULT_SERVER = 'http://127.0.0.1:7400';
 
 /** What `main` provides: the long-running processes, which the CLI does not build itself. */
+/** What `slipway server` is started with. */
+export interface ServerOptions {
+  dataDir: string;
+  listen: string;
+  databaseUrl?: string;
+  /** Connections one address may hold open (0: no cap). */
+  maxConnectionsPerAddress: number;
+  /** Most entries an image's manifest may have. */
+  maxImageEntries: number;
+}
+
 export interface ProcessCommands {
-  server(opts: { dataDir: string; listen: string; databaseUrl?: string }): Promise<void>;
+  server(opts: ServerOptions): Promise<void>;
   agent(settings: AgentSettings): Promise<void>;
 }
 

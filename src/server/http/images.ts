@@ -41,7 +41,11 @@ function gzippedManifests(store: Store): (id: string) => Promise<Buffer | null> 
   };
 }
 
-export function imageRoutes(host: RouteHost, ctx: AppContext): void {
+export function imageRoutes(
+  host: RouteHost,
+  ctx: AppContext,
+  opts: { maxImageEntries: number },
+): void {
   const gzippedManifest = gzippedManifests(ctx.store);
 
   addRoute(host, routes.missingChunks, async ({ body }) => ({
@@ -68,7 +72,9 @@ export function imageRoutes(host: RouteHost, ctx: AppContext): void {
     return reply.headers(headers).type('application/octet-stream').send(Buffer.from(body));
   });
 
-  addRoute(host, routes.createImage, ({ identity, body }) => registerImage(ctx, identity, body));
+  addRoute(host, routes.createImage, ({ identity, body }) =>
+    registerImage(ctx, identity, body, { maxEntries: opts.maxImageEntries }),
+  );
 
   addRoute(host, routes.listImages, async ({ query }) =>
     (await ctx.store.images.list(query.service, query.limit)).map(imageView),
