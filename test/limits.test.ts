@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
 import { CHUNKING, ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openStore } from '../src/store/index.js';
 import { until } from './helpers/until.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -163,11 +163,12 @@ describe('connections and timeouts', () => {
       manifest: manifestOf(1, { digest: sha(chunk), size: chunk.length }),
     });
     const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
     let text = '';
     while (!text.includes(image.id)) {
       const { value, done } = await reader.read();
       if (done) break;
-      text += new TextDecoder().decode(value);
+      text += decoder.decode(value as Uint8Array, { stream: true });
     }
     expect(text).toContain('event: image.registered');
     controller.abort();
