@@ -197,7 +197,8 @@ describe('connections and timeouts', () => {
 describe('connections per address', () => {
   let s: Awaited<ReturnType<typeof started>>;
   beforeAll(async () => {
-    s = await started({ maxConnectionsPerAddress: 5 });
+    // Timeouts long enough that the held connections outlast the test on a loaded machine.
+    s = await started({ maxConnectionsPerAddress: 5, headersTimeoutMs: 120_000 });
   });
   afterAll(() => s.stop());
 
