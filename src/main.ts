@@ -26,7 +26,14 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 const processes: ProcessCommands = {
-  async server({ dataDir, listen, databaseUrl, peerNetworks }) {
+  async server({
+    dataDir,
+    listen,
+    databaseUrl,
+    peerNetworks,
+    maxConnectionsPerAddress,
+    maxImageEntries,
+  }) {
     const { host, port } = parseHostPort(listen, '--listen');
     // Loaded here, not at the top: agents and CLI verbs start faster without the database code.
     const { openStore } = await import('./store/index.js');
@@ -54,6 +61,8 @@ const processes: ProcessCommands = {
       serverKey: serverKey.key,
       peerNetworks,
       log: log('server'),
+      connections: { maxConnectionsPerAddress },
+      maxImageEntries,
     });
     const url = await server.listen(host, port).catch(async (e: unknown) => {
       // E.g. the stored secrets do not open with this server key: say so and exit.

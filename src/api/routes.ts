@@ -23,7 +23,16 @@ export interface RouteDef {
   response?: z.ZodType;
   /** Non-JSON body or response (chunks, server-sent events). */
   contentType?: 'application/octet-stream' | 'text/event-stream';
+  /** Largest body the route reads, in bytes (default `DEFAULT_BODY_LIMIT`); larger gets 413. */
+  bodyLimit?: number;
 }
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Body limit of a route that does not set its own: enough for any small request. */
+export const DEFAULT_BODY_LIMIT = 64 * KiB;
+/** The largest chunk the chunker cuts (image/chunker.ts CHUNKING.maxSize; a test keeps them equal). */
+export const MAX_CHUNK_BYTES = 256 * KiB;
 
 const ok = z.object({ ok: z.literal(true) });
 const limitQuery = z.object({
@@ -59,6 +68,7 @@ export const routes = {
     auth: 'agent',
     body: s.agentReport,
     response: ok,
+    bodyLimit: 1 * MiB,
   },
   listHosts: {
     method: 'GET',
@@ -96,6 +106,7 @@ export const routes = {
     auth: 'admin',
     body: z.unknown(),
     response: s.serviceMapRecord,
+    bodyLimit: 1 * MiB,
   },
   missingChunks: {
     method: 'POST',
@@ -104,6 +115,7 @@ export const routes = {
     auth: 'admin',
     body: s.missingChunksRequest,
     response: s.missingChunksResponse,
+    bodyLimit: 8 * MiB,
   },
   collectGarbage: {
     method: 'POST',
@@ -124,6 +136,7 @@ export const routes = {
     auth: 'admin',
     contentType: 'application/octet-stream',
     response: z.object({ digest: s.digest, size: z.number().int() }),
+    bodyLimit: MAX_CHUNK_BYTES + 4 * KiB,
   },
   getChunk: {
     method: 'GET',
@@ -145,6 +158,7 @@ export const routes = {
     auth: 'admin',
     body: s.createImageRequest,
     response: s.image,
+    bodyLimit: 64 * MiB,
   },
   listImages: {
     method: 'GET',

@@ -69,7 +69,10 @@ const scalarString = z
   .union([z.string(), z.number(), z.boolean()], {
     error: (iss) => `must be a string, number or boolean, not ${describe(iss.input)}`,
   })
-  .transform(String);
+  .transform(String)
+  .refine((s) => !s.includes('\0'), {
+    message: 'must not contain a NUL character (\\0): a process environment cannot hold one',
+  });
 
 /** Environment variables, values as strings; `PORT` is refused. */
 export const envVars = z.record(

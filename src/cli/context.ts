@@ -14,15 +14,22 @@ export interface GlobalOptions {
 /** The server a verb talks to when neither --server nor SLIPWAY_SERVER names one. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:7400';
 
+/** What `slipway server` is started with. */
+export interface ServerOptions {
+  dataDir: string;
+  listen: string;
+  databaseUrl?: string;
+  /** Connections one address may hold open (0: no cap). */
+  maxConnectionsPerAddress: number;
+  /** Most entries an image's manifest may have. */
+  maxImageEntries: number;
+  /** Networks agents may advertise peer URLs in besides their own address (NAT). */
+  peerNetworks: Cidr[];
+}
+
 /** What `main` provides: the long-running processes, which the CLI does not build itself. */
 export interface ProcessCommands {
-  server(opts: {
-    dataDir: string;
-    listen: string;
-    databaseUrl?: string;
-    /** Networks agents may advertise peer URLs in besides their own address (NAT). */
-    peerNetworks: Cidr[];
-  }): Promise<void>;
+  server(opts: ServerOptions): Promise<void>;
   agent(settings: AgentSettings): Promise<void>;
 }
 

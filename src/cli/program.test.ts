@@ -3,19 +3,19 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './program.js';
 import type { AgentSettings } from '../core/index.js';
-import type { ProcessCommands } from './context.js';
+import type { ProcessCommands, ServerOptions } from './context.js';
 
 /** Runs `slipway ...args` in this process and returns what it printed and its exit code. */
 async function slipway(...args: string[]) {
   const text = { stdout: '', stderr: '' };
   const started: string[] = [];
   let agent: AgentSettings | undefined;
-  let server: Parameters<ProcessCommands['server']>[0] | undefined;
+  let server: ServerOptions | undefined;
   // The processes themselves are main's: here they only record that they were asked for.
   const processes: ProcessCommands = {
     server: (opts) => {
-      server = opts;
       started.push('server');
+      server = opts;
       return Promise.resolve();
     },
     agent: (settings) => {
@@ -62,6 +62,26 @@ describe('slipway', () => {
       'releases',
       'help',
     ]);
+  });
+
+  it('server: caps connections per address and image entries, by default and as told', async () => {
+    const byDefault = await slipway('server');
+    expect(byDefault.server).toMatchObject({
+      maxConnectionsPerAddress: 256,
+      maxImageEntries: 100_000,
+    });
+    const told = await slipway(
+      'server',
+      '--max-connections-per-address',
+      '0',
+      '--max-image-entries',
+      '500',
+    );
+    expect(told.server).toMatchObject({ maxConnectionsPerAddress: 0, maxImageEntries: 500 });
+    const wrong = await slipway('server', '--max-image-entries', '0');
+    expect(wrong.code).toBe(1);
+    expect(wrong.started).toEqual([]);
+    expect(wrong.stderr).toContain('must be a whole number >= 1');
   });
 
   it('without a verb, prints the help on stderr and exits 1', async () => {

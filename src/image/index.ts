@@ -12,6 +12,8 @@ export {
 export type { ChunkDeltaOptions } from './chunk-delta.js';
 export {
   manifestSchema,
+  checkEntryCount,
+  DEFAULT_MAX_MANIFEST_ENTRIES,
   parseManifest,
   checkManifest,
   comparePaths,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../core/index.js';
+import { SlipwayError, ValidationError } from '../core/index.js';
 import type { Problem } from '../core/index.js';
 import { canonicalJson } from './canonical-json.js';
 import { isDigest, sha256Hex } from './digest.js';
@@ -254,4 +254,21 @@ export function manifestSize(m: Manifest): number {
   let total = 0;
   for (const entry of m.entries) if (entry.type === 'file') total += entry.size;
   return total;
+}
+
+/** Most entries an image may have unless the server says otherwise (`--max-image-entries`). */
+export const DEFAULT_MAX_MANIFEST_ENTRIES = 100_000;
+
+/**
+ * Refuses a manifest with more than `max` entries, before anything else looks at it: every
+ * entry costs validation time and memory on the server and on every host.
+ */
+export function checkEntryCount(json: unknown, max: number): void {
+  const entries = (json as { entries?: unknown } | null)?.entries;
+  if (!Array.isArray(entries) || entries.length <= max) return;
+  throw new SlipwayError(
+    'INVALID',
+    `invalid image manifest: it has ${entries.length} entries, more than the ${max} this server accepts per image; split the image, or raise the limit with slipway server --max-image-entries`,
+    { entries: entries.length, limit: max },
+  );
 }

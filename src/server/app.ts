@@ -10,8 +10,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Cidr } from '../core/index.js';
-import { openApiDocument, routes } from '../api/index.js';
-import type { ObjectStore } from '../image/index.js';
+import { DEFAULT_BODY_LIMIT, openApiDocument, routes } from '../api/index.js';
+import { DEFAULT_MAX_MANIFEST_ENTRIES, type ObjectStore } from '../image/index.js';
 import type { Store } from '../store/index.js';
 import type { AppContext } from './app/context.js';
 import { collectOriginChunks } from './app/origin-gc.js';
@@ -27,6 +27,12 @@ import { deploymentRoutes } from './http/deployments.js';
 import { installErrorHandling } from './http/errors.js';
 import { fleetRoutes } from './http/fleet.js';
 import { imageRoutes } from './http/images.js';
+import {
+  DEFAULT_CONNECTION_LIMITS,
+  capConnectionsPerAddress,
+  fastifyTimeoutOptions,
+  type ConnectionLimits,
+} from './http/connection-limits.js';
 import { addRoute } from './http/route.js';
 import { Orchestrator } from './orchestrator.js';
 
@@ -52,6 +58,10 @@ export interface ServerDeps {
   peerNetworks?: readonly Cidr[];
   /** Origin garbage collection: how often, and how old an unreferenced chunk must be. */
   gc?: { everyMs: number; graceMs: number };
+  /** Timeouts and the per-address connection cap; tests shorten them. */
+  connections?: Partial<ConnectionLimits>;
+  /** Most entries (paths) an image's manifest may have. */
+  maxImageEntries?: number;
 }
 
 const DEFAULT_GC = { everyMs: 60 * 60_000, graceMs: 60 * 60_000 };
@@ -67,18 +77,21 @@ export interface SlipwayServer {
   close(): Promise<void>;
 }
 
-/** Largest request body: a chunk (at most 256 KiB) or a manifest of a very large image. */
-const BODY_LIMIT = 64 * 1024 * 1024;
-
 export function buildServer(deps: ServerDeps): SlipwayServer {
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => {});
   const { store, objects } = deps;
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, forceCloseConnections: true });
-  app.addContentTypeParser(
-    'application/octet-stream',
-    { parseAs: 'buffer', bodyLimit: BODY_LIMIT },
-    (_req, body, done) => done(null, body),
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...deps.connections };
+  // Each route of the table has its own body limit (`addRoute`); this one is for the rest.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    ...fastifyTimeoutOptions(limits),
+  });
+  capConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress);
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
   );
   installErrorHandling(app, log);
 
@@ -107,7 +120,9 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
   agentRoutes(routeHost, ctx);
   const imageAccess = new ImageAccess(store, now);
-  imageRoutes(routeHost, ctx, imageAccess);
+  imageRoutes(routeHost, ctx, imageAccess, {
+    maxImageEntries: deps.maxImageEntries ?? DEFAULT_MAX_MANIFEST_ENTRIES,
+  });
   fleetRoutes(routeHost, ctx);
   deploymentRoutes(routeHost, ctx, feed);
 

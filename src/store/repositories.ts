@@ -76,6 +76,8 @@ export interface ChunkRepository {
    * image about to be registered that needs them.
    */
   present(digests: string[], opts?: { touch?: Date }): Promise<Set<string>>;
+  /** The size in bytes of each of the digests the origin holds (absent ones are left out). */
+  sizes(digests: string[]): Promise<Map<string, number>>;
   /** Chunks stored (or last asked about) before `before`. */
   olderThan(before: Date): Promise<{ digest: string; size: number }[]>;
   remove(digests: string[]): Promise<void>;

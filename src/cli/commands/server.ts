@@ -1,8 +1,19 @@
 /** `slipway server`: the control plane, run by `main` (the CLI only reads its options). */
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseCidr } from '../../core/index.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, ServerOptions } from '../context.js';
+
+/** A whole number >= `min`, or commander's error naming the option's rule. */
+const wholeNumber =
+  (min: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`must be a whole number >= ${min}`);
+    }
+    return n;
+  };
 
 /** Adds `server`. */
 export function register(program: Command, ctx: CliContext): void {
@@ -22,11 +33,22 @@ export function register(program: Command, ctx: CliContext): void {
         'networks whose addresses agents may advertise as peer URLs though they report from another address (agents behind NAT)',
       ).env('SLIPWAY_PEER_NETWORKS'),
     )
-    .action((o: { dataDir: string; listen: string; databaseUrl?: string; peerNetworks?: string }) =>
+    .option(
+      '--max-connections-per-address <n>',
+      'connections one client address may hold open; more are closed at once (0: no cap). Raise it when many agents reach the server through one NAT address',
+      wholeNumber(0),
+      256,
+    )
+    .option(
+      '--max-image-entries <n>',
+      'most files, directories and symlinks one image may have',
+      wholeNumber(1),
+      100_000,
+    )
+    .action((o: Omit<ServerOptions, 'peerNetworks'> & { peerNetworks?: string }) =>
       ctx.processes.server({
+        ...o,
         dataDir: resolve(o.dataDir),
-        listen: o.listen,
-        databaseUrl: o.databaseUrl,
         peerNetworks: (o.peerNetworks ?? '')
           .split(',')
           .filter((n) => n.trim() !== '')

@@ -4,15 +4,25 @@ import { httpStatusOf, isSlipwayError } from '../../core/index.js';
 
 /** Maps every error to `{ error: { code, message, details } }` with the status of its code. */
 export function installErrorHandling(app: FastifyInstance, log: (msg: string) => void): void {
-  app.setErrorHandler((err: unknown, _request, reply) => {
+  app.setErrorHandler((err: unknown, request, reply) => {
     if (isSlipwayError(err)) {
       return reply
         .status(httpStatusOf[err.code])
         .send({ error: { code: err.code, message: err.message, details: err.details } });
     }
     const status = (err as { statusCode?: number }).statusCode;
+    if (status === 413) {
+      const limit = request.routeOptions.bodyLimit;
+      return reply.status(413).send({
+        error: {
+          code: 'INVALID',
+          message: `request body too large: ${request.method} ${request.routeOptions.url ?? request.url} accepts at most ${limit} bytes`,
+          details: { limit },
+        },
+      });
+    }
     if (status !== undefined && status >= 400 && status < 500) {
-      const code = status === 404 ? 'NOT_FOUND' : status === 413 ? 'INVALID' : 'INVALID';
+      const code = status === 404 ? 'NOT_FOUND' : 'INVALID';
       return reply
         .status(status)
         .send({ error: { code, message: (err as Error).message, details: {} } });

@@ -23,6 +23,8 @@ export async function streamEvents(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  // Now, not with the first event or heartbeat: the caller knows at once the stream is open.
+  res.flushHeaders();
   let last = opts.after;
   let ended = false;
   const queue: EventRow[] = [];

@@ -42,7 +42,12 @@ function gzippedManifests(store: Store): (id: string) => Promise<Buffer | null> 
   };
 }
 
-export function imageRoutes(host: RouteHost, ctx: AppContext, access: ImageAccess): void {
+export function imageRoutes(
+  host: RouteHost,
+  ctx: AppContext,
+  access: ImageAccess,
+  opts: { maxImageEntries: number },
+): void {
   const gzippedManifest = gzippedManifests(ctx.store);
 
   addRoute(host, routes.missingChunks, async ({ body }) => ({
@@ -70,7 +75,9 @@ export function imageRoutes(host: RouteHost, ctx: AppContext, access: ImageAcces
     return reply.headers(headers).type('application/octet-stream').send(Buffer.from(body));
   });
 
-  addRoute(host, routes.createImage, ({ identity, body }) => registerImage(ctx, identity, body));
+  addRoute(host, routes.createImage, ({ identity, body }) =>
+    registerImage(ctx, identity, body, { maxEntries: opts.maxImageEntries }),
+  );
 
   addRoute(host, routes.listImages, async ({ query }) =>
     (await ctx.store.images.list(query.service, query.limit)).map(imageView),

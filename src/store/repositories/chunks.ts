@@ -36,6 +36,19 @@ export class KyselyChunks implements ChunkRepository {
     return present;
   }
 
+  async sizes(digests: string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for (const part of batches(digests)) {
+      const rows = await this.db
+        .selectFrom('chunks')
+        .select(['digest', 'size'])
+        .where('digest', 'in', part)
+        .execute();
+      for (const r of rows) sizes.set(r.digest, Number(r.size));
+    }
+    return sizes;
+  }
+
   async olderThan(before: Date): Promise<{ digest: string; size: number }[]> {
     return this.db
       .selectFrom('chunks')
