@@ -60,14 +60,12 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
   try {
     const dataDir = join(fleet.origin.dir, 'slipway-server');
     const port = fleet.loopback ? await freePort() : SERVER_PORT;
-    const server = ctx.procs.start(
-      'slipway-server',
-      on(
-        fleet.origin,
-        slipwayArgv(['server', '--data-dir', dataDir, '--listen', `${fleet.origin.ip}:${port}`]),
-      ),
-      { logFile: logFile('server') },
-    );
+    const serverArgs = ['server', '--data-dir', dataDir, '--listen', `${fleet.origin.ip}:${port}`];
+    // On loopback every agent calls from 127.0.0.1: the per-address cap would count them as one.
+    if (fleet.loopback) serverArgs.push('--max-connections-per-address', '0');
+    const server = ctx.procs.start('slipway-server', on(fleet.origin, slipwayArgv(serverArgs)), {
+      logFile: logFile('server'),
+    });
     procs.push(server);
     const url = (await server.waitForOutput(/listening on (http:\/\/\S+)/, 120_000))[1]!;
     const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
