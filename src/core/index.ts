@@ -11,3 +11,5 @@ export * from './address.js';
 export * from './sleep.js';
 export * from './shuffle.js';
 export type * from './agent-settings.js';
+export * from './backoff.js';
+export * from './problem-log.js';
