@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -209,6 +209,46 @@ describe('API guard rails', () => {
     expect(stderr).toMatch(/bad\.yaml:13: services\.b.*colour/);
     const c = new SlipwayClient({ server: url, token: admin });
     await expect(c.getServiceMap()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('builds an image without setuid or world-writable bits, saying so once, and refuses a manifest with them', async () => {
+    const c = new SlipwayClient({ server: url, token: admin });
+    const tree = join(dir, 'setuid-tree');
+    await mkdir(tree);
+    for (const name of ['su', 'sg']) await writeFile(join(tree, name), '#!/bin/sh\n');
+    await chmod(join(tree, 'su'), 0o4755);
+    await chmod(join(tree, 'sg'), 0o2777);
+    const lines: string[] = [];
+    const { imageId } = await buildImage(c, tree, 'svc', [], (l) => lines.push(l));
+    const warnings = lines.filter((l) => l.startsWith('warning:'));
+    expect(warnings).toEqual([expect.stringContaining('2 path(s) had setuid, setgid, sticky')]);
+    const manifest = (await c.getManifest(imageId)) as {
+      entries: { path: string; mode: number }[];
+    };
+    expect(manifest.entries.map((e) => [e.path, e.mode])).toEqual([
+      ['sg', 0o775],
+      ['su', 0o755],
+    ]);
+    // A client that does not strip them is refused.
+    const data = Buffer.from('#!/bin/sh\n');
+    await c.putChunk(sha(data), data).catch(() => undefined);
+    await expect(
+      c.createImage({
+        service: 'svc',
+        manifest: {
+          format: 1,
+          entries: [
+            {
+              path: 'su',
+              type: 'file',
+              mode: 0o4755,
+              size: data.length,
+              chunks: [{ digest: sha(data), size: data.length }],
+            },
+          ],
+        },
+      }),
+    ).rejects.toThrow(/"su" has mode 0o4755 \(setuid\)/);
   });
 
   it('gzips a manifest for an agent that accepts gzip, and it decodes to the same manifest', async () => {

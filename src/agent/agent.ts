@@ -13,6 +13,7 @@ import { Enrollment } from './enrollment.js';
 import { cachedGoal, watchGoal } from './goal-watch.js';
 import { HostLayout } from './host-layout.js';
 import { ObjectCollector } from './object-collector.js';
+import { ensurePrivateDir } from './private-files.js';
 import { offerHeldImages, servePeers, type PeerServing } from './peer-serving.js';
 import { Reporter } from './reporter.js';
 import { ServiceRunner } from './service-runner.js';
@@ -73,6 +74,8 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // It holds the credential and the last goal (every service's environment, the peer ticket).
+    await ensurePrivateDir(this.layout.root, this.log);
     await mkdir(this.layout.services, { recursive: true });
     await mkdir(this.layout.objects, { recursive: true });
     // Services this host ran before: stop leftovers, then bring back the last goal at once.
@@ -93,6 +96,7 @@ export class Agent {
             this.apply(goal);
             void this.reporter.send();
           },
+          onReconnect: () => this.reporter.resume(),
           log: this.log,
         },
         this.abort.signal,

@@ -4,9 +4,11 @@
  * bytes counted for reports.
  */
 import type { AgentSettings } from '../core/index.js';
-import type { Peering } from '../api/index.js';
+import type { Peer, Peering } from '../api/index.js';
 import {
   HttpChunkSource,
+  peerUrlProblem,
+  plainPeerUrl,
   ImageAvailability,
   InboundChunks,
   RateLimiter,
@@ -15,6 +17,7 @@ import {
   type FetchOptions,
 } from '../distribution/index.js';
 import type { ObjectStore } from '../image/index.js';
+import { ticketFor } from './peer-ticket-guard.js';
 
 /**
  * Peers a relay watches while it fetches. Its peers get their chunks through it, so they
@@ -38,6 +41,8 @@ const ORIGIN_IN_FLIGHT = 4;
  * brotli-1 beats raw bytes per chunk only below about 500 Mbit/s on these machines.
  */
 const COMPRESS_BELOW_BYTES_PER_S = 500e6 / 8;
+/** Refused peer URLs remembered so that each is logged once (a bound, not an expectation). */
+const REFUSED_URLS_KEPT = 1_000;
 
 /** Options of a fetch that do not depend on the image fetched. */
 export type FetchSources = Omit<FetchOptions, 'imageId' | 'store' | 'onProgress'>;
@@ -65,6 +70,7 @@ export class ChunkTraffic {
   private readonly relay: boolean;
   private readonly bytesReceived: Record<string, number> = {};
   private bytesServed = 0;
+  private readonly refusedUrls = new Set<string>();
 
   constructor(
     settings: Pick<AgentSettings, 'server' | 'maxBandwidth' | 'relay'>,
@@ -103,17 +109,18 @@ export class ChunkTraffic {
   fetchSources(): FetchSources {
     const peering = this.peering;
     const relay = this.relay;
-    const source = (p: Peering['peers'][number]) =>
+    const source = (p: Peer) =>
       new HttpChunkSource({
         name: `${p.relay ? 'relay' : 'peer'} ${p.name}`,
         kind: p.relay ? 'relay' : 'peer',
-        baseUrl: p.url,
-        credential: () => this.peering?.ticket ?? '',
+        baseUrl: plainPeerUrl(p.url),
+        // Checked again at each request: the answers that came since may say otherwise.
+        credential: () => ticketFor(p, this.peering),
         limiter: this.download,
         compress: this.compress,
         inbound: this.inbound,
       });
-    const others = peering?.peers ?? [];
+    const others = (peering?.peers ?? []).filter((p) => this.plainUrl(p));
     return {
       relayShare: relay ? undefined : (peering?.share ?? undefined),
       inOrder: relay,
@@ -126,6 +133,18 @@ export class ChunkTraffic {
       onBytes: (kind, n) => kind !== 'origin' && this.countReceived(kind, n),
       onSourceProblem: (name, problem) => this.log(`fetch: ${name}: ${problem}`),
     };
+  }
+
+  /** The peer's URL is a plain http://host:port; one that is not is logged (once) and skipped. */
+  private plainUrl(p: Peer): boolean {
+    const problem = peerUrlProblem(p.url);
+    if (problem === null) return true;
+    if (!this.refusedUrls.has(p.url)) {
+      if (this.refusedUrls.size >= REFUSED_URLS_KEPT) this.refusedUrls.clear();
+      this.refusedUrls.add(p.url);
+      this.log(`fetch: not using peer ${p.name} at ${JSON.stringify(p.url)}: ${problem}`);
+    }
+    return false;
   }
 
   /** Bytes sent to a peer. */

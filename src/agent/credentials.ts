@@ -1,6 +1,7 @@
 /** The agent's own credential, issued by the server at enrollment and kept in the data dir. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { writePrivateFile } from './private-files.js';
 
 const credentials = z.object({
   server: z.string(),
@@ -23,5 +24,5 @@ export async function loadCredentials(path: string): Promise<Credentials | undef
 
 /** Saves the credential readable by this user only: it is what the host acts with. */
 export async function saveCredentials(path: string, c: Credentials): Promise<void> {
-  await writeFile(path, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+  await writePrivateFile(path, JSON.stringify(c, null, 2) + '\n');
 }

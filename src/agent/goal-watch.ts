@@ -1,14 +1,28 @@
 /**
  * Watching this host's goal: a long poll that hands each new goal on, keeps the last one on
  * disk so a restarted agent converges while the server is away, and rides out the server
- * going away.
+ * going away. Every failure is followed by a wait, longer after each in a row (with jitter),
+ * and the same problem is logged once, not on every try.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { isSlipwayError, sleep } from '../core/index.js';
+import { readFile } from 'node:fs/promises';
+import {
+  Backoff,
+  ProblemLog,
+  isSlipwayError,
+  sleep,
+  type BackoffPolicy,
+  type Random,
+} from '../core/index.js';
 import { agentGoal, type AgentGoal, type Peering } from '../api/index.js';
 import type { Enrollment } from './enrollment.js';
+import { writePrivateFile } from './private-files.js';
 
 const POLL_WAIT_MS = 25_000;
+/**
+ * Waits between tries after failures in a row: a server restarting is found again within
+ * seconds, a server that refuses this host is asked a few times a minute.
+ */
+export const GOAL_RETRY: BackoffPolicy = { firstMs: 500, maxMs: 30_000 };
 
 /** What the goal watch works with. */
 export interface GoalWatchDeps {
@@ -21,40 +35,67 @@ export interface GoalWatchDeps {
   onPeering: (peering: Peering) => void;
   /** A new goal arrived (it is already saved). */
   onGoal: (goal: AgentGoal) => void;
+  /** The server answers again after failures. */
+  onReconnect?: () => void;
   log: (msg: string) => void;
+  /** For the jitter of the waits (default Math.random). */
+  random?: Random;
 }
 
 /** Polls for the goal until `signal` aborts; enrolls first, and again if the server forgot us. */
 export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promise<void> {
   const { enrollment, log } = deps;
+  const backoff = new Backoff(GOAL_RETRY, deps.random);
+  const problems = new ProblemLog(log);
   let generation = -1;
-  let failures = 0;
   while (!signal.aborted) {
+    let polled = false;
     try {
       await enrollment.ensure();
+      polled = true;
       const goal = await enrollment.client.agentGoal(generation, POLL_WAIT_MS, signal);
-      if (failures > 0) log(`reconnected to ${deps.server}`);
-      failures = 0;
+      if (backoff.failures > 0) deps.onReconnect?.();
+      backoff.reset();
+      problems.recovered(`connected to ${deps.server} again`);
       if (goal.peering) deps.onPeering(goal.peering);
       if (goal.generation !== generation) {
         generation = goal.generation;
-        await writeFile(deps.goalCache, JSON.stringify(goal));
+        // It holds every service's environment and the peer ticket.
+        await writePrivateFile(deps.goalCache, JSON.stringify(goal));
         deps.onGoal(goal);
       }
     } catch (e) {
       if (signal.aborted) return;
-      if (isSlipwayError(e, 'UNAUTHENTICATED') && enrollment.forget()) {
-        log('the server no longer knows this host’s credential: enrolling again');
-        generation = -1;
-        continue;
+      if (polled && isSlipwayError(e, 'UNAUTHENTICATED')) {
+        if (enrollment.refusedCredential()) {
+          log(`${deps.server} refused this host’s credential: enrolling again with the join token`);
+          generation = -1;
+          continue; // once per run (see refusedCredential)
+        }
+        problems.problem(refusedMessage(enrollment, deps.server), 'refused');
+      } else {
+        const message = (e as Error).message;
+        problems.problem(
+          polled
+            ? `lost the server ${deps.server} (${message}); keeping the current releases and retrying`
+            : `${message}; retrying`,
+        );
       }
-      if (failures === 0) {
-        log(`lost the server (${(e as Error).message}); keeping the current releases and retrying`);
-      }
-      failures++;
-      await sleep(Math.min(10_000, 250 * 2 ** Math.min(failures, 6)), signal);
+      await sleep(backoff.next(), signal);
     }
   }
+}
+
+/** What an operator reads when the server refuses this host's credential for good. */
+function refusedMessage(enrollment: Enrollment, server: string): string {
+  const name = enrollment.name;
+  return (
+    `${server} refused this host’s credential (401): it was revoked, or replaced when another ` +
+    `host enrolled under the name ${name}. This agent keeps the current releases running and ` +
+    `asks again now and then, but gets no new goals. To fix it, remove ${enrollment.credentialPath} ` +
+    `and restart the agent with a join token (--join-token-file), or ask an operator whether ` +
+    `another host took the name ${name}.`
+  );
 }
 
 /** The last goal saved, if it can be read. */

@@ -1,4 +1,5 @@
 /** Reporting this host's state to the control plane: on changes, and as a heartbeat. */
+import { Backoff, type BackoffPolicy, type Random } from '../core/index.js';
 import type { ServiceReport } from '../api/index.js';
 import type { TrafficCounts } from './chunk-traffic.js';
 import type { Enrollment } from './enrollment.js';
@@ -7,6 +8,11 @@ import type { Enrollment } from './enrollment.js';
 const PROGRESS_REPORT_MS = 1_000;
 /** How soon a state change is reported: a burst of them goes as one report. */
 const STATE_REPORT_MS = 100;
+/**
+ * After a report failed, none is sent for a while, longer after each failure in a row: an agent
+ * the server refuses, or cannot be reached, must not send one per state change.
+ */
+export const REPORT_RETRY: BackoffPolicy = { firstMs: 1_000, maxMs: 30_000 };
 
 /** What a report is made of. */
 export interface ReportSources {
@@ -18,6 +24,8 @@ export interface ReportSources {
   relay: boolean;
   /** Aborted when the agent stops: nothing is reported after. */
   signal: AbortSignal;
+  /** For the jitter of the waits after failures (default Math.random). */
+  random?: Random;
 }
 
 /** Sends reports: soon after a change, and every `everyMs` regardless. */
@@ -25,8 +33,13 @@ export class Reporter {
   private heartbeat: NodeJS.Timeout | null = null;
   private soon: NodeJS.Timeout | null = null;
   private soonAt = 0;
+  private readonly backoff: Backoff;
+  /** No report is sent before this time (after failures). */
+  private quietUntil = 0;
 
-  constructor(private readonly from: ReportSources) {}
+  constructor(private readonly from: ReportSources) {
+    this.backoff = new Backoff(REPORT_RETRY, from.random);
+  }
 
   start(everyMs: number): void {
     this.heartbeat = setInterval(() => void this.send(), everyMs);
@@ -55,10 +68,18 @@ export class Reporter {
     }, delay);
   }
 
-  /** Sends a report now (once enrolled). */
+  /** The server answers again (the goal watch saw it): report now, without waiting. */
+  resume(): void {
+    this.backoff.reset();
+    this.quietUntil = 0;
+    void this.send();
+  }
+
+  /** Sends a report now (once enrolled, and not while backing off after failures). */
   async send(): Promise<void> {
     const { enrollment, signal } = this.from;
     if (!enrollment.enrolled || signal.aborted) return;
+    if (Date.now() < this.quietUntil) return; // the heartbeat after it sends the state
     try {
       await enrollment.client.agentReport({
         services: this.from.services(),
@@ -66,8 +87,10 @@ export class Reporter {
         peerUrl: this.from.peerUrl(),
         relay: this.from.relay,
       });
+      this.backoff.reset();
     } catch {
-      // The goal watch reports lost connections; the next heartbeat sends the state again.
+      // The goal watch logs lost connections and refusals; the heartbeat sends the state again.
+      this.quietUntil = Date.now() + this.backoff.next();
     }
   }
 }

@@ -4,7 +4,7 @@
  * are applied one at a time; a newer goal preempts a health wait.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { SlipwayError } from '../core/index.js';
+import { SlipwayError, backoffDelay, type BackoffPolicy } from '../core/index.js';
 import type { GoalRelease, GoalService, ServiceReport } from '../api/index.js';
 import { fetchChunks, type FetchOptions } from '../distribution/index.js';
 import { killStaleProcessGroup } from '../executor/index.js';
@@ -43,16 +43,19 @@ export interface RunnerDeps {
   log: (msg: string) => void;
 }
 
-/** A failed staging is tried again after this long (or at the next goal change). */
-const STAGING_RETRY_MS = 30_000;
+/**
+ * A reported staging failure is tried again after about 30 s, then longer after each failure in
+ * a row, up to a few minutes.
+ */
+const STAGING_RETRY: BackoffPolicy = { firstMs: 30_000, maxMs: 4 * 60_000 };
 /**
  * Tries of a staging that fails for a passing reason (a source or the server out of reach)
  * before the failure is reported, which fails the deployment: a server restarting, or a
  * network blip, should not. The fetch keeps every chunk it verified, so a try resumes.
  */
 export const STAGING_TRIES = 3;
-/** The wait before the second try; doubled before each one after. */
-const STAGING_BACKOFF_MS = 2_000;
+/** The waits between the quiet tries: about 2 s before the second, doubled before each after. */
+const STAGING_BACKOFF: BackoffPolicy = { firstMs: 2_000, maxMs: 30_000 };
 
 /** Stages and activates the releases of one service on this host, as its goal says. */
 export class ServiceRunner {
@@ -234,17 +237,19 @@ export class ServiceRunner {
 
   /**
    * A passing failure is tried again shortly, up to STAGING_TRIES times, unreported; any other,
-   * or the last try, is reported (and tried again after STAGING_RETRY_MS).
+   * or the last try, is reported (and tried again later, see STAGING_RETRY).
    */
   private stagingFailedOnce(version: number, e: unknown): void {
     const error = (e as Error).message;
     const failed = (this.tries?.version === version ? this.tries.failed : 0) + 1;
     const quiet = passing(e) && failed < STAGING_TRIES;
-    const wait = quiet ? STAGING_BACKOFF_MS * 2 ** (failed - 1) : STAGING_RETRY_MS;
+    const wait = quiet
+      ? backoffDelay(failed, STAGING_BACKOFF)
+      : backoffDelay(failed - STAGING_TRIES + 1, STAGING_RETRY);
     this.tries = { version, failed, nextAt: Date.now() + wait };
     if (quiet) {
       this.deps.log(
-        `${this.name}: staging v${version} failed (try ${failed} of ${STAGING_TRIES}), trying again in ${wait / 1000} s: ${error}`,
+        `${this.name}: staging v${version} failed (try ${failed} of ${STAGING_TRIES}), trying again in ${(wait / 1000).toFixed(1)} s: ${error}`,
       );
     } else {
       this.stagingFailed = { version, error };

@@ -23,7 +23,13 @@ export async function buildImage(
   progress: (line: string) => void,
 ): Promise<BuildResult> {
   progress(`scanning ${dir}`);
-  const { manifest, chunks } = await scanTree(dir);
+  const { manifest, chunks, narrowed } = await scanTree(dir);
+  if (narrowed.length > 0) {
+    const first = narrowed[0]!;
+    progress(
+      `warning: ${narrowed.length} path(s) had setuid, setgid, sticky or world-writable modes; the image holds them without those bits (e.g. ${first.path}: 0o${first.from.toString(8)} -> 0o${first.to.toString(8)})`,
+    );
+  }
   const digests = [...chunks.keys()];
   const missing: string[] = [];
   for (let i = 0; i < digests.length; i += 10_000) {

@@ -1,5 +1,7 @@
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './program.js';
 import type { AgentSettings } from '../core/index.js';
@@ -29,6 +31,13 @@ async function slipway(...args: string[]) {
     stderr: { write: (s: string) => (text.stderr += s) },
   });
   return { code, started, agent, server, ...text };
+}
+
+/** A file only this user may read, holding `text`. */
+async function secretFile(text: string): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), 'slipway-cli-')), 'join.token');
+  await writeFile(path, text, { mode: 0o600 });
+  return path;
 }
 
 /** A loopback port nothing listens on. */
@@ -117,6 +126,7 @@ describe('slipway', () => {
   });
 
   it('hands the agent its settings, parsed and checked', async () => {
+    const tokenFile = await secretFile('j\n');
     const r = await slipway(
       '--server',
       'http://cp:7400',
@@ -125,8 +135,8 @@ describe('slipway', () => {
       'ldn-1',
       '--region',
       'eu-west',
-      '--join-token',
-      'j',
+      '--join-token-file',
+      tokenFile,
       '--label',
       'role=pricing',
       '--label',
@@ -159,6 +169,67 @@ describe('slipway', () => {
     const bad = await slipway('server', '--peer-networks', '10.0.0.0');
     expect(bad).toMatchObject({ code: 1, started: [] });
     expect(bad.stderr).toContain('--peer-networks "10.0.0.0": expected an address and prefix');
+  });
+
+  describe('the join token', () => {
+    const agent = (...args: string[]) =>
+      slipway('agent', '--name', 'ldn-1', '--region', 'eu-west', ...args);
+
+    it('comes from --join-token-file, so that ps does not show it', async () => {
+      const r = await agent('--join-token-file', await secretFile('  tok-123\n'));
+      expect(r).toMatchObject({ code: 0, started: ['agent'], stderr: '' });
+      expect(r.agent?.joinToken).toBe('tok-123');
+    });
+
+    it('comes from SLIPWAY_JOIN_TOKEN', async () => {
+      process.env.SLIPWAY_JOIN_TOKEN = 'from-env';
+      try {
+        const r = await agent();
+        expect(r).toMatchObject({ code: 0, started: ['agent'], stderr: '' });
+        expect(r.agent?.joinToken).toBe('from-env');
+      } finally {
+        delete process.env.SLIPWAY_JOIN_TOKEN;
+      }
+    });
+
+    it('still comes from --join-token, with a warning that every local user sees it', async () => {
+      const r = await agent('--join-token', 'on-the-command-line');
+      expect(r).toMatchObject({ code: 0, started: ['agent'] });
+      expect(r.agent?.joinToken).toBe('on-the-command-line');
+      expect(r.stderr).toContain('warning: --join-token puts the join token on the command line');
+      expect(r.stderr).toContain('--join-token-file');
+    });
+
+    it('is not needed once the host has a credential', async () => {
+      const r = await agent();
+      expect(r).toMatchObject({ code: 0, started: ['agent'], stderr: '' });
+      expect(r.agent?.joinToken).toBeUndefined();
+    });
+
+    it('from a missing or empty file is refused, saying which file', async () => {
+      const missing = join(await mkdtemp(join(tmpdir(), 'slipway-cli-')), 'nope');
+      const r1 = await agent('--join-token-file', missing);
+      expect(r1).toMatchObject({ code: 1, started: [] });
+      expect(r1.stderr).toContain(`error: --join-token-file ${missing}: cannot read it`);
+      const empty = await secretFile('\n');
+      const r2 = await agent('--join-token-file', empty);
+      expect(r2).toMatchObject({ code: 1, started: [] });
+      expect(r2.stderr).toContain(`error: --join-token-file ${empty} is empty`);
+    });
+
+    it('in a file other users may read comes with a warning', async () => {
+      const file = await secretFile('tok\n');
+      await chmod(file, 0o644);
+      const r = await agent('--join-token-file', file);
+      expect(r).toMatchObject({ code: 0, started: ['agent'] });
+      expect(r.stderr).toContain(`warning: --join-token-file ${file} is readable by other users`);
+    });
+
+    it('is refused from both --join-token and --join-token-file', async () => {
+      const r = await agent('--join-token', 'a', '--join-token-file', await secretFile('b'));
+      expect(r).toMatchObject({ code: 1, started: [] });
+      expect(r.stderr).toContain('--join-token and --join-token-file both given');
+    });
   });
 
   it('exits 3 when the server cannot be reached', async () => {

@@ -13,3 +13,5 @@ export * from './shuffle.js';
 export type * from './agent-settings.js';
 export * from './cidr.js';
 export * from './peer-url.js';
+export * from './backoff.js';
+export * from './problem-log.js';

@@ -147,7 +147,7 @@ export class HttpChunkSource implements ChunkSource {
     return { data: applyChunkDelta(await base.read(), body, size), wireBytes: res.body.length };
   }
 
-  watch(
+  async watch(
     imageId: string,
     signal: AbortSignal,
     onChange: (bits: Uint8Array) => void,

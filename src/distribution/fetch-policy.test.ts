@@ -160,7 +160,7 @@ describe('the fetch policy', () => {
       clock.at(now);
     }
     expect(waits).toEqual([250, 500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
-    expect(BACKOFF_MS).toEqual({ first: 250, max: 8_000 });
+    expect(BACKOFF_MS).toEqual({ firstMs: 250, maxMs: 8_000, jitter: 0 });
   });
 
   it('tells the loop to look again when the first backoff ends', () => {
@@ -216,14 +216,14 @@ describe('the fetch policy', () => {
     const again = p.next()!;
     expect(named([again])).toEqual([`relay:${first!.index}`]);
     p.failed(again, { kind: 'not-held' });
-    expect(p.backedOffFor(stateOf(p, 'relay'))).toBe(BACKOFF_MS.first);
+    expect(p.backedOffFor(stateOf(p, 'relay'))).toBe(BACKOFF_MS.firstMs);
   });
 
   it('backs off a source whose have stream fails, and forgets what it held', () => {
     const { p } = fetchOf({ chunks: 1, peers: [peer('a')] });
     holding(p, 'a', 1, [0]);
     p.watchFailed(stateOf(p, 'a'));
-    expect(p.backedOffFor(stateOf(p, 'a'))).toBe(BACKOFF_MS.first);
+    expect(p.backedOffFor(stateOf(p, 'a'))).toBe(BACKOFF_MS.firstMs);
     expect(p.next()).toBeNull();
   });
 
@@ -380,7 +380,7 @@ describe('the fetch policy', () => {
     p.succeeded(a!);
     p.failed(b!, { kind: 'error' });
     p.cancelled(c!);
-    clock.at(BACKOFF_MS.first);
+    clock.at(BACKOFF_MS.firstMs);
     expect(startAll(p)).toHaveLength(3);
   });
 });

@@ -11,3 +11,4 @@ export * from './chunk-reply.js';
 export * from './chunk-base.js';
 export * from './relay-ledger.js';
 export * from './inbound.js';
+export * from './peer-url.js';

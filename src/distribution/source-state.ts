@@ -3,6 +3,7 @@
  * in a row and the backoff they earned, whether it was dropped, and which chunks it holds. Pure:
  * every rule here is told the time, so a test can replay it with a fake clock.
  */
+import { backoffDelay } from '../core/index.js';
 import { hasBit } from './availability.js';
 
 /** Where a chunk comes from: the control plane's origin store, the region's relay, or a peer. */
@@ -39,8 +40,12 @@ export interface SourceState<S extends NamedSource = NamedSource> {
  * with UPLOAD_SLOTS 8: 74.5 and 77.1 s against 74.5-77.0 s with 4 and 79.7 s with 8).
  */
 export const SLOTS: Readonly<Record<SourceKind, number>> = { peer: 2, relay: 2, origin: 8 };
-/** A failing source waits `first`, then twice as long after each failure in a row, up to `max`. */
-export const BACKOFF_MS = { first: 250, max: 8_000 } as const;
+/**
+ * A failing source waits `firstMs`, then twice as long after each failure in a row, up to
+ * `maxMs`. No jitter: the fetch already spreads its requests (random order of chunks, random
+ * peers), and its choices stay replayable with a fake clock.
+ */
+export const BACKOFF_MS = { firstMs: 250, maxMs: 8_000, jitter: 0 } as const;
 /** When a relay counts as down (see relayDown). */
 export const RELAY_DOWN = { failures: 3, ms: 2_000 } as const;
 
@@ -57,7 +62,7 @@ export function isFree(s: SourceState, now: number): boolean {
 /** Counts a failure of the source and keeps it unused for a while, longer after each in a row. */
 export function backOff(s: SourceState, now: number): void {
   if (s.failures++ === 0) s.failingSince = now;
-  s.until = now + Math.min(BACKOFF_MS.max, BACKOFF_MS.first * 2 ** (s.failures - 1));
+  s.until = now + backoffDelay(s.failures, BACKOFF_MS);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,7 @@ describe('Supervisor', () => {
       logDir: join(dir, 'logs'),
       pidFile: join(dir, 'pid'),
       backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 60_000 },
+      random: () => 0, // no jitter taken off: the waits are exact
       onEvent: (e) => events.push(e),
     });
     sup.start();
@@ -59,6 +60,45 @@ describe('Supervisor', () => {
     const delays = events.flatMap((e) => (e.type === 'exited' ? [e.restartInMs] : []));
     expect(delays.slice(0, 3)).toEqual([50, 100, 200]);
     expect(await readFile(join(dir, 'logs', 'stdout.log'), 'utf8')).toContain('hello world');
+  });
+
+  it('waits less by a random share of each restart wait, never more', async () => {
+    const events: SupervisorEvent[] = [];
+    const sup = new Supervisor({
+      run: { argv: ['node', '-e', 'process.exit(1)'] },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+      backoff: { initialMs: 40, maxMs: 80, resetAfterMs: 60_000 },
+      random: () => 0.5,
+      onEvent: (e) => events.push(e),
+    });
+    sup.start();
+    await until('three restarts', () => sup.restarts >= 3);
+    await sup.stop();
+    const delays = events.flatMap((e) => (e.type === 'exited' ? [e.restartInMs] : []));
+    expect(delays.slice(0, 3)).toEqual([30, 60, 60]);
+  });
+
+  it('keeps service logs readable by this user only, also those an earlier version made', async () => {
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    await writeFile(join(dir, 'logs', 'stderr.log'), 'old\n', { mode: 0o644 });
+    const sup = new Supervisor({
+      run: { argv: ['node', '-e', 'console.log("TOKEN=secret"); setTimeout(() => {}, 60000)'] },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+    });
+    sup.start();
+    await until('the output', async () =>
+      (await readFile(join(dir, 'logs', 'stdout.log'), 'utf8').catch(() => '')).includes('TOKEN'),
+    );
+    await sup.stop();
+    for (const f of ['stdout.log', 'stderr.log']) {
+      expect((await stat(join(dir, 'logs', f))).mode & 0o777).toBe(0o600);
+    }
   });
 
   it('stops the whole process group, children included', async () => {

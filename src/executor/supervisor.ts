@@ -1,12 +1,13 @@
 /**
  * Keeps one service process running: starts it in its own process group with its output
- * appended to log files, restarts it with exponential backoff when it dies, and stops the
- * whole group on request.
+ * appended to log files (readable by this user only: a service may log secrets), restarts it
+ * with exponential backoff (capped, with jitter) when it dies, and stops the whole group on
+ * request.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunSpec } from '../core/index.js';
+import { Backoff, type Random, type RunSpec } from '../core/index.js';
 import { stopGroup, writePidFile } from './process-group.js';
 import { argvOf } from './run-spec.js';
 
@@ -29,14 +30,23 @@ export interface SupervisorOptions {
   logDir: string;
   /** Holds the child's pid (its process group id) and start time. */
   pidFile: string;
+  /**
+   * Restarts wait `initialMs`, doubled after each crash in a row up to `maxMs` (less a random
+   * share of up to half); a process that ran `resetAfterMs` starts the count over.
+   */
   backoff?: { initialMs: number; maxMs: number; resetAfterMs: number };
+  /** For the jitter of the restart waits (default Math.random). */
+  random?: Random;
   onEvent?: (e: SupervisorEvent) => void;
 }
+
+/** Service log files: readable by the agent's user only. */
+const LOG_FILE_MODE = 0o600;
 
 export class Supervisor {
   private child: ChildProcess | null = null;
   private stopping = false;
-  private delayMs: number;
+  private readonly restartWait: Backoff;
   private restartTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private exited: Promise<void> = Promise.resolve();
@@ -45,7 +55,8 @@ export class Supervisor {
 
   constructor(private readonly opts: SupervisorOptions) {
     this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000, resetAfterMs: 10_000 };
-    this.delayMs = this.backoff.initialMs;
+    const { initialMs, maxMs } = this.backoff;
+    this.restartWait = new Backoff({ firstMs: initialMs, maxMs }, opts.random);
   }
 
   get running(): boolean {
@@ -76,8 +87,8 @@ export class Supervisor {
   private async spawnChild(): Promise<void> {
     const [cmd, ...args] = argvOf(this.opts.run);
     await mkdir(this.opts.logDir, { recursive: true });
-    const out = await open(join(this.opts.logDir, 'stdout.log'), 'a');
-    const err = await open(join(this.opts.logDir, 'stderr.log'), 'a');
+    const out = await openLog(join(this.opts.logDir, 'stdout.log'));
+    const err = await openLog(join(this.opts.logDir, 'stderr.log'));
     if (this.stopping) {
       await out.close();
       await err.close();
@@ -126,10 +137,19 @@ export class Supervisor {
   }
 
   private nextDelay(): number {
-    if (Date.now() - this.startedAt >= this.backoff.resetAfterMs)
-      this.delayMs = this.backoff.initialMs;
-    const d = this.delayMs;
-    this.delayMs = Math.min(this.backoff.maxMs, this.delayMs * 2);
-    return d;
+    if (Date.now() - this.startedAt >= this.backoff.resetAfterMs) this.restartWait.reset();
+    return this.restartWait.next();
   }
+}
+
+/** Opens a log file to append to, mode 0600 (also when an earlier version made it wider). */
+async function openLog(path: string): Promise<FileHandle> {
+  const f = await open(path, 'a', LOG_FILE_MODE);
+  try {
+    await f.chmod(LOG_FILE_MODE);
+  } catch (e) {
+    await f.close();
+    throw e;
+  }
+  return f;
 }

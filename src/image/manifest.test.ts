@@ -42,6 +42,30 @@ function problemsOf(m: Manifest): string[] {
 }
 
 describe('checkManifest', () => {
+  it('refuses setuid, setgid, sticky and world-writable modes, naming the path and mode', () => {
+    const file = (path: string, mode: number): ManifestEntry => ({
+      path,
+      type: 'file',
+      mode,
+      size: 0,
+      chunks: [],
+    });
+    const m = manifest(
+      file('a', 0o4755),
+      file('b', 0o2755),
+      { path: 'c', type: 'dir', mode: 0o1777 },
+      file('d', 0o666),
+      file('e', 0o775), // group-writable is the owner's business
+    );
+    expect(problemsOf(m)).toEqual([
+      'entries[0].mode: file "a" has mode 0o4755 (setuid): an image may not hold setuid, setgid, sticky or world-writable paths (slipway build strips those bits)',
+      'entries[1].mode: file "b" has mode 0o2755 (setgid): an image may not hold setuid, setgid, sticky or world-writable paths (slipway build strips those bits)',
+      'entries[2].mode: dir "c" has mode 0o1777 (sticky, world-writable): an image may not hold setuid, setgid, sticky or world-writable paths (slipway build strips those bits)',
+      'entries[3].mode: file "d" has mode 0o666 (world-writable): an image may not hold setuid, setgid, sticky or world-writable paths (slipway build strips those bits)',
+    ]);
+    expect(() => parseManifest(manifest(file('a', 0o4755)))).toThrow(ValidationError);
+  });
+
   it('accepts a well-formed manifest', () => {
     expect(checkManifest(valid)).toEqual([]);
     expect(parseManifest(JSON.parse(JSON.stringify(valid)))).toEqual(valid);

@@ -26,6 +26,32 @@ export interface Manifest {
 }
 
 const modeSchema = z.number().int().min(0).max(0o7777);
+
+/**
+ * Mode bits an image may not carry: setuid, setgid, sticky, and write for others. A release is
+ * a world-traversable tree run by the agent's user: a setuid file there runs as that user for
+ * anyone, a world-writable one lets anyone change what runs.
+ */
+export const UNSAFE_MODE_BITS = 0o7002;
+
+/** `mode` without the bits an image may not carry (see UNSAFE_MODE_BITS). */
+export function safeMode(mode: number): number {
+  return mode & 0o7777 & ~UNSAFE_MODE_BITS;
+}
+
+/** The unsafe bits of `mode`, in words ('setuid, world-writable'); '' when there are none. */
+export function unsafeModeBits(mode: number): string {
+  const names: [number, string][] = [
+    [0o4000, 'setuid'],
+    [0o2000, 'setgid'],
+    [0o1000, 'sticky'],
+    [0o0002, 'world-writable'],
+  ];
+  return names
+    .filter(([bit]) => (mode & bit) !== 0)
+    .map(([, name]) => name)
+    .join(', ');
+}
 const sizeSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 const chunkRefSchema = z.strictObject({
@@ -92,7 +118,8 @@ export function comparePaths(a: string, b: string): number {
  * Every rule a manifest must follow, so that materializing it can only write inside its
  * destination: well-formed relative paths, sorted and unique, each one's parent a directory of the
  * manifest (so nothing is written through a symlink), consistent file sizes, well-formed digests,
- * and symlinks whose targets stay inside the image. Returns all problems, empty when valid.
+ * no setuid, setgid, sticky or world-writable modes, and symlinks whose targets stay inside the
+ * image. Returns all problems, empty when valid.
  */
 export function checkManifest(m: Manifest): Problem[] {
   const problems: Problem[] = [];
@@ -138,6 +165,13 @@ export function checkManifest(m: Manifest): Problem[] {
           );
         }
       }
+    }
+
+    if (entry.type !== 'symlink' && (entry.mode & UNSAFE_MODE_BITS) !== 0) {
+      add(
+        '.mode',
+        `${entry.type} ${JSON.stringify(entry.path)} has mode 0o${entry.mode.toString(8)} (${unsafeModeBits(entry.mode)}): an image may not hold setuid, setgid, sticky or world-writable paths (slipway build strips those bits)`,
+      );
     }
 
     if (entry.type === 'file') {

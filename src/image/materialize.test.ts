@@ -251,6 +251,50 @@ describe('scanTree and materialize', () => {
     });
   });
 
+  it('leaves setuid, setgid, sticky and world-writable bits out of what it scans, and says which', async () => {
+    const src = join(work, 'src');
+    await mkdir(join(src, 'tmp'), { recursive: true });
+    await writeFile(join(src, 'su'), '#!/bin/sh\n');
+    await chmod(join(src, 'su'), 0o4755);
+    await writeFile(join(src, 'open'), 'x');
+    await chmod(join(src, 'open'), 0o666);
+    await writeFile(join(src, 'plain'), 'x');
+    await chmod(join(src, 'plain'), 0o644);
+    await chmod(join(src, 'tmp'), 0o1777);
+    const { manifest, narrowed } = await scanTree(src);
+    const modes = Object.fromEntries(
+      manifest.entries.map((e) => [e.path, e.type === 'symlink' ? null : e.mode]),
+    );
+    expect(modes).toEqual({ open: 0o664, plain: 0o644, su: 0o755, tmp: 0o775 });
+    expect(narrowed).toEqual([
+      { path: 'open', from: 0o666, to: 0o664 },
+      { path: 'su', from: 0o4755, to: 0o755 },
+      { path: 'tmp', from: 0o1777, to: 0o775 },
+    ]);
+  });
+
+  it('never makes a setuid, setgid, sticky or world-writable path', async () => {
+    const data = Buffer.from('#!/bin/sh\n');
+    const digest = sha256Hex(data);
+    await store.put(digest, data);
+    const m: Manifest = {
+      format: 1,
+      entries: [
+        { path: 'bin', type: 'dir', mode: 0o1777 },
+        {
+          path: 'bin/su',
+          type: 'file',
+          mode: 0o4755,
+          size: data.length,
+          chunks: [{ digest, size: data.length }],
+        },
+      ],
+    };
+    const dest = join(work, 'releases', 'v1');
+    await expect(materialize(m, dest, store)).rejects.toThrow(/setuid/);
+    expect(await readdir(join(work, 'releases')).catch(() => [])).toEqual([]);
+  });
+
   it('makes an empty image of an empty directory', async () => {
     const src = join(work, 'empty');
     await mkdir(src);

@@ -14,7 +14,7 @@ import {
 import { dirname, join } from 'node:path';
 import { SlipwayError, ValidationError, isSlipwayError } from '../core/index.js';
 import type { Problem } from '../core/index.js';
-import { checkManifest } from './manifest.js';
+import { checkManifest, safeMode } from './manifest.js';
 import type { Manifest, ManifestEntry } from './manifest.js';
 import type { ObjectStore } from './object-store.js';
 import { verifyChunk } from './object-store.js';
@@ -105,7 +105,7 @@ export async function materialize(
     });
 
     // Deepest first, so a read-only directory does not block chmod of what is inside it.
-    for (const d of [...dirs].reverse()) await chmod(join(tmp, d.path), d.mode);
+    for (const d of [...dirs].reverse()) await chmod(join(tmp, d.path), safeMode(d.mode));
     await chmod(tmp, 0o755);
 
     try {
@@ -165,7 +165,9 @@ async function linkFromEarlier(
   for (const from of candidates ?? []) {
     try {
       const st = await lstat(from);
-      if (!st.isFile() || st.size !== entry.size || (st.mode & 0o7777) !== entry.mode) continue;
+      // An earlier file with unsafe bits (made before they were refused) is not shared.
+      if (!st.isFile() || st.size !== entry.size || (st.mode & 0o7777) !== safeMode(entry.mode))
+        continue;
       await link(from, at);
       return true;
     } catch {
@@ -212,7 +214,8 @@ async function writeFileFromChunks(
   } finally {
     await handle.close();
   }
-  await chmod(at, entry.mode);
+  // Never setuid, setgid, sticky or world-writable, even if a manifest with them got this far.
+  await chmod(at, safeMode(entry.mode));
 }
 
 async function forEachLimited<T>(
@@ -294,7 +297,7 @@ export async function verifyTree(manifest: Manifest, dir: string): Promise<Probl
       continue;
     }
     const mode = st.mode & 0o7777;
-    if (mode !== entry.mode) {
+    if (mode !== safeMode(entry.mode)) {
       add(
         entry.path,
         `mode is 0o${mode.toString(8)}, the manifest says 0o${entry.mode.toString(8)}`,

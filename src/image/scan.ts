@@ -6,7 +6,7 @@ import { SlipwayError, ValidationError } from '../core/index.js';
 import { chunkStream } from './chunker.js';
 import type { ChunkingParams } from './chunker.js';
 import { CHUNKING } from './chunker.js';
-import { checkManifest, comparePaths } from './manifest.js';
+import { checkManifest, comparePaths, safeMode } from './manifest.js';
 import type { ChunkRef, Manifest, ManifestEntry } from './manifest.js';
 
 /** Where the bytes of a chunk can be read again: a range of a source file. */
@@ -17,17 +17,29 @@ export interface ChunkLocation {
   size: number;
 }
 
+/** A path whose mode the image holds without its setuid, setgid, sticky or o+w bits. */
+export interface NarrowedMode {
+  path: string;
+  /** The mode on disk. */
+  from: number;
+  /** The mode in the image. */
+  to: number;
+}
+
 /** A scanned directory: its manifest, and where to find each distinct chunk for upload. */
 export interface ScannedTree {
   manifest: Manifest;
   chunks: Map<string, ChunkLocation>;
+  /** Paths whose modes were narrowed (an image holds no setuid, setgid, sticky or o+w bits). */
+  narrowed: NarrowedMode[];
 }
 
 /**
  * Walks `root` and builds the manifest of the tree below it: directories, regular files (chunked
  * and hashed) and symlinks (their target text, not followed). Refuses other file types, names that
  * are not UTF-8, and symlinks leading out of the tree (ValidationError listing each one).
- * `root` itself may be a symlink to a directory.
+ * Setuid, setgid, sticky and world-writable bits are left out of the modes (and listed in
+ * `narrowed`): a manifest with them is refused. `root` itself may be a symlink to a directory.
  */
 export async function scanTree(
   root: string,
@@ -43,6 +55,7 @@ export async function scanTree(
 
   const entries: ManifestEntry[] = [];
   const chunks = new Map<string, ChunkLocation>();
+  const narrowed: NarrowedMode[] = [];
 
   const walk = async (relDir: string): Promise<void> => {
     const absDir = relDir ? join(absRoot, relDir) : absRoot;
@@ -52,7 +65,10 @@ export async function scanTree(
       const rel = relDir ? `${relDir}/${name}` : name;
       const abs = join(absRoot, rel);
       const st = await lstat(abs);
-      const mode = st.mode & 0o7777;
+      const onDisk = st.mode & 0o7777;
+      const mode = safeMode(onDisk);
+      if (mode !== onDisk && !st.isSymbolicLink())
+        narrowed.push({ path: rel, from: onDisk, to: mode });
       if (st.isDirectory()) {
         entries.push({ path: rel, type: 'dir', mode });
         await walk(rel);
@@ -89,7 +105,8 @@ export async function scanTree(
       problems.map((p) => ({ ...p, file: absRoot })),
     );
   }
-  return { manifest, chunks };
+  narrowed.sort((a, b) => comparePaths(a.path, b.path));
+  return { manifest, chunks, narrowed };
 }
 
 /** Names travel as UTF-8 in manifests; anything else would be silently mangled, so refuse it. */

@@ -162,8 +162,6 @@ export class LocalFleet {
       'agent',
       '--server',
       this.url,
-      '--join-token',
-      this.joinToken,
       '--name',
       spec.name,
       '--region',
@@ -177,7 +175,9 @@ export class LocalFleet {
     if (spec.relay) args.push('--relay');
     if (spec.maxBandwidth) args.push('--max-bandwidth', spec.maxBandwidth);
     for (const [k, v] of Object.entries(spec.labels ?? {})) args.push('--label', `${k}=${v}`);
-    const p = startSlipway(args, join(this.dir, 'logs', `agent-${spec.name}.log`));
+    // In the environment, not on the command line, where every local user would see it (ps).
+    const env = { ...process.env, SLIPWAY_JOIN_TOKEN: this.joinToken };
+    const p = startSlipway(args, join(this.dir, 'logs', `agent-${spec.name}.log`), env);
     this.agents.set(spec.name, p);
     return p;
   }

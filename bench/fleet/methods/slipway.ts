@@ -69,7 +69,8 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
     procs.push(server);
     const url = (await server.waitForOutput(/listening on (http:\/\/\S+)/, 120_000))[1]!;
     const adminToken = (await readFile(join(dataDir, 'admin.token'), 'utf8')).trim();
-    const joinToken = (await readFile(join(dataDir, 'join.token'), 'utf8')).trim();
+    // Agents read it from the file: on their command line, every local user would see it.
+    const joinTokenFile = join(dataDir, 'join.token');
     const client = new SlipwayClient({ server: url, token: adminToken });
     // The CLI runs on the origin machine, so its uploads stay off the measured links.
     const cli = async (args: string[]) =>
@@ -100,7 +101,7 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
     await cli(['apply', '-f', mapFile]);
 
     const agentArgs = (h: Host) => {
-      const args = ['agent', '--server', url, '--join-token', joinToken, '--name', h.name];
+      const args = ['agent', '--server', url, '--join-token-file', joinTokenFile, '--name', h.name];
       args.push('--region', h.region, '--data-dir', join(h.dir, 'slipway-agent'));
       args.push('--peer-listen', fleet.loopback ? '127.0.0.1:0' : `${h.ip}:${PEER_PORT}`);
       if (h.relay) args.push('--relay');

@@ -1,6 +1,7 @@
 /** `slipway agent`: a host's agent, run by `main` with the `AgentSettings` its options make. */
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SlipwayError, parseHostPort, parseRate, type AgentSettings } from '../../core/index.js';
 import { DEFAULT_SERVER, repeatable, type CliContext, type GlobalOptions } from '../context.js';
 
@@ -9,6 +10,7 @@ interface AgentOptions {
   name: string;
   region: string;
   joinToken?: string;
+  joinTokenFile?: string;
   label: string[];
   dataDir: string;
   peerListen: string;
@@ -25,9 +27,14 @@ export function register(program: Command, ctx: CliContext): void {
     .requiredOption('--name <name>', 'this host’s name')
     .requiredOption('--region <region>', 'this host’s region')
     .option(
-      '--join-token <token>',
-      'the server’s join token (needed on first start only)',
-      process.env.SLIPWAY_JOIN_TOKEN,
+      '--join-token-file <file>',
+      'a file holding the server’s join token (needed on first start only)',
+    )
+    .addOption(
+      new Option(
+        '--join-token <token>',
+        'the join token itself: every local user sees it in ps; prefer --join-token-file',
+      ).env('SLIPWAY_JOIN_TOKEN'),
     )
     .option('--label <key=value>', 'a label of this host (repeatable)', repeatable, [])
     .option('--data-dir <dir>', 'where the agent keeps images and releases', '.slipway/agent')
@@ -49,15 +56,87 @@ export function register(program: Command, ctx: CliContext): void {
       '--max-bandwidth <rate>',
       'cap deploy traffic each way, e.g. 100mbit or 50MiB/s (default: no cap)',
     )
-    .action((o: AgentOptions, cmd: Command) =>
-      ctx.processes.agent(agentSettings(o, cmd.optsWithGlobals())),
-    );
+    .action(async (o: AgentOptions, cmd: Command) => {
+      const joinToken = await joinTokenOf(o, cmd.getOptionValueSource('joinToken'), ctx);
+      return ctx.processes.agent(agentSettings(o, joinToken, cmd.optsWithGlobals()));
+    });
 }
 
-function agentSettings(o: AgentOptions, g: GlobalOptions): AgentSettings {
+/** A join token is a few dozen characters: a file much larger is not one. */
+const MAX_JOIN_TOKEN_FILE_BYTES = 4_096;
+
+/**
+ * The join token from --join-token-file, SLIPWAY_JOIN_TOKEN or --join-token (with a warning:
+ * a command line is visible to every local user).
+ */
+async function joinTokenOf(
+  o: AgentOptions,
+  source: string | undefined,
+  ctx: CliContext,
+): Promise<string | undefined> {
+  if (o.joinTokenFile !== undefined) {
+    if (source === 'cli') {
+      throw new SlipwayError(
+        'INVALID',
+        '--join-token and --join-token-file both given: pass only --join-token-file',
+      );
+    }
+    return readJoinTokenFile(o.joinTokenFile, ctx);
+  }
+  if (source === 'cli') {
+    ctx.out.progress(
+      'warning: --join-token puts the join token on the command line, where every local user sees it (ps); use --join-token-file <file> or SLIPWAY_JOIN_TOKEN instead',
+    );
+  }
+  return o.joinToken === '' ? undefined : o.joinToken;
+}
+
+async function readJoinTokenFile(path: string, ctx: CliContext): Promise<string> {
+  let text: string;
+  try {
+    const f = await open(path, 'r');
+    try {
+      const { mode, size } = await f.stat();
+      if (size > MAX_JOIN_TOKEN_FILE_BYTES) {
+        throw new SlipwayError(
+          'INVALID',
+          `--join-token-file ${path}: ${size} bytes is too large for a join token (at most ${MAX_JOIN_TOKEN_FILE_BYTES}); is it the right file?`,
+        );
+      }
+      if ((mode & 0o077) !== 0) {
+        ctx.out.progress(
+          `warning: --join-token-file ${path} is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`,
+        );
+      }
+      text = await f.readFile('utf8');
+    } finally {
+      await f.close();
+    }
+  } catch (e) {
+    if (e instanceof SlipwayError) throw e;
+    throw new SlipwayError(
+      'INVALID',
+      `--join-token-file ${path}: cannot read it (${(e as Error).message}); the server wrote its join token to <server data dir>/join.token`,
+    );
+  }
+  const token = text.trim();
+  if (!token) {
+    throw new SlipwayError(
+      'INVALID',
+      `--join-token-file ${path} is empty: put the server’s join token in it (the server wrote it to <server data dir>/join.token)`,
+    );
+  }
+  return token;
+}
+
+function agentSettings(
+  o: AgentOptions,
+  joinToken: string | undefined,
+  g: GlobalOptions,
+): AgentSettings {
   return {
     server: g.server ?? DEFAULT_SERVER,
-    joinToken: o.joinToken,
+    joinToken,
     name: o.name,
     region: o.region,
     labels: parseLabels(o.label),
