@@ -3,12 +3,10 @@
  * caps on deploy traffic, what this host holds or is receiving (which peers may take), and the
  * bytes counted for reports.
  */
-import type { AgentSettings } from '../core/index.js';
+import { peerUrlProblem, plainPeerUrl, type AgentSettings } from '../core/index.js';
 import type { Peer, Peering } from '../api/index.js';
 import {
   HttpChunkSource,
-  peerUrlProblem,
-  plainPeerUrl,
   ImageAvailability,
   InboundChunks,
   RateLimiter,

@@ -1,12 +1,11 @@
 /**
  * Who this agent shows its peer ticket to. The ticket lets its holder take chunks from the
  * whole region until it expires, so it goes only to peers the control plane named in a goal
- * answer, at a plain `http://host:port` (see distribution/peer-url.ts), and never to a URL the
+ * answer, at a plain `http://host:port` (see core/peer-url.ts), and never to a URL the
  * latest answer contradicts.
  */
-import { SlipwayError } from '../core/index.js';
+import { peerUrlProblem, SlipwayError } from '../core/index.js';
 import type { Peer, Peering } from '../api/index.js';
-import { peerUrlProblem } from '../distribution/index.js';
 
 /**
  * The ticket to show `peer` (a peer of the answer a fetch started with), given the latest goal

@@ -12,9 +12,9 @@ describe('a reported peer URL', () => {
       ok: true,
       url: 'http://10.0.0.5:7401',
     });
-    expect(checkPeerUrl('https://[::1]:7401', '::1', [])).toEqual({
+    expect(checkPeerUrl('http://[::1]:7401', '::1', [])).toEqual({
       ok: true,
-      url: 'https://[::1]:7401',
+      url: 'http://[::1]:7401',
     });
   });
 
@@ -33,10 +33,11 @@ describe('a reported peer URL', () => {
     });
   });
 
-  it('must be plain http(s)://ADDRESS:PORT', () => {
+  it('must be plain http://ADDRESS:PORT', () => {
     for (const bad of [
       'not a url',
       'file:///etc/passwd',
+      'https://10.0.0.5:7401',
       'gopher://10.0.0.5:70',
       'http://user:pw@10.0.0.5:7401',
       'http://10.0.0.5:7401/admin',

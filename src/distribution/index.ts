@@ -11,4 +11,3 @@ export * from './chunk-reply.js';
 export * from './chunk-base.js';
 export * from './relay-ledger.js';
 export * from './inbound.js';
-export * from './peer-url.js';
