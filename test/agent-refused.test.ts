@@ -3,18 +3,15 @@
  * under its name) and the files it keeps: it asks again with backoff, says once what is wrong
  * and what to do, and keeps its credential and goal to itself.
  */
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentOptions } from '../src/agent/index.js';
 import { SlipwayClient } from '../src/api/index.js';
-import { ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
+import type { Store } from '../src/store/index.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { until } from './helpers/until.js';
 
 /** Forwards to the server and counts what it forwards, with each answer's status. */
@@ -49,9 +46,9 @@ async function countingProxy(
   };
 }
 
+let s: InProcessServer;
 let dir: string;
 let store: Store;
-let server: SlipwayServer;
 let url: string;
 let joinToken: string;
 /** Agents talk to the server through it. */
@@ -59,26 +56,15 @@ let proxy: Awaited<ReturnType<typeof countingProxy>>;
 const agents: Agent[] = [];
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'slipway-refused-'));
-  store = await openStore({ engine: 'pglite', dataDir: null });
-  const { written } = await bootstrapTokens(store, dir);
-  joinToken = written.find((w) => w.kind === 'join')!.token;
-  server = buildServer({
-    store,
-    objects: new ObjectStore(join(dir, 'origin')),
-    serverKey: TEST_SERVER_KEY,
-    tickMs: 200,
-  });
-  url = await server.listen('127.0.0.1', 0);
+  s = await startInProcessServer({ tickMs: 200 });
+  ({ dir, store, url, joinToken } = s);
   proxy = await countingProxy(url);
 });
 
 afterEach(async () => {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
   await proxy.close();
-  await server.close();
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
+  await s.stop();
 });
 
 function startAgent(opts: Partial<AgentOptions> & { lines: string[] }): Agent {

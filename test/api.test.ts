@@ -4,8 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
@@ -15,44 +14,28 @@ import { parseCidr } from '../src/core/index.js';
 import { buildImage } from '../src/cli/index.js';
 import { SLIPWAY_BIN } from './harness/local-fleet.js';
 import { httpGet } from '../src/distribution/index.js';
-import { ObjectStore } from '../src/image/index.js';
-import {
-  PEERS_SENT,
-  bootstrapTokens,
-  buildServer,
-  type SlipwayServer,
-} from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
+import { PEERS_SENT } from '../src/server/index.js';
+import type { Store } from '../src/store/index.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 describe('API guard rails', () => {
   let dir: string;
   let store: Store;
-  let server: SlipwayServer;
+  let s: InProcessServer;
   let url: string;
   let admin: string;
   let join_: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'slipway-api-'));
-    store = await openStore({ engine: 'pglite', dataDir: null });
-    const { written } = await bootstrapTokens(store, dir);
-    admin = written.find((w) => w.kind === 'admin')!.token;
-    join_ = written.find((w) => w.kind === 'join')!.token;
-    server = buildServer({
-      serverKey: TEST_SERVER_KEY,
-      store,
-      objects: new ObjectStore(join(dir, 'origin')),
+    s = await startInProcessServer({
       // The large region below advertises addresses its reports do not come from (NAT).
       peerNetworks: [parseCidr('10.9.0.0/24')],
     });
-    url = await server.listen('127.0.0.1', 0);
+    ({ dir, store, url, adminToken: admin, joinToken: join_ } = s);
   });
   afterAll(async () => {
-    await server.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await s.stop();
   });
 
   it('refuses a request without a token, or with an unknown one', async () => {

@@ -4,17 +4,15 @@
  * agent downloads only the images its goal names (a relay: its region's).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routes, SlipwayClient, type Auth, type RouteName } from '../src/api/index.js';
 import { buildImage } from '../src/cli/index.js';
-import { manifestChunks, parseManifest, ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { manifestChunks, parseManifest } from '../src/image/index.js';
+import type { Store } from '../src/store/index.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { until } from './helpers/until.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 /** Who may call each route. Adding a route means deciding its row here. */
 const EXPECTED: Record<RouteName, Auth> = {
@@ -72,33 +70,20 @@ const SPEC = {
 describe('authorization', () => {
   let dir: string;
   let store: Store;
-  let server: SlipwayServer;
+  let s: InProcessServer;
   let url: string;
   const tokens: Record<Who, string | null> = { admin: null, agent: null, join: null, none: null };
   let admin: SlipwayClient;
   let joiner: SlipwayClient;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'slipway-authz-'));
-    store = await openStore({ engine: 'pglite', dataDir: null });
-    const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({
-      serverKey: TEST_SERVER_KEY,
-      store,
-      objects: new ObjectStore(join(dir, 'origin')),
-    });
-    url = await server.listen('127.0.0.1', 0);
-    tokens.admin = written.find((w) => w.kind === 'admin')!.token;
-    tokens.join = written.find((w) => w.kind === 'join')!.token;
-    admin = new SlipwayClient({ server: url, token: tokens.admin });
-    joiner = new SlipwayClient({ server: url, token: tokens.join });
+    s = await startInProcessServer();
+    ({ dir, store, url, admin, joiner } = s);
+    tokens.admin = s.adminToken;
+    tokens.join = s.joinToken;
     tokens.agent = (await joiner.enroll({ name: 'matrix', region: 'rm', labels: {} })).token;
   });
-  afterAll(async () => {
-    await server.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => s.stop());
 
   /** The status of calling `name` as `who`, with placeholder parameters and an empty body. */
   async function statusOf(name: RouteName, who: Who): Promise<number> {

@@ -2,52 +2,29 @@
  * Hosts and the join token: a name that is enrolled cannot be taken over with it; an operator
  * removes a host (its credential, its goals) first, and a deployment stops waiting for it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
 import { buildImage, runCli, type ProcessCommands } from '../src/cli/index.js';
-import { ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import type { Store } from '../src/store/index.js';
 import { EXAMPLES, TEST_MAP } from './helpers/cluster.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { until } from './helpers/until.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 describe('hosts', () => {
-  let dir: string;
+  let s: InProcessServer;
   let store: Store;
-  let server: SlipwayServer;
   let url: string;
   let admin: SlipwayClient;
   let joiner: SlipwayClient;
   let adminToken: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'slipway-hosts-'));
-    store = await openStore({ engine: 'pglite', dataDir: null });
-    const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({
-      serverKey: TEST_SERVER_KEY,
-      store,
-      objects: new ObjectStore(join(dir, 'origin')),
-      tickMs: 100,
-    });
-    url = await server.listen('127.0.0.1', 0);
-    adminToken = written.find((w) => w.kind === 'admin')!.token;
-    admin = new SlipwayClient({ server: url, token: adminToken });
-    joiner = new SlipwayClient({
-      server: url,
-      token: written.find((w) => w.kind === 'join')!.token,
-    });
+    s = await startInProcessServer({ tickMs: 100 });
+    ({ store, url, admin, joiner, adminToken } = s);
   });
-  afterAll(async () => {
-    await server.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => s.stop());
 
   async function slipway(...args: string[]) {
     const text = { stdout: '', stderr: '' };

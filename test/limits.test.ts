@@ -8,16 +8,12 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
-import { CHUNKING, ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore } from '../src/store/index.js';
+import { CHUNKING } from '../src/image/index.js';
+import type { ServerDeps, SlipwayServer } from '../src/server/index.js';
+import { startInProcessServer } from './helpers/in-process-server.js';
 import { until } from './helpers/until.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -55,30 +51,12 @@ function getFrom(url: string, localAddress: string): Promise<number> {
   });
 }
 
+/** A server with these connection limits (and a 25,000-entry image cap). */
 async function started(
-  opts: Parameters<typeof buildServer>[0]['connections'] = {},
+  connections: ServerDeps['connections'] = {},
   beforeListen: (server: SlipwayServer) => void = () => {},
 ) {
-  const dir = await mkdtemp(join(tmpdir(), 'slipway-limits-'));
-  const store = await openStore({ engine: 'pglite', dataDir: null });
-  const { written } = await bootstrapTokens(store, dir);
-  const admin = written.find((w) => w.kind === 'admin')!.token;
-  const join_ = written.find((w) => w.kind === 'join')!.token;
-  const server = buildServer({
-    store,
-    objects: new ObjectStore(join(dir, 'origin')),
-    serverKey: TEST_SERVER_KEY,
-    connections: opts,
-    maxImageEntries: 25_000,
-  });
-  beforeListen(server);
-  const url = await server.listen('127.0.0.1', 0);
-  const stop = async () => {
-    await server.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  };
-  return { dir, store, server, url, admin, join_, stop };
+  return startInProcessServer({ connections, maxImageEntries: 25_000 }, beforeListen);
 }
 
 /** A manifest of one directory holding `files` files, each the same 5-byte chunk. */
@@ -111,7 +89,7 @@ describe('connections and timeouts', () => {
   it('closes a connection whose body never finishes arriving', async () => {
     const c = await raw(s.url);
     c.socket.write(
-      `POST /v1/images HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${s.admin}\r\n` +
+      `POST /v1/images HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${s.adminToken}\r\n` +
         'content-type: application/json\r\ncontent-length: 100\r\n\r\n{',
     );
     await until('the slow body is cut off', () => c.closed());
@@ -140,17 +118,17 @@ describe('connections and timeouts', () => {
   });
 
   it('keeps an event stream open past every request timeout', async () => {
-    const client = new SlipwayClient({ server: s.url, token: s.admin });
+    const client = new SlipwayClient({ server: s.url, token: s.adminToken });
     const controller = new AbortController();
     const res = await fetch(`${s.url}/v1/events`, {
-      headers: { authorization: `Bearer ${s.admin}` },
+      headers: { authorization: `Bearer ${s.adminToken}` },
       signal: controller.signal,
     });
     expect(res.status).toBe(200);
     // Opened after the stream: once it is cut off, the stream is older than every timeout.
     const slow = await raw(s.url);
     slow.socket.write(
-      `POST /v1/images HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${s.admin}\r\n` +
+      `POST /v1/images HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${s.adminToken}\r\n` +
         'content-type: application/json\r\ncontent-length: 100\r\n\r\n{',
     );
     await until('the slow request is cut off', () => slow.closed());
@@ -180,7 +158,7 @@ describe('connections and timeouts', () => {
     const big = JSON.stringify({ service: 'web', image: 'x'.repeat(100 * 1024) });
     const res = await fetch(`${s.url}/v1/deployments`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${s.admin}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${s.adminToken}`, 'content-type': 'application/json' },
       body: big,
     });
     expect(res.status).toBe(413);
@@ -189,7 +167,10 @@ describe('connections and timeouts', () => {
     const chunk = Buffer.alloc(CHUNKING.maxSize + 64 * 1024, 1);
     const put = await fetch(`${s.url}/v1/chunks/${sha(chunk)}`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${s.admin}`, 'content-type': 'application/octet-stream' },
+      headers: {
+        authorization: `Bearer ${s.adminToken}`,
+        'content-type': 'application/octet-stream',
+      },
       body: chunk,
     });
     expect(put.status).toBe(413);
@@ -236,7 +217,7 @@ describe('what may be stored', () => {
         done();
       }),
     );
-    client = new SlipwayClient({ server: s.url, token: s.admin });
+    client = new SlipwayClient({ server: s.url, token: s.adminToken });
     await client.putChunk(ref.digest, chunk);
   });
   afterAll(() => s.stop());
@@ -252,13 +233,13 @@ describe('what may be stored', () => {
     });
     await expect(client.getServiceMap()).rejects.toMatchObject({ code: 'NOT_FOUND' });
 
-    const joinClient = new SlipwayClient({ server: s.url, token: s.join_ });
+    const joinClient = new SlipwayClient({ server: s.url, token: s.joinToken });
     await expect(
       joinClient.enroll({ name: 'h1', region: 'r1', labels: { rack: 'a\u0000b' } }),
     ).rejects.toMatchObject({ code: 'INVALID', message: expect.stringContaining('labels.rack') });
     expect(await client.listHosts()).toEqual([]);
     const res = await fetch(`${s.url}/v1/images/${encodeURIComponent('ab\u0000')}`, {
-      headers: { authorization: `Bearer ${s.admin}` },
+      headers: { authorization: `Bearer ${s.adminToken}` },
     });
     expect(res.status).toBe(400);
   });

@@ -4,49 +4,23 @@
  * network the operator allowed). An agent could otherwise make itself every peer's relay, or
  * turn its region's agents against any address.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
 import { parseCidr } from '../src/core/index.js';
-import { ObjectStore } from '../src/image/index.js';
-import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
-import { openStore, type Store } from '../src/store/index.js';
-import { TEST_SERVER_KEY } from './helpers/server-key.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 
 describe('peer URLs and relays', () => {
-  let dir: string;
-  let store: Store;
-  let server: SlipwayServer;
+  let s: InProcessServer;
   let url: string;
   let admin: SlipwayClient;
   let joiner: SlipwayClient;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'slipway-peer-urls-'));
-    store = await openStore({ engine: 'pglite', dataDir: null });
-    const { written } = await bootstrapTokens(store, dir);
-    server = buildServer({
-      serverKey: TEST_SERVER_KEY,
-      store,
-      objects: new ObjectStore(join(dir, 'origin')),
-      peerNetworks: [parseCidr('192.168.50.0/24')],
-    });
-    url = await server.listen('127.0.0.1', 0);
-    admin = new SlipwayClient({
-      server: url,
-      token: written.find((w) => w.kind === 'admin')!.token,
-    });
-    joiner = new SlipwayClient({
-      server: url,
-      token: written.find((w) => w.kind === 'join')!.token,
-    });
+    s = await startInProcessServer({ peerNetworks: [parseCidr('192.168.50.0/24')] });
+    ({ url, admin, joiner } = s);
   });
   afterAll(async () => {
-    await server.close();
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+    await s.stop();
   });
 
   async function agent(name: string, region: string, relay = false): Promise<SlipwayClient> {
