@@ -1,4 +1,4 @@
-/** Where things live in an agent's data dir (see DESIGN.md, "On a host"). */
+/** Where things live in an agent's data dir (the README's Concepts section draws the tree). */
 import { join } from 'node:path';
 
 /** The paths of an agent's data dir. */
