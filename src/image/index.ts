@@ -16,6 +16,7 @@ export {
   DEFAULT_MAX_MANIFEST_ENTRIES,
   parseManifest,
   checkManifest,
+  ManifestChecker,
   comparePaths,
   imageIdOf,
   manifestChunks,

@@ -122,37 +122,51 @@ export function comparePaths(a: string, b: string): number {
  * image. Returns all problems, empty when valid.
  */
 export function checkManifest(m: Manifest): Problem[] {
-  const problems: Problem[] = [];
-  const byPath = new Map<string, ManifestEntry>();
-  for (const e of m.entries) if (!byPath.has(e.path)) byPath.set(e.path, e);
+  const checker = new ManifestChecker(m.entries);
+  m.entries.forEach((entry, i) => checker.check(entry, i));
+  return checker.problems;
+}
 
-  const seen = new Set<string>();
-  let previous: string | undefined;
-  m.entries.forEach((entry, i) => {
+/**
+ * `checkManifest` one entry at a time, in order, so that a caller holding a very large manifest
+ * can check it in slices between turns of the event loop.
+ */
+export class ManifestChecker {
+  readonly problems: Problem[] = [];
+  private readonly byPath = new Map<string, ManifestEntry>();
+  private readonly seen = new Set<string>();
+  private previous: string | undefined;
+
+  constructor(entries: readonly ManifestEntry[]) {
+    for (const e of entries) if (!this.byPath.has(e.path)) this.byPath.set(e.path, e);
+  }
+
+  /** Checks `entry`, the `i`th of the manifest (every entry before it checked already). */
+  check(entry: ManifestEntry, i: number): void {
     const at = `entries[${i}]`;
     const add = (field: string, message: string): void => {
-      problems.push({ path: `${at}${field}`, message });
+      this.problems.push({ path: `${at}${field}`, message });
     };
 
     const pathProblem = checkPathSyntax(entry.path);
     if (pathProblem) add('.path', `${JSON.stringify(entry.path)}: ${pathProblem}`);
 
-    if (seen.has(entry.path)) {
+    if (this.seen.has(entry.path)) {
       add('.path', `duplicate path ${JSON.stringify(entry.path)}`);
-    } else if (previous !== undefined && comparePaths(previous, entry.path) > 0) {
+    } else if (this.previous !== undefined && comparePaths(this.previous, entry.path) > 0) {
       add(
         '.path',
-        `${JSON.stringify(entry.path)} is out of order (must sort after ${JSON.stringify(previous)})`,
+        `${JSON.stringify(entry.path)} is out of order (must sort after ${JSON.stringify(this.previous)})`,
       );
     }
-    seen.add(entry.path);
-    previous = entry.path;
+    this.seen.add(entry.path);
+    this.previous = entry.path;
 
     if (!pathProblem) {
       const slash = entry.path.lastIndexOf('/');
       if (slash >= 0) {
         const parentPath = entry.path.slice(0, slash);
-        const parent = byPath.get(parentPath);
+        const parent = this.byPath.get(parentPath);
         if (!parent) {
           add(
             '.path',
@@ -192,11 +206,10 @@ export function checkManifest(m: Manifest): Problem[] {
         );
       }
     } else if (entry.type === 'symlink') {
-      const targetProblem = checkSymlinkTarget(entry, byPath);
+      const targetProblem = checkSymlinkTarget(entry, this.byPath);
       if (targetProblem) add('.target', targetProblem);
     }
-  });
-  return problems;
+  }
 }
 
 function checkPathSyntax(path: string): string | undefined {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_CHUNK_BYTES } from '../../api/index.js';
-import { CHUNKING, canonicalJson, imageIdOf, parseManifest } from '../../image/index.js';
+import {
+  CHUNKING,
+  canonicalJson,
+  checkManifest,
+  manifestSchema,
+  imageIdOf,
+  parseManifest,
+} from '../../image/index.js';
 import { canonicalManifestInSlices, parseManifestInSlices } from './manifest-in-slices.js';
 
 const digest = 'a'.repeat(64);
@@ -29,6 +36,15 @@ describe('manifests in slices', () => {
     await expect(parseManifestInSlices(json, 10_000)).rejects.toMatchObject({
       problems: [expect.objectContaining({ path: 'entries[4321].mode' })],
     });
+  });
+
+  it('applies every rule of checkManifest, past the first slice too', async () => {
+    const json = manifestOf(4_500);
+    (json.entries[4_321] as { mode: number }).mode = 0o4755;
+    (json.entries[3_000] as { path: string }).path = 'd/zz';
+    const problems = checkManifest(manifestSchema.parse(json));
+    expect(problems.map((p) => p.path)).toEqual(['entries[3001].path', 'entries[4321].mode']);
+    await expect(parseManifestInSlices(json, 10_000)).rejects.toMatchObject({ problems });
   });
 
   it('refuses more entries than the limit before checking any', async () => {

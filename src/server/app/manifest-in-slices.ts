@@ -8,7 +8,7 @@ import { ValidationError, type Problem } from '../../core/index.js';
 import {
   canonicalJson,
   checkEntryCount,
-  checkManifest,
+  ManifestChecker,
   manifestSchema,
   parseManifest,
   type Manifest,
@@ -48,11 +48,16 @@ export async function parseManifestInSlices(json: unknown, maxEntries: number): 
     throw new ValidationError('invalid image manifest', problems.slice(0, PROBLEMS_SHOWN));
   }
   const manifest: Manifest = { format: 1, entries: shaped };
-  const rules = checkManifest(manifest);
-  if (rules.length > 0) {
-    throw new ValidationError('invalid image manifest', rules.slice(0, PROBLEMS_SHOWN));
+  const checker = new ManifestChecker(shaped);
+  for (let from = 0; from < shaped.length; from += SLICE) {
+    const to = Math.min(from + SLICE, shaped.length);
+    for (let i = from; i < to; i++) checker.check(shaped[i]!, i);
+    if (checker.problems.length >= PROBLEMS_SHOWN) break;
+    await yieldToLoop();
   }
-  await yieldToLoop();
+  if (checker.problems.length > 0) {
+    throw new ValidationError('invalid image manifest', checker.problems.slice(0, PROBLEMS_SHOWN));
+  }
   return manifest;
 }
 
