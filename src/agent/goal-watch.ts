@@ -11,6 +11,7 @@ import {
   isSlipwayError,
   sleep,
   type BackoffPolicy,
+  type ErrorCode,
   type Random,
 } from '../core/index.js';
 import { agentGoal, type AgentGoal, type Peering } from '../api/index.js';
@@ -19,10 +20,14 @@ import { writePrivateFile } from './private-files.js';
 
 const POLL_WAIT_MS = 25_000;
 /**
- * Waits between tries after failures in a row: a server restarting is found again within
- * seconds, a server that refuses this host is asked a few times a minute.
+ * Waits between tries after failures in a row. A server away (restarting) is found again within
+ * five seconds: a restarted control plane judges deadlines once its hosts have had time to
+ * report (RESTART_GRACE_MS). A server that refuses this host is asked about once a minute.
  */
-export const GOAL_RETRY: BackoffPolicy = { firstMs: 500, maxMs: 30_000 };
+export const GOAL_RETRY: BackoffPolicy = { firstMs: 500, maxMs: 5_000 };
+export const REFUSED_RETRY: BackoffPolicy = { firstMs: 5_000, maxMs: 60_000 };
+/** Answers to enrolling that asking again soon will not change. */
+const REFUSALS: readonly ErrorCode[] = ['UNAUTHENTICATED', 'FORBIDDEN', 'CONFLICT', 'INVALID'];
 
 /** What the goal watch works with. */
 export interface GoalWatchDeps {
@@ -46,6 +51,7 @@ export interface GoalWatchDeps {
 export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promise<void> {
   const { enrollment, log } = deps;
   const backoff = new Backoff(GOAL_RETRY, deps.random);
+  const refusedBackoff = new Backoff(REFUSED_RETRY, deps.random);
   const problems = new ProblemLog(log);
   let generation = -1;
   while (!signal.aborted) {
@@ -56,6 +62,7 @@ export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promi
       const goal = await enrollment.client.agentGoal(generation, POLL_WAIT_MS, signal);
       if (backoff.failures > 0) deps.onReconnect?.();
       backoff.reset();
+      refusedBackoff.reset();
       problems.recovered(`connected to ${deps.server} again`);
       if (goal.peering) deps.onPeering(goal.peering);
       if (goal.generation !== generation) {
@@ -66,22 +73,28 @@ export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promi
       }
     } catch (e) {
       if (signal.aborted) return;
-      if (polled && isSlipwayError(e, 'UNAUTHENTICATED')) {
-        if (enrollment.refusedCredential()) {
-          log(`${deps.server} refused this host’s credential: enrolling again with the join token`);
-          generation = -1;
-          continue; // once per run (see refusedCredential)
-        }
-        problems.problem(refusedMessage(enrollment, deps.server), 'refused');
+      if (polled && isSlipwayError(e, 'UNAUTHENTICATED') && enrollment.refusedCredential()) {
+        log(`${deps.server} refused this host’s credential: enrolling again with the join token`);
+        generation = -1;
+        continue; // once per run (see refusedCredential)
+      }
+      const message = (e as Error).message;
+      // A refusal (a revoked credential, a wrong join token, a taken name) only an operator
+      // settles: ask about once a minute. A server away: within seconds.
+      const refused = polled
+        ? isSlipwayError(e, 'UNAUTHENTICATED')
+        : isSlipwayError(e) && REFUSALS.includes(e.code);
+      if (refused) {
+        problems.problem(polled ? refusedMessage(enrollment, deps.server) : message, 'refused');
       } else {
-        const message = (e as Error).message;
         problems.problem(
           polled
             ? `lost the server ${deps.server} (${message}); keeping the current releases and retrying`
             : `${message}; retrying`,
         );
       }
-      await sleep(backoff.next(), signal);
+      const wait = backoff.next();
+      await sleep(refused ? refusedBackoff.next() : wait, signal);
     }
   }
 }

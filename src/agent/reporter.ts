@@ -12,7 +12,7 @@ const STATE_REPORT_MS = 100;
  * After a report failed, none is sent for a while, longer after each failure in a row: an agent
  * the server refuses, or cannot be reached, must not send one per state change.
  */
-export const REPORT_RETRY: BackoffPolicy = { firstMs: 1_000, maxMs: 30_000 };
+export const REPORT_RETRY: BackoffPolicy = { firstMs: 1_000, maxMs: 5_000 };
 
 /** What a report is made of. */
 export interface ReportSources {

@@ -294,6 +294,23 @@ describe('deployment state machine', () => {
     expect(s.deployment.reason).toContain('not healthy before the deadline');
   });
 
+  it('lets no deadline pass before a restarted control plane has heard from the hosts', () => {
+    const activating = obs(() => staged([1, 2], { version: 2, state: 'activating', detail: null }));
+    let s = advance(
+      plan(),
+      obs(() => staged([1, 2])),
+      0,
+      timing,
+    );
+    // The server was down past the deadline and has just started again.
+    const restarted = { ...timing, deadlinesNotBefore: 10_000 };
+    s = advance(s.deployment, activating, 9_000, restarted);
+    expect(s.deployment.state).toBe('activating');
+    s = advance(s.deployment, activating, 10_000, restarted);
+    expect(s.deployment.state).toBe('rolling_back');
+    expect(s.deployment.reason).toContain('not healthy before the deadline');
+  });
+
   it('rolls a first deployment back to nothing', () => {
     let s = advance(
       plan({ previous: new Map() }),

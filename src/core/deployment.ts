@@ -89,6 +89,16 @@ export interface Timing {
   stageTimeoutMs: number;
   activateTimeoutMs: number;
   revertTimeoutMs: number;
+  /**
+   * No deadline passes before this time. A control plane that has just started has not yet
+   * heard from the hosts: time it was down must not count as their failing to report.
+   */
+  deadlinesNotBefore?: number;
+}
+
+/** Whether the deployment's current deadline has passed. */
+function pastDeadline(d: Deployment, now: number, timing: Timing): boolean {
+  return d.deadline !== null && now >= Math.max(d.deadline, timing.deadlinesNotBefore ?? 0);
 }
 
 export interface Step {
@@ -173,7 +183,7 @@ function advanceOnce(
     case 'activating':
       return activate(s, obs, now, timing);
     case 'rolling_back':
-      return revert(s, obs, now);
+      return revert(s, obs, now, timing);
     default:
       return;
   }
@@ -206,7 +216,7 @@ function stage(
   }
   const failed = d.hosts.filter((h) => h.state === 'failed');
   const waiting = d.hosts.filter((h) => h.state === 'staging');
-  if (failed.length === 0 && waiting.length > 0 && now >= d.deadline) {
+  if (failed.length === 0 && waiting.length > 0 && pastDeadline(d, now, timing)) {
     for (const h of waiting) s.setHost(h, 'failed', 'not staged before the deadline');
   }
   const nowFailed = d.hosts.filter((h) => h.state === 'failed');
@@ -263,7 +273,7 @@ function activate(
     else if (a.state === 'unhealthy' || a.state === 'stopped')
       s.setHost(h, 'failed', a.detail ?? 'unhealthy');
   }
-  if (d.deadline !== null && now >= d.deadline) {
+  if (pastDeadline(d, now, timing)) {
     for (const h of batch) {
       if (h.state === 'activating') s.setHost(h, 'failed', 'not healthy before the deadline');
     }
@@ -303,7 +313,12 @@ function startRevert(s: StepBuilder, now: number, timing: Timing, reason: string
   s.setState('rolling_back', reason);
 }
 
-function revert(s: StepBuilder, obs: ReadonlyMap<string, HostObservation>, now: number): void {
+function revert(
+  s: StepBuilder,
+  obs: ReadonlyMap<string, HostObservation>,
+  now: number,
+  timing: Timing,
+): void {
   const d = s.d;
   for (const h of d.hosts) {
     if (h.state !== 'reverting') continue;
@@ -320,7 +335,7 @@ function revert(s: StepBuilder, obs: ReadonlyMap<string, HostObservation>, now: 
     if (back) s.setHost(h, 'reverted', h.detail);
   }
   const waiting = d.hosts.filter((h) => h.state === 'reverting');
-  if (waiting.length > 0 && (d.deadline === null || now < d.deadline)) return;
+  if (waiting.length > 0 && (d.deadline === null || !pastDeadline(d, now, timing))) return;
   d.deadline = null;
   const end = d.cancelRequested ? 'cancelled' : 'rolled_back';
   const stuck = waiting.map((h) => h.hostName);

@@ -22,8 +22,16 @@ export interface OrchestratorOptions {
   stageTimeoutMs?: number;
 }
 
+/**
+ * After the orchestrator starts, how long hosts have to report before a deadline may pass:
+ * agents reconnect to a restarted server within a few seconds (their retries back off to 5 s).
+ */
+export const RESTART_GRACE_MS = 20_000;
+
 export class Orchestrator {
   private timer: NodeJS.Timeout | null = null;
+  /** No deadline passes before this (see RESTART_GRACE_MS). */
+  private deadlinesNotBefore = 0;
   private running: Promise<void> | null = null;
   private again = false;
   private stopped = false;
@@ -35,6 +43,7 @@ export class Orchestrator {
 
   start(): void {
     this.stopped = false;
+    this.deadlinesNotBefore = this.now() + RESTART_GRACE_MS;
     this.timer = setInterval(() => this.kick(), this.opts.tickMs ?? 500);
     this.kick();
   }
@@ -81,7 +90,10 @@ export class Orchestrator {
       const obs = new Map(
         current.hosts.map((h) => [h.hostId, observationOf(hosts.get(h.hostId), current.service)]),
       );
-      const step = advance(current, obs, this.now(), timing);
+      const step = advance(current, obs, this.now(), {
+        ...timing,
+        deadlinesNotBefore: this.deadlinesNotBefore,
+      });
       const changed =
         step.events.length > 0 ||
         step.goals.length > 0 ||
