@@ -1,10 +1,11 @@
 // A process that exits during activation: the real supervisor and health hooks over `sh -c`.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { GoalRelease } from '../../api/index.js';
 import type { HealthSpec } from '../../core/index.js';
+import { until } from '../../../test/helpers/until.js';
 import { HostLayout } from '../host-layout.js';
 import { healthHook } from './health.js';
 import type { ActivationHook, ActiveStatus } from './hook.js';
@@ -101,6 +102,25 @@ describe('a process that exits during activation', () => {
   it('still counts a process that stays up as healthy without a health check', async () => {
     const { a, status } = await activate('exec sleep 30', null);
     expect(status).toMatchObject({ state: 'healthy', detail: null });
+    await a.stop();
+  });
+});
+
+describe('a process without a health check that exits after activation', () => {
+  it('is reported unhealthy with how it ended, then healthy once its restart stays up', async () => {
+    // The first run waits for `stop`, then crashes; the restart stays up.
+    const script =
+      'if [ -e ran ]; then exec sleep 30; fi; touch ran; ' +
+      'while [ ! -e stop ]; do sleep 0.05; done; echo bye; exit 7';
+    const { a, status } = await activate(script, null);
+    expect(status).toMatchObject({ state: 'healthy', detail: null });
+    await writeFile(join(new HostLayout(dir).release('api', 2), 'stop'), '');
+    await until('unhealthy', () => status?.state === 'unhealthy');
+    expect(status?.detail).toBe(
+      'exited with code 7 after activation (last output: "bye"); restarting it',
+    );
+    await until('healthy again', () => status?.state === 'healthy');
+    expect(status?.detail).toBeNull();
     await a.stop();
   });
 });

@@ -8,19 +8,22 @@ import {
   type ProcessExit,
 } from '../../executor/index.js';
 import type { ActivationHook, RunningProcess } from './hook.js';
+import { watchProcess } from './process-watch.js';
 
 /** Without a health check, a process that stays up this long counts as healthy. */
 const NO_CHECK_GRACE_MS = 1_000;
 
 /**
  * Waits for the release's health check (or, without one, for the process to stay up), reports
- * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on. A
+ * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on (by its
+ * health check, or, without one, by its process's exits, see watchProcess). A
  * process that exits before then is unhealthy at once, the reason saying how it ended and what
  * it wrote last. An unhealthy release keeps running (its process restarted by the supervisor):
  * the control plane sees the report and rolls back. A newer goal ends the wait without a verdict.
  */
 export function healthHook(): ActivationHook {
   let monitor: HealthMonitor | null = null;
+  let stopWatch: (() => void) | null = null;
   return {
     name: 'health',
     async verify(ctx) {
@@ -69,11 +72,20 @@ export function healthHook(): ActivationHook {
           ctx.changed();
         });
         monitor.start();
+      } else if (result.healthy && ctx.process) {
+        stopWatch = watchProcess(ctx.process, NO_CHECK_GRACE_MS, (healthy, detail) => {
+          if (!ctx.isCurrent()) return;
+          status.state = healthy ? 'healthy' : 'unhealthy';
+          status.detail = detail;
+          ctx.changed();
+        });
       }
     },
     stop() {
       monitor?.stop();
       monitor = null;
+      stopWatch?.();
+      stopWatch = null;
     },
   };
 }
