@@ -16,10 +16,10 @@ const NO_CHECK_GRACE_MS = 1_000;
 /**
  * Waits for the release's health check (or, without one, for the process to stay up), reports
  * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on (by its
- * health check, or, without one, by its process's exits, see watchProcess). A
- * process that exits before then is unhealthy at once, the reason saying how it ended and what
- * it wrote last. An unhealthy release keeps running (its process restarted by the supervisor):
- * the control plane sees the report and rolls back. A newer goal ends the wait without a verdict.
+ * health check, or, without one, by its process's exits: see watchProcess). A process that
+ * exits before then is unhealthy at once, the reason saying how it ended and what it wrote last.
+ * An unhealthy release keeps running (its process restarted by the supervisor): the control
+ * plane sees the report and rolls back. A newer goal ends the wait without a verdict.
  */
 export function healthHook(): ActivationHook {
   let monitor: HealthMonitor | null = null;
