@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Backoff, type Random, type RunSpec } from '../core/index.js';
+import { readOutputTail, type LogMark, type ProcessExit } from './output-tail.js';
 import { stopGroup, writePidFile } from './process-group.js';
 import { argvOf } from './run-spec.js';
 
@@ -19,6 +20,8 @@ export type SupervisorEvent =
       code: number | null;
       signal: string | null;
       restartInMs: number | null;
+      /** The last lines this run wrote (see readOutputTail). */
+      output: string[];
     };
 
 export interface SupervisorOptions {
@@ -52,6 +55,8 @@ export class Supervisor {
   private exited: Promise<void> = Promise.resolve();
   private _restarts = 0;
   private readonly backoff: { initialMs: number; maxMs: number; resetAfterMs: number };
+  private _firstExit: ProcessExit | null = null;
+  private readonly exitListeners = new Set<(exit: ProcessExit) => void>();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.backoff = opts.backoff ?? { initialMs: 200, maxMs: 10_000, resetAfterMs: 10_000 };
@@ -67,6 +72,16 @@ export class Supervisor {
   }
   get restarts(): number {
     return this._restarts;
+  }
+  /** How it first ended since it was started (null: it never did). */
+  get firstExit(): ProcessExit | null {
+    return this._firstExit;
+  }
+
+  /** Calls `listener` at every exit from now on; returns what stops that. */
+  onExit(listener: (exit: ProcessExit) => void): () => void {
+    this.exitListeners.add(listener);
+    return () => this.exitListeners.delete(listener);
   }
 
   start(): void {
@@ -89,6 +104,13 @@ export class Supervisor {
     await mkdir(this.opts.logDir, { recursive: true });
     const out = await openLog(join(this.opts.logDir, 'stdout.log'));
     const err = await openLog(join(this.opts.logDir, 'stderr.log'));
+    // Where this run's output starts: an exit reports only what this run wrote.
+    const marks: LogMark[] = await Promise.all(
+      [out, err].map(async (f, i) => ({
+        path: join(this.opts.logDir, i === 0 ? 'stdout.log' : 'stderr.log'),
+        offset: (await f.stat().catch(() => ({ size: 0 }))).size,
+      })),
+    );
     if (this.stopping) {
       await out.close();
       await err.close();
@@ -116,22 +138,33 @@ export class Supervisor {
     const onEnd = (code: number | null, signal: string | null) => {
       if (ended) return;
       ended = true;
-      resolveExit();
-      const restartInMs = this.stopping ? null : this.nextDelay();
-      this.opts.onEvent?.({ type: 'exited', pid: child.pid ?? -1, code, signal, restartInMs });
-      if (restartInMs !== null) {
-        this.restartTimer = setTimeout(() => {
-          this._restarts++;
-          void this.spawnChild();
-        }, restartInMs);
-      }
+      // The exit is told with the run's last output, read first; `stop` waits for both.
+      void readOutputTail(marks)
+        .catch(() => [])
+        .then((output) => {
+          const restartInMs = this.stopping ? null : this.nextDelay();
+          if (restartInMs !== null) {
+            this.restartTimer = setTimeout(() => {
+              this._restarts++;
+              void this.spawnChild();
+            }, restartInMs);
+          }
+          const exit: ProcessExit = { code, signal, output };
+          this._firstExit ??= exit;
+          this.opts.onEvent?.({ type: 'exited', pid: child.pid ?? -1, ...exit, restartInMs });
+          for (const listener of [...this.exitListeners]) listener(exit);
+        })
+        .finally(resolveExit);
     };
     child.once('error', (e) => {
+      // Written before the exit is told, so that its output says why.
       void err
         .write(`slipway: cannot start ${cmd}: ${e.message}\n`)
         .catch(() => {})
-        .finally(closeFds);
-      onEnd(null, null);
+        .finally(() => {
+          closeFds();
+          onEnd(null, null);
+        });
     });
     child.once('exit', onEnd);
   }

@@ -1,18 +1,29 @@
 /** `health`: whether the release became healthy, and whether it stays so. */
-import { HealthMonitor, waitHealthy } from '../../executor/index.js';
-import type { ActivationHook } from './hook.js';
+import { sleep } from '../../core/index.js';
+import {
+  HealthMonitor,
+  describeExit,
+  describeOutput,
+  waitHealthy,
+  type ProcessExit,
+} from '../../executor/index.js';
+import type { ActivationHook, RunningProcess } from './hook.js';
+import { watchProcess } from './process-watch.js';
 
 /** Without a health check, a process that stays up this long counts as healthy. */
 const NO_CHECK_GRACE_MS = 1_000;
 
 /**
  * Waits for the release's health check (or, without one, for the process to stay up), reports
- * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on. An
- * unhealthy release keeps running: the control plane sees the report and rolls back. A newer
- * goal ends the wait without a verdict.
+ * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on (by its
+ * health check, or, without one, by its process's exits: see watchProcess). A process that
+ * exits before then is unhealthy at once, the reason saying how it ended and what it wrote last.
+ * An unhealthy release keeps running (its process restarted by the supervisor): the control
+ * plane sees the report and rolls back. A newer goal ends the wait without a verdict.
  */
 export function healthHook(): ActivationHook {
   let monitor: HealthMonitor | null = null;
+  let stopWatch: (() => void) | null = null;
   return {
     name: 'health',
     async verify(ctx) {
@@ -20,15 +31,31 @@ export function healthHook(): ActivationHook {
       const { version, config } = ctx.release;
       const target = { host: '127.0.0.1', port: ctx.port, cwd: ctx.dir, env: ctx.env };
       const health = config.health;
+      // Ends the wait when the activation is not wanted any more, or when the process exits.
+      const waiting = new AbortController();
+      const endWait = () => waiting.abort();
+      if (ctx.signal.aborted) endWait();
+      ctx.signal.addEventListener('abort', endWait, { once: true });
+      const exited = exitOf(ctx.process, waiting.signal);
       let result: { healthy: boolean; detail: string };
-      if (health) {
-        result = await waitHealthy(health, target, { signal: ctx.signal });
-      } else {
-        await new Promise((res) => setTimeout(res, NO_CHECK_GRACE_MS));
-        result =
-          ctx.process?.running === true && ctx.process.restarts === 0
-            ? { healthy: true, detail: 'process running' }
-            : { healthy: false, detail: 'process exited' };
+      try {
+        const verdict = health
+          ? waitHealthy(health, target, { signal: waiting.signal })
+          : sleep(NO_CHECK_GRACE_MS, waiting.signal).then(() =>
+              ctx.process?.running === true && ctx.process.restarts === 0
+                ? { healthy: true, detail: 'process running' }
+                : { healthy: false, detail: 'process exited' },
+            );
+        const exit = await Promise.race([exited, verdict.then(() => null)]);
+        result = exit
+          ? {
+              healthy: false,
+              detail: `${describeExit(exit)} during activation${describeOutput(exit.output)}`,
+            }
+          : await verdict;
+      } finally {
+        endWait();
+        ctx.signal.removeEventListener('abort', endWait);
       }
       if (ctx.signal.aborted || !ctx.isCurrent()) return;
       status.state = result.healthy ? 'healthy' : 'unhealthy';
@@ -45,11 +72,39 @@ export function healthHook(): ActivationHook {
           ctx.changed();
         });
         monitor.start();
+      } else if (result.healthy && ctx.process) {
+        stopWatch = watchProcess(ctx.process, NO_CHECK_GRACE_MS, (healthy, detail) => {
+          if (!ctx.isCurrent()) return;
+          status.state = healthy ? 'healthy' : 'unhealthy';
+          status.detail = detail;
+          ctx.changed();
+        });
       }
     },
     stop() {
       monitor?.stop();
       monitor = null;
+      stopWatch?.();
+      stopWatch = null;
     },
   };
+}
+
+/**
+ * Resolves with the process's first exit (at once if it exited already), or with null once
+ * `signal` is aborted.
+ */
+function exitOf(process: RunningProcess | null, signal: AbortSignal): Promise<ProcessExit | null> {
+  if (!process) return Promise.resolve(null);
+  if (process.firstExit) return Promise.resolve(process.firstExit);
+  return new Promise((resolve) => {
+    const done = (exit: ProcessExit | null) => {
+      stopListening();
+      signal.removeEventListener('abort', onAbort);
+      resolve(exit);
+    };
+    const onAbort = () => done(null);
+    const stopListening = process.onExit(done);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -5,6 +5,7 @@
  */
 import type { RunSpec } from '../../core/index.js';
 import type { GoalRelease, ServiceReport } from '../../api/index.js';
+import type { ProcessExit } from '../../executor/index.js';
 import type { HostLayout } from '../host-layout.js';
 
 /** What the host reports about the release it runs: ServiceReport's `active`. */
@@ -15,6 +16,10 @@ export interface RunningProcess {
   readonly running: boolean;
   /** Restarts since it was first started. */
   readonly restarts: number;
+  /** How it first ended since it was started (null: it never did). */
+  readonly firstExit: ProcessExit | null;
+  /** Calls `listener` at every exit from now on; returns what stops that. */
+  onExit(listener: (exit: ProcessExit) => void): () => void;
 }
 
 /** The activation a new one replaces. */

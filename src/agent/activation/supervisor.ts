@@ -1,5 +1,5 @@
 /** `supervisor`: the service process, kept running until the activation stops. */
-import { Supervisor } from '../../executor/index.js';
+import { Supervisor, describeExit } from '../../executor/index.js';
 import type { ActivationHook } from './hook.js';
 
 /**
@@ -21,8 +21,7 @@ export function supervisorHook(): ActivationHook {
         pidFile: layout.pidFile(service),
         onEvent: (e) => {
           if (e.type === 'started') status.pid = e.pid;
-          else
-            ctx.log(`${service} v${version}: process exited (code ${e.code}, signal ${e.signal})`);
+          else ctx.log(`${service} v${version}: process ${describeExit(e)}`);
           ctx.changed();
         },
       });
