@@ -215,22 +215,25 @@ class Fetch {
     // Aborted because another copy won, or because the fetch is over: nothing went wrong.
     if (this.stop.signal.aborted || signal.aborted) return this.policy.cancelled(req);
     const failure = classify(e);
+    const relay = req.source.source.kind === 'relay';
     const waiting = req.source.waitingSince !== null;
     const { attempts, giveUp } = this.policy.failed(req, failure);
     const name = req.source.source.name;
-    if (failure.kind === 'not-yet' && !waiting && req.source.source.kind === 'relay') {
-      this.opts.onSourceProblem?.(
-        name,
-        `${(e as Error).message}; waiting for it (up to ${RELAY_WAIT_MS / 1000} s) before going to the origin`,
-      );
-    }
     const digest = this.chunks[req.index]!.digest;
-    if (failure.kind === 'corrupt') {
+    if (failure.kind === 'not-yet' && relay) {
+      if (!waiting) {
+        this.opts.onSourceProblem?.(
+          name,
+          `${(e as Error).message}; waiting for it (up to ${RELAY_WAIT_MS / 1000} s) before going to the origin`,
+        );
+      }
+    } else if (failure.kind === 'corrupt') {
       this.opts.onSourceProblem?.(
         name,
         `sent bytes that do not match chunk ${digest.slice(0, 12)}; not used again for this image`,
       );
-    } else if (failure.kind === 'error') {
+    } else if (failure.kind === 'error' || failure.kind === 'not-yet') {
+      // A peer's "not yet" counts as a failure (see FetchPolicy.failed).
       this.opts.onSourceProblem?.(name, (e as Error).message);
     }
     if (giveUp) {

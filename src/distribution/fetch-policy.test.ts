@@ -363,6 +363,20 @@ describe('the fetch policy', () => {
     expect(said).toEqual([expect.stringMatching(/^60000:relay said "not yet"/)]);
   });
 
+  it('takes a peer that says "not yet" for failing: only a relay fetches for others', () => {
+    const { p, clock } = fetchOf({ chunks: 2, peers: [peer('a')], relays: [relay], origin });
+    // The peer claims every chunk (so the relay is not asked for them) and never sends one.
+    holding(p, 'a', 2, [0, 1]);
+    for (let t = 0; t < STALL_MS; t += 100) {
+      clock.at(t);
+      for (const req of startAll(p)) p.failed(req, { kind: 'not-yet', retryAfterMs: 100 });
+    }
+    expect(stateOf(p, 'a').failures).toBeGreaterThan(1);
+    expect(stateOf(p, 'a').waitingSince).toBeNull();
+    clock.at(STALL_MS);
+    expect(p.checkStall()).toMatch(/from the origin$/);
+  });
+
   it('turns to the origin when nothing was asked for or arrived for STALL_MS', () => {
     const { p, clock } = fetchOf({ chunks: 2, relays: [relay], origin });
     // The relay sends everything elsewhere, and no peer passes it on.

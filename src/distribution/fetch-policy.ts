@@ -195,9 +195,13 @@ export class FetchPolicy<S extends NamedSource> {
    * chunk goes back to the pool. Returns how many attempts of the chunk failed so far and
    * whether the fetch should give up on it.
    */
-  failed(req: InFlight<S>, failure: RequestFailure): { attempts: number; giveUp: boolean } {
+  failed(req: InFlight<S>, answer: RequestFailure): { attempts: number; giveUp: boolean } {
     const { index, source } = req;
     const now = this.opts.now();
+    // Only a relay fetches for others: a peer saying "not yet" would hold the fetch off the
+    // stall rule for ever, so it is taken for what it is, a peer that does not send.
+    const failure: RequestFailure =
+      answer.kind === 'not-yet' && source.source.kind !== 'relay' ? { kind: 'error' } : answer;
     if (failure.kind === 'not-yet') {
       // Alive, and telling us when to ask again: however the chunk fares meanwhile. Hearing
       // this is not a stall (see checkStall); only a chunk from the relay ends its wait.
