@@ -2,7 +2,7 @@
  * Where chunks come from: the control plane's origin store, the region's relay, or peers in
  * the region. All speak HTTP; every byte they send is verified by the object store before use.
  */
-import { SlipwayError } from '../core/index.js';
+import { SlipwayError, isSlipwayError } from '../core/index.js';
 import { applyChunkDelta } from '../image/index.js';
 import { httpGet } from './http-get.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -11,6 +11,7 @@ import { decodeChunk } from './wire-codec.js';
 import { Semaphore } from './semaphore.js';
 import { watchHaves } from './have-stream.js';
 import type { InboundChunk, InboundChunks } from './inbound.js';
+import { ChunkNotYetError, notYetRetryMs } from './not-yet.js';
 import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
 import type { SourceKind } from './source-state.js';
 
@@ -54,6 +55,23 @@ export class ChunkNotHeldError extends SlipwayError {
     super('NOT_FOUND', `${source} does not hold chunk ${digest.slice(0, 12)}`, { digest });
     this.name = 'ChunkNotHeldError';
   }
+}
+
+/**
+ * The source could not be reached (refused, reset, no answer in time) or answered HTTP 5xx: its
+ * trouble, not the chunk's, and likely to pass (a server restarting). A relay tells its hosts
+ * "not yet" when its origin is away this way (see not-yet.ts).
+ */
+export class SourceUnreachableError extends SlipwayError {
+  constructor(source: string, problem: string) {
+    super('UNAVAILABLE', `${source} is away: ${problem}`);
+    this.name = 'SourceUnreachableError';
+  }
+}
+
+/** The source is away for now (unreachable, or itself waiting for its own source). */
+export function sourceAway(e: unknown): e is SourceUnreachableError | ChunkNotYetError {
+  return e instanceof SourceUnreachableError || e instanceof ChunkNotYetError;
 }
 
 interface HttpSourceOptions {
@@ -125,8 +143,20 @@ export class HttpChunkSource implements ChunkSource {
         arriving.chunk = chunk;
         return chunk && ((piece) => chunk.push(piece));
       },
-    }).finally(() => arriving.chunk?.end());
+    })
+      .catch((e: unknown) => {
+        throw this.transportError(e, signal);
+      })
+      .finally(() => arriving.chunk?.end());
     if (res.status === 404) throw new ChunkNotHeldError(this.name, digest);
+    const notYet = notYetRetryMs(res.status, res.headers);
+    if (notYet !== null) {
+      const why = res.body.toString('utf8', 0, Math.min(res.body.length, 200)) || 'HTTP 503';
+      throw new ChunkNotYetError(this.name, digest, notYet, why);
+    }
+    if (res.status >= 500) {
+      throw new SourceUnreachableError(this.name, `HTTP ${res.status}${bodyText(res.body)}`);
+    }
     if (res.status === 409) {
       const wait = Number(res.headers[RETRY_AFTER_MS_HEADER]);
       throw new ChunkSentElsewhereError(this.name, digest, wait > 0 ? wait : RESEND_AFTER_MS);
@@ -147,6 +177,14 @@ export class HttpChunkSource implements ChunkSource {
     return { data: applyChunkDelta(await base.read(), body, size), wireBytes: res.body.length };
   }
 
+  /** A request that got no answer: the source is out of reach, unless we called it off. */
+  private transportError(e: unknown, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted) return e;
+    // Too large a body, or an answer that cannot be read: the source's fault, not its absence.
+    if (isSlipwayError(e) && e.code !== 'UNAVAILABLE') return e;
+    return new SourceUnreachableError(this.name, (e as Error).message);
+  }
+
   async watch(
     imageId: string,
     signal: AbortSignal,
@@ -158,11 +196,16 @@ export class HttpChunkSource implements ChunkSource {
 }
 
 function statusError(source: string, status: number, body: Buffer): SlipwayError {
-  const text = body.toString('utf8', 0, Math.min(body.length, 200));
   return new SlipwayError(
     status === 401 ? 'UNAUTHENTICATED' : status === 403 ? 'FORBIDDEN' : 'UNAVAILABLE',
-    `${source} answered HTTP ${status}${text ? `: ${text}` : ''}`,
+    `${source} answered HTTP ${status}${bodyText(body)}`,
   );
+}
+
+/** The start of an error answer's body, to quote: `: text`, or nothing. */
+function bodyText(body: Buffer): string {
+  const text = body.toString('utf8', 0, Math.min(body.length, 200));
+  return text ? `: ${text}` : '';
 }
 
 /**

@@ -14,7 +14,8 @@ import { FetchPolicy, type InFlight, type RequestFailure } from './fetch-policy.
 import type { FetchChoices } from './fetch-choices.js';
 import type { InboundChunks } from './inbound.js';
 import { ChunkSentElsewhereError } from './relay-ledger.js';
-import type { SourceKind, SourceState } from './source-state.js';
+import { ChunkNotYetError } from './not-yet.js';
+import { RELAY_WAIT_MS, type SourceKind, type SourceState } from './source-state.js';
 
 /** How far a fetch is, in bytes of the image's distinct chunks (those already held count). */
 export interface FetchProgress {
@@ -143,6 +144,8 @@ class Fetch {
         this.opts.signal?.throwIfAborted();
         if (this.failure) throw this.failure;
         for (let req = policy.next(); req; req = policy.next()) this.start(req);
+        const waitedOut = policy.checkWaits();
+        if (waitedOut) this.opts.onSourceProblem?.('fetch', waitedOut);
         const stalled = policy.checkStall();
         if (stalled) {
           this.opts.onSourceProblem?.('fetch', stalled);
@@ -212,15 +215,25 @@ class Fetch {
     // Aborted because another copy won, or because the fetch is over: nothing went wrong.
     if (this.stop.signal.aborted || signal.aborted) return this.policy.cancelled(req);
     const failure = classify(e);
+    const relay = req.source.source.kind === 'relay';
+    const waiting = req.source.waitingSince !== null;
     const { attempts, giveUp } = this.policy.failed(req, failure);
     const name = req.source.source.name;
     const digest = this.chunks[req.index]!.digest;
-    if (failure.kind === 'corrupt') {
+    if (failure.kind === 'not-yet' && relay) {
+      if (!waiting) {
+        this.opts.onSourceProblem?.(
+          name,
+          `${(e as Error).message}; waiting for it (up to ${RELAY_WAIT_MS / 1000} s) before going to the origin`,
+        );
+      }
+    } else if (failure.kind === 'corrupt') {
       this.opts.onSourceProblem?.(
         name,
         `sent bytes that do not match chunk ${digest.slice(0, 12)}; not used again for this image`,
       );
-    } else if (failure.kind === 'error') {
+    } else if (failure.kind === 'error' || failure.kind === 'not-yet') {
+      // A peer's "not yet" counts as a failure (see FetchPolicy.failed).
       this.opts.onSourceProblem?.(name, (e as Error).message);
     }
     if (giveUp) {
@@ -300,6 +313,7 @@ function classify(e: unknown): RequestFailure {
   if (e instanceof ChunkSentElsewhereError) {
     return { kind: 'sent-elsewhere', retryAfterMs: e.retryAfterMs };
   }
+  if (e instanceof ChunkNotYetError) return { kind: 'not-yet', retryAfterMs: e.retryAfterMs };
   if (e instanceof ChunkNotHeldError) return { kind: 'not-held' };
   if (e instanceof ChunkCorruptError) return { kind: 'corrupt' };
   return { kind: 'error' };

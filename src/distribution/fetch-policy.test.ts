@@ -4,7 +4,14 @@ import { setBit } from './availability.js';
 import { RELAY_STRAGGLER_MS } from './endgame.js';
 import { STALL_MS } from './fetch-choices.js';
 import { FetchPolicy, type InFlight, type PolicyOptions } from './fetch-policy.js';
-import { BACKOFF_MS, RELAY_DOWN, SLOTS, type SourceKind } from './source-state.js';
+import {
+  BACKOFF_MS,
+  NOT_YET_WAIT_MS,
+  RELAY_DOWN,
+  RELAY_WAIT_MS,
+  SLOTS,
+  type SourceKind,
+} from './source-state.js';
 
 interface Src {
   name: string;
@@ -257,6 +264,117 @@ describe('the fetch policy', () => {
       p.failed(req, { kind: 'error' });
     }
     expect(named(startAll(p))).toEqual(['origin:0']);
+  });
+
+  /**
+   * The relay's origin is away from `from` to `to` (ms): every request made meanwhile is
+   * answered "not yet" (ask again in `retryAfterMs`); requests to the origin stay in flight.
+   * Looks every 100 ms, as the transfer loop would; returns every request made, by name, those
+   * to the origin, and what the stall and wait checks said.
+   */
+  function originAway(
+    p: FetchPolicy<Src>,
+    clock: { at: (ms: number) => void },
+    from: number,
+    to: number,
+    retryAfterMs = 1_000,
+  ) {
+    const asked: string[] = [];
+    const toOrigin: Req[] = [];
+    const said: string[] = [];
+    for (let t = from; t < to; t += 100) {
+      clock.at(t);
+      for (const req of startAll(p)) {
+        asked.push(`${t}:${named([req])[0]}`);
+        if (req.source.source.kind === 'relay') {
+          p.failed(req, { kind: 'not-yet', retryAfterMs });
+        } else toOrigin.push(req);
+      }
+      for (const s of [p.checkStall(), p.checkWaits()]) if (s) said.push(`${t}:${s}`);
+    }
+    return { asked, toOrigin, said };
+  }
+
+  it('waits on a relay that says "not yet", asking it again when it says, and not the origin', () => {
+    const { p, clock } = fetchOf({ chunks: 8, relays: [relay], origin, attempts: 1 });
+    // Far longer than the stall timer and the relay-down rule, shorter than RELAY_WAIT_MS.
+    const { asked, said } = originAway(p, clock, 0, 3 * STALL_MS);
+    expect(said).toEqual([]);
+    expect(asked.filter((a) => a.includes('origin:'))).toEqual([]);
+    // Asked again each time its wait is over, never before: two slots, once a second.
+    const times = [...new Set(asked.map((a) => Number(a.split(':')[0])))];
+    expect(times).toEqual(Array.from({ length: (3 * STALL_MS) / 1_000 }, (_, i) => i * 1_000));
+    expect(asked).toHaveLength(2 * times.length);
+    // Not a failure of the relay, nor of any chunk (one attempt each would give up).
+    const r = stateOf(p, 'relay');
+    expect(r.failures).toBe(0);
+    expect(r.waitingSince).toBe(0);
+    // The origin is back: the relay sends, and the fetch goes on from it alone.
+    clock.at(3 * STALL_MS);
+    const next = startAll(p);
+    expect(named(next).every((n) => n.startsWith('relay:'))).toBe(true);
+    expect(next).toHaveLength(SLOTS.relay);
+    for (const req of next) p.succeeded(req);
+    expect(r.waitingSince).toBeNull();
+    expect(takeInTurn(p).every((n) => n.startsWith('relay:'))).toBe(true);
+    expect(p.done).toBe(true);
+  });
+
+  it('takes a relay\'s chunks from the origin once it said "not yet" for RELAY_WAIT_MS', () => {
+    const { p, clock } = fetchOf({ chunks: 40, relays: [relay], origin });
+    const before = originAway(p, clock, 0, RELAY_WAIT_MS);
+    expect(before.asked.filter((a) => a.includes('origin:'))).toEqual([]);
+    expect(before.said).toEqual([]);
+    const after = originAway(p, clock, RELAY_WAIT_MS, RELAY_WAIT_MS + 1_000);
+    expect(after.said).toEqual([
+      `${RELAY_WAIT_MS}:relay said "not yet" (its origin is away) for ${RELAY_WAIT_MS / 1000} s; taking its chunks from the origin`,
+    ]);
+    expect(after.toOrigin).toHaveLength(SLOTS.origin);
+    expect(after.toOrigin.every((r) => r.started === RELAY_WAIT_MS)).toBe(true);
+    // A chunk from the relay ends its wait: the origin is left alone again.
+    clock.at(RELAY_WAIT_MS + 1_000);
+    const again = startAll(p);
+    expect(named(again).every((n) => n.startsWith('relay:'))).toBe(true);
+    expect(again).toHaveLength(SLOTS.relay);
+    for (const req of [...again, ...after.toOrigin]) p.succeeded(req);
+    expect(stateOf(p, 'relay').waitingSince).toBeNull();
+    expect(named(startAll(p)).every((n) => n.startsWith('relay:'))).toBe(true);
+  });
+
+  it('bounds the wait a "not yet" asks for', () => {
+    for (const [retryAfterMs, wait] of [
+      [3_600_000, NOT_YET_WAIT_MS.max],
+      [0, NOT_YET_WAIT_MS.min],
+      [Number.NaN, NOT_YET_WAIT_MS.min],
+    ] as const) {
+      const { p } = fetchOf({ chunks: 2, relays: [relay], origin });
+      for (const req of startAll(p)) p.failed(req, { kind: 'not-yet', retryAfterMs });
+      expect(p.backedOffFor(stateOf(p, 'relay'))).toBe(wait);
+    }
+  });
+
+  it('keeps counting a relay\'s "not yet" wait through errors in between', () => {
+    const { p, clock } = fetchOf({ chunks: 4, relays: [relay], origin, attempts: 100 });
+    originAway(p, clock, 0, RELAY_WAIT_MS / 2);
+    // A broken connection now and then does not start the wait over.
+    clock.at(RELAY_WAIT_MS / 2);
+    for (const req of startAll(p)) p.failed(req, { kind: 'error' });
+    const { said } = originAway(p, clock, RELAY_WAIT_MS / 2 + 1_000, RELAY_WAIT_MS + 100);
+    expect(said).toEqual([expect.stringMatching(/^60000:relay said "not yet"/)]);
+  });
+
+  it('takes a peer that says "not yet" for failing: only a relay fetches for others', () => {
+    const { p, clock } = fetchOf({ chunks: 2, peers: [peer('a')], relays: [relay], origin });
+    // The peer claims every chunk (so the relay is not asked for them) and never sends one.
+    holding(p, 'a', 2, [0, 1]);
+    for (let t = 0; t < STALL_MS; t += 100) {
+      clock.at(t);
+      for (const req of startAll(p)) p.failed(req, { kind: 'not-yet', retryAfterMs: 100 });
+    }
+    expect(stateOf(p, 'a').failures).toBeGreaterThan(1);
+    expect(stateOf(p, 'a').waitingSince).toBeNull();
+    clock.at(STALL_MS);
+    expect(p.checkStall()).toMatch(/from the origin$/);
   });
 
   it('turns to the origin when nothing was asked for or arrived for STALL_MS', () => {

@@ -11,26 +11,34 @@
  *   in manifest order; the relay sends each chunk to one host only (relay-ledger.ts), and the
  *   hosts trade.
  * - The origin when there is no relay, the relay is down (see relayDown) or the fetch stalled.
+ * - A relay that says "not yet" (it is alive, but its own source, the origin, is away: the
+ *   control plane restarting) is asked again shortly and waited on, for RELAY_WAIT_MS at most:
+ *   neither a failure nor a stall, so a restart does not send the whole region to the origin.
  * - A source that fails is backed off, one that sends bytes that do not verify is dropped for
  *   the rest of the fetch, and the chunk goes back to the pool to be taken from elsewhere.
  * - At the end, a chunk in flight for much longer than usual is also asked of another source
  *   (endgame.ts).
  * - A fetch that waits with nothing in flight and no chunk arriving for STALL_MS (the peers
  *   hold nothing it lacks, the relay keeps sending it elsewhere) says so and takes the rest
- *   from the origin: the origin holds every chunk, so a fetch always ends.
+ *   from the origin: the origin holds every chunk, so a fetch always ends. Waiting on a relay
+ *   that says "not yet" is not a stall.
  */
 import { shuffle } from '../core/index.js';
 import { clearBit, hasBit } from './availability.js';
 import { ChunkTimes, stragglerSource } from './endgame.js';
 import { ATTEMPTS, CONCURRENCY, MAX_PEERS, STALL_MS, type FetchChoices } from './fetch-choices.js';
 import {
+  answered,
   backOff,
   describeSource,
   holds,
   isFree,
   leastBusy,
+  notYet,
   relayDown,
   sourceState,
+  waitedOut,
+  RELAY_WAIT_MS,
   type NamedSource,
   type SourceState,
 } from './source-state.js';
@@ -71,6 +79,8 @@ export type RequestFailure =
   | { kind: 'corrupt' }
   /** The relay just sent it to another host: take it from a peer. */
   | { kind: 'sent-elsewhere'; retryAfterMs: number }
+  /** The relay cannot get it now (its origin is away): ask again after `retryAfterMs`. */
+  | { kind: 'not-yet'; retryAfterMs: number }
   /** Anything else (unreachable, HTTP error, cut off). */
   | { kind: 'error' };
 
@@ -100,10 +110,12 @@ export class FetchPolicy<S extends NamedSource> {
   private readonly order: number[];
   private rarest: number[] = [];
   private rarestStale = true;
-  /** When the last chunk arrived (or the fetch began). */
-  private lastArrival: number;
+  /** When the last chunk arrived or a relay last said "not yet" (or the fetch began). */
+  private lastHeard: number;
   /** Set once the fetch stalled: the origin is asked for what the relay does not send. */
   private stalled = false;
+  /** Relays whose "not yet" lasted RELAY_WAIT_MS, already reported (see checkWaits). */
+  private readonly reportedWaits = new Set<SourceState<S>>();
 
   constructor(private readonly opts: PolicyOptions<S>) {
     const { random } = opts;
@@ -117,7 +129,7 @@ export class FetchPolicy<S extends NamedSource> {
     this.origin = opts.origin ? sourceState(opts.origin) : null;
     const indices = Array.from({ length: opts.chunks }, (_, i) => i);
     this.order = opts.inOrder || opts.relayShare ? indices : shuffle(indices, random);
-    this.lastArrival = opts.now();
+    this.lastHeard = opts.now();
   }
 
   /** Chunk `index` is not held here: the fetch must get it. */
@@ -162,9 +174,11 @@ export class FetchPolicy<S extends NamedSource> {
     const reqs = this.end(req);
     if (!reqs) return null;
     req.source.failures = 0;
+    answered(req.source);
+    this.reportedWaits.delete(req.source);
     const now = this.opts.now();
     this.times.add(now - req.started);
-    this.lastArrival = now;
+    this.lastHeard = now;
     this.inflight.delete(req.index);
     this.requests -= reqs.length;
     this.missing.delete(req.index);
@@ -181,11 +195,26 @@ export class FetchPolicy<S extends NamedSource> {
    * chunk goes back to the pool. Returns how many attempts of the chunk failed so far and
    * whether the fetch should give up on it.
    */
-  failed(req: InFlight<S>, failure: RequestFailure): { attempts: number; giveUp: boolean } {
+  failed(req: InFlight<S>, answer: RequestFailure): { attempts: number; giveUp: boolean } {
     const { index, source } = req;
+    const now = this.opts.now();
+    // Only a relay fetches for others: a peer saying "not yet" would hold the fetch off the
+    // stall rule for ever, so it is taken for what it is, a peer that does not send.
+    const failure: RequestFailure =
+      answer.kind === 'not-yet' && source.source.kind !== 'relay' ? { kind: 'error' } : answer;
+    if (failure.kind === 'not-yet') {
+      // Alive, and telling us when to ask again: however the chunk fares meanwhile. Hearing
+      // this is not a stall (see checkStall); only a chunk from the relay ends its wait.
+      notYet(source, now, failure.retryAfterMs);
+      this.lastHeard = now;
+    }
     // Out of flight already: another copy came first, and the chunk is not missing again.
     if (!this.end(req)) return { attempts: this.failures.get(index) ?? 0, giveUp: false };
-    const now = this.opts.now();
+    if (failure.kind === 'not-yet') {
+      // Not a failure of the chunk either: it goes back to the pool (a peer may have it).
+      if (!this.inflight.has(index)) this.missing.add(index);
+      return { attempts: this.failures.get(index) ?? 0, giveUp: false };
+    }
     if (failure.kind === 'sent-elsewhere') {
       // Not a failure: a peer will have it shortly.
       this.sentElsewhere.set(index, now + failure.retryAfterMs);
@@ -227,9 +256,10 @@ export class FetchPolicy<S extends NamedSource> {
   }
 
   /**
-   * Nothing in flight and nothing arrived for STALL_MS though chunks are missing: from now on
-   * the origin sends what the relay does not. Returns what the fetch was waiting for, to report,
-   * the one time it stalls; null otherwise.
+   * Nothing in flight, and neither a chunk nor a relay's "not yet" for STALL_MS, though chunks
+   * are missing: from now on the origin sends what the relay does not. Returns what the fetch
+   * was waiting for, to report, the one time it stalls; null otherwise. (A relay that keeps
+   * saying "not yet" is waited on until relayDown says otherwise.)
    */
   checkStall(): string | null {
     const now = this.opts.now();
@@ -237,7 +267,7 @@ export class FetchPolicy<S extends NamedSource> {
       return null;
     }
     const stallMs = this.opts.stallMs ?? STALL_MS;
-    if (now - this.lastArrival < stallMs) return null;
+    if (now - this.lastHeard < stallMs) return null;
     this.stalled = true;
     const waiting =
       [...this.peers, ...this.relays].map((s) => describeSource(s, now)).join(', ') || 'none';
@@ -245,6 +275,23 @@ export class FetchPolicy<S extends NamedSource> {
       `${this.missing.size} chunk(s) missing, none asked for and none arriving for ` +
       `${Math.round(stallMs / 1000)} s (sources: ${waiting}); taking them from the origin`
     );
+  }
+
+  /**
+   * A relay said "not yet" for RELAY_WAIT_MS: its chunks are taken from the origin from now on,
+   * until it sends one again. Returns what to report, once per such wait; null otherwise.
+   */
+  checkWaits(): string | null {
+    const now = this.opts.now();
+    for (const r of this.relays) {
+      if (!waitedOut(r, now) || this.reportedWaits.has(r)) continue;
+      this.reportedWaits.add(r);
+      return (
+        `${r.source.name} said "not yet" (its origin is away) for ` +
+        `${Math.round(RELAY_WAIT_MS / 1000)} s; taking its chunks from the origin`
+      );
+    }
+    return null;
   }
 
   /** When to look again at the latest: a backoff expires, or a straggler may be worth a copy. */

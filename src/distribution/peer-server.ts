@@ -4,7 +4,8 @@
  * A relay also fetches a chunk it lacks from the origin (once, however many ask) and serves it.
  *
  *   GET /chunks/<digest>[?size=N]   the chunk's bytes; 404 when not held; from a relay, 409
- *                                   when it just sent the chunk to another host (relay-ledger.ts)
+ *                                   when it just sent the chunk to another host (relay-ledger.ts),
+ *                                   503 with Retry-After when the origin is away (not-yet.ts)
  *   GET /images/<id>/haves          which chunks of the image it holds, then each one it gets,
  *                                   as a stream (have-stream.ts); 404 when unknown
  *
@@ -25,6 +26,8 @@ import { ChunkSentElsewhereError, RETRY_AFTER_MS_HEADER, RelayLedger } from './r
 import { Semaphore } from './semaphore.js';
 import type { InboundChunk, InboundChunks } from './inbound.js';
 import { IDLE_SOCKET_MS } from './http-get.js';
+import { sourceAway } from './chunk-source.js';
+import { ChunkNotYetError, NOT_YET_RETRY_MS, notYetHeaders } from './not-yet.js';
 
 /**
  * Chunks being written at once; more askers wait their turn. A chunk still arriving here is
@@ -130,6 +133,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   // A relay sends each chunk into the region once (see relay-ledger.ts).
   const ledger = opts.relayFetch ? new RelayLedger() : null;
   const uploads = new Semaphore(opts.uploadSlots ?? UPLOAD_SLOTS);
+  /** On a relay: since when its fetches from the origin find it away (null: they do not). */
+  let originAwaySince: number | null = null;
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => fail(res, e));
   });
@@ -260,13 +265,32 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       throw new SlipwayError('NOT_FOUND', `chunk ${digest.slice(0, 12)} not held here`);
     }
     // The asker's base is likely ours too (the same fleet ran the same release before).
-    const fetching = opts.relayFetch(digest, size, base);
+    const fetching = opts.relayFetch(digest, size, base).then(originBack, (e: unknown) => {
+      // The origin is away (the control plane restarting): the asker waits for us, not for
+      // it. Every ask is a new try, so we resume as soon as it is back.
+      if (!sourceAway(e)) throw e;
+      originAway(e);
+      throw new ChunkNotYetError('relay', digest, NOT_YET_RETRY_MS, 'its origin is away');
+    });
     fetching.catch(() => undefined); // awaited below unless the bytes begin to arrive first
     if (opts.inbound) await Promise.race([fetching, opts.inbound.whenBegun(digest, gone)]);
     const begun = opts.inbound?.get(digest);
     if (begun) return begun;
     await fetching;
     return null;
+  }
+
+  function originAway(e: Error): void {
+    if (originAwaySince !== null) return;
+    originAwaySince = Date.now();
+    opts.log?.(`relay: ${e.message}; telling peers "not yet" until it is back`);
+  }
+
+  function originBack(): void {
+    if (originAwaySince === null) return;
+    const away = ((Date.now() - originAwaySince) / 1000).toFixed(1);
+    originAwaySince = null;
+    opts.log?.(`relay: the origin is back after ${away} s`);
   }
 
   /** Answers with `length` bytes from `body`, in an upload slot. */
@@ -302,18 +326,21 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
 
   function fail(res: ServerResponse, e: unknown): void {
     const status = httpStatusOf[isSlipwayError(e) ? e.code : 'INTERNAL'];
-    if (status >= 500) opts.log?.(`peer server: ${(e as Error).message}`);
+    const notYet = e instanceof ChunkNotYetError;
+    // "Not yet" is logged once per absence of the origin (see originAway), not per ask.
+    if (status >= 500 && !notYet) opts.log?.(`peer server: ${(e as Error).message}`);
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    const body = (e as Error).message;
+    const body = notYet ? e.why : (e as Error).message;
     res.writeHead(status, {
       'content-type': 'text/plain',
       'content-length': Buffer.byteLength(body),
       ...(e instanceof ChunkSentElsewhereError
         ? { [RETRY_AFTER_MS_HEADER]: String(Math.ceil(e.retryAfterMs)) }
         : {}),
+      ...(notYet ? notYetHeaders(e.retryAfterMs) : {}),
     });
     res.end(body);
   }

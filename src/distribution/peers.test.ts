@@ -20,6 +20,7 @@ import { startPeerServer, type PeerServer } from './peer-server.js';
 import { generateSigningKey, signTicket } from './peer-ticket.js';
 import { RateLimiter } from './rate-limiter.js';
 import { ChunkSentElsewhereError, RESEND_AFTER_MS, RETRY_AFTER_MS_HEADER } from './relay-ledger.js';
+import { ChunkNotYetError, NOT_YET_RETRY_MS } from './not-yet.js';
 
 const key = generateSigningKey();
 const IMAGE = 'a'.repeat(64);
@@ -602,5 +603,104 @@ describe('fetchChunks', () => {
     expect(rate).toBeLessThanOrEqual(cap * 1.1);
     // And the cap is what limits it, not something else: close to the cap.
     expect(rate).toBeGreaterThan(cap * 0.5);
+  });
+});
+
+describe('a relay whose origin is away', () => {
+  /** A free port on loopback, for an origin started later. */
+  async function freePort(): Promise<number> {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const { port } = s.address() as AddressInfo;
+    await new Promise((r) => s.close(r));
+    return port;
+  }
+
+  /**
+   * A relay in front of an origin that is not listening yet (`start` starts it), built as the
+   * agent builds it: one flight per chunk to the origin, stored before it ends.
+   */
+  async function relayWithOriginAway(chunks: ChunkRef[], originStore: ObjectStore) {
+    const port = await freePort();
+    const log: string[] = [];
+    const flights = new SingleFlightSource(
+      source(`http://127.0.0.1:${port}`, 'origin', { host: 'relay' }),
+      undefined,
+      (d, data) => relay.objects.put(d, data),
+    );
+    const relay = await peer('relay', [], {
+      relayFetch: async (digest, size) => {
+        await flights.get(digest, size);
+        relay.availability.add(digest);
+      },
+      log: (m) => log.push(m),
+    });
+    relay.availability.track(
+      IMAGE,
+      chunks.map((c) => c.digest),
+      () => false,
+    );
+    const start = async () => {
+      const origin = await peer('origin', chunks, { port });
+      await stock(origin.objects, originStore, chunks);
+    };
+    return { relay, log, start };
+  }
+
+  it('answers "not yet" (503, Retry-After), not an error, and resumes once the origin is back', async () => {
+    const origin = new ObjectStore(join(dir, 'origin-store'));
+    const [chunk] = await makeChunks(origin, 1, 20_000);
+    const { relay, log, start } = await relayWithOriginAway([chunk!], origin);
+    const url = `${relay.server.url}/chunks/${chunk!.digest}?size=${chunk!.size}`;
+    const raw = await fetch(url, { headers: { authorization: `Bearer ${ticket('r1')}` } });
+    expect(raw.status).toBe(503);
+    expect(raw.headers.get('retry-after')).toBe(String(NOT_YET_RETRY_MS / 1000));
+    expect(raw.headers.get(RETRY_AFTER_MS_HEADER)).toBe(String(NOT_YET_RETRY_MS));
+    expect(await raw.text()).toBe('its origin is away');
+    const host = source(relay.server.url, 'relay', { host: 'a' });
+    const notYet = await host.get(chunk!.digest, chunk!.size).catch((e: unknown) => e);
+    expect(notYet).toBeInstanceOf(ChunkNotYetError);
+    expect((notYet as ChunkNotYetError).retryAfterMs).toBe(NOT_YET_RETRY_MS);
+    // Said once in the relay's log, however many ask.
+    expect(log).toEqual([
+      expect.stringMatching(/^relay: origin .*is away: .*"not yet" until it is back$/),
+    ]);
+    await start();
+    // The next ask brings the chunk from the origin at once.
+    expect(sha256Hex((await host.get(chunk!.digest, chunk!.size)).data)).toBe(chunk!.digest);
+    expect(log[1]).toMatch(/^relay: the origin is back after \d+\.\d s$/);
+  });
+
+  it('keeps a fetch waiting on the relay, not going to the origin, until the origin is back', async () => {
+    const origin = new ObjectStore(join(dir, 'origin-store'));
+    const chunks = await makeChunks(origin, 6, 4096);
+    const { relay, start } = await relayWithOriginAway(chunks, origin);
+    // The host reaches the origin itself (it came back for the host first, say).
+    const hostsOrigin = await peer('hosts-origin', chunks);
+    await stock(hostsOrigin.objects, origin, chunks);
+    const bytes: Record<string, number> = {};
+    const problems: string[] = [];
+    // Longer than the stall timer and the relay-down rule (fetch-policy.test.ts has their times).
+    const back = setTimeout(() => void start(), 2_500);
+    try {
+      await fetchChunks(chunks, {
+        imageId: IMAGE,
+        relays: [source(relay.server.url, 'relay', { host: 'a' })],
+        origin: source(hostsOrigin.server.url, 'origin'),
+        store: new ObjectStore(join(dir, 'me')),
+        retryMs: 20,
+        stallMs: 1_500,
+        onBytes: (k, n) => (bytes[k] = (bytes[k] ?? 0) + n),
+        onSourceProblem: (name, p) => problems.push(`${name}: ${p}`),
+      });
+    } finally {
+      clearTimeout(back);
+    }
+    expect(bytes).toEqual({ relay: 6 * 4096 });
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /cannot send chunk .* yet: its origin is away; waiting for it \(up to 60 s\)/,
+      ),
+    ]);
   });
 });

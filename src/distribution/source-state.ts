@@ -31,6 +31,11 @@ export interface SourceState<S extends NamedSource = NamedSource> {
   dropped: boolean;
   /** The chunks it holds, from its have stream; null when unknown or not offered. */
   bits: Uint8Array | null;
+  /**
+   * Since when the source (a relay) answers "not yet" (its own source, the origin, is away)
+   * without sending a chunk in between; null when it does not.
+   */
+  waitingSince: number | null;
 }
 
 /**
@@ -48,10 +53,27 @@ export const SLOTS: Readonly<Record<SourceKind, number>> = { peer: 2, relay: 2, 
 export const BACKOFF_MS = { firstMs: 250, maxMs: 8_000, jitter: 0 } as const;
 /** When a relay counts as down (see relayDown). */
 export const RELAY_DOWN = { failures: 3, ms: 2_000 } as const;
+/**
+ * How long a fetch waits on a relay that says "not yet" (it is alive, its origin is away: the
+ * control plane restarting) before it takes the relay's chunks from the origin itself. A
+ * restart takes seconds; a whole region at the origin costs it one image per host.
+ */
+export const RELAY_WAIT_MS = 60_000;
+/** The shortest and longest wait a "not yet" may ask for: a source does not set the pace alone. */
+export const NOT_YET_WAIT_MS = { min: 100, max: 5_000 } as const;
 
 /** A fresh source: nothing in flight, no failures, holdings unknown. */
 export function sourceState<S extends NamedSource>(source: S): SourceState<S> {
-  return { source, active: 0, failures: 0, failingSince: 0, until: 0, dropped: false, bits: null };
+  return {
+    source,
+    active: 0,
+    failures: 0,
+    failingSince: 0,
+    until: 0,
+    dropped: false,
+    bits: null,
+    waitingSince: null,
+  };
 }
 
 /** The source may take one more request now. */
@@ -66,12 +88,39 @@ export function backOff(s: SourceState, now: number): void {
 }
 
 /**
+ * The source answered "not yet": it works, but cannot get the chunk before `retryAfterMs` (a
+ * relay whose origin is away). Not a failure: it is asked again after that wait (bounded by
+ * NOT_YET_WAIT_MS), and its failures in a row end.
+ */
+export function notYet(s: SourceState, now: number, retryAfterMs: number): void {
+  s.failures = 0;
+  s.waitingSince ??= now;
+  const wait = Math.min(NOT_YET_WAIT_MS.max, Math.max(NOT_YET_WAIT_MS.min, retryAfterMs || 0));
+  s.until = Math.max(s.until, now + wait);
+}
+
+/** The source sent a chunk: whatever it waited for is over. */
+export function answered(s: SourceState): void {
+  s.waitingSince = null;
+}
+
+/**
  * A relay is given up on (its chunks taken from the origin) once it failed RELAY_DOWN.failures
  * times in a row over at least RELAY_DOWN.ms: a relay still starting, or a burst of failures
- * under load, must not send a whole region to the origin.
+ * under load, must not send a whole region to the origin. A relay that says "not yet" is
+ * waited on, but only for RELAY_WAIT_MS.
  */
 export function relayDown(r: SourceState, now: number): boolean {
-  return r.dropped || (r.failures >= RELAY_DOWN.failures && now - r.failingSince >= RELAY_DOWN.ms);
+  return (
+    r.dropped ||
+    (r.failures >= RELAY_DOWN.failures && now - r.failingSince >= RELAY_DOWN.ms) ||
+    waitedOut(r, now)
+  );
+}
+
+/** The relay has said "not yet" for RELAY_WAIT_MS without sending a chunk. */
+export function waitedOut(r: SourceState, now: number): boolean {
+  return r.waitingSince !== null && now - r.waitingSince >= RELAY_WAIT_MS;
 }
 
 /** The source holds chunk `index` and is still used. */
@@ -92,5 +141,12 @@ export function leastBusy<S extends NamedSource>(
 
 /** The source's name and, when it is not used now, why (for a stalled fetch's report). */
 export function describeSource(s: SourceState, now: number): string {
-  return `${s.source.name}${s.dropped ? ' (dropped)' : s.until > now ? ' (backed off)' : ''}`;
+  const state = s.dropped
+    ? ' (dropped)'
+    : s.waitingSince !== null
+      ? ` (not yet, for ${Math.round((now - s.waitingSince) / 1000)} s)`
+      : s.until > now
+        ? ' (backed off)'
+        : '';
+  return `${s.source.name}${state}`;
 }
