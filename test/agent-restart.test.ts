@@ -2,7 +2,7 @@
  * An agent killed and started again takes over the service processes it left running: they keep
  * serving throughout, with the same pid, and are supervised again (restarted when they die).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readlink, realpath, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +80,12 @@ describe('an agent killed and started again', () => {
     const port = before.port!;
     const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
     expect(JSON.parse(await readFile(pidFile, 'utf8'))).toMatchObject({ pid });
+
+    // Its output goes straight to the log files, not through the agent: nothing breaks when the
+    // agent dies.
+    const logs = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'logs');
+    expect(await readlink(`/proc/${pid}/fd/1`)).toBe(await realpath(join(logs, 'stdout.log')));
+    expect(await readlink(`/proc/${pid}/fd/2`)).toBe(await realpath(join(logs, 'stderr.log')));
 
     const load = keepRequesting(port, '/scores');
     await c.fleet.killAgent('a1');
