@@ -55,10 +55,10 @@ const STAGING_RETRY: BackoffPolicy = { firstMs: 30_000, maxMs: 4 * 60_000 };
  * network blip, should not. The fetch keeps every chunk it verified, so a try resumes.
  */
 export const STAGING_TRIES = 3;
-/** How long a leftover process that is not taken over gets to stop before it is killed. */
-const LEFTOVER_GRACE_MS = 3_000;
 /** The waits between the quiet tries: about 2 s before the second, doubled before each after. */
 const STAGING_BACKOFF: BackoffPolicy = { firstMs: 2_000, maxMs: 30_000 };
+/** How long a leftover process that is not taken over gets to stop before it is killed. */
+const LEFTOVER_GRACE_MS = 3_000;
 
 /** Stages and activates the releases of one service on this host, as its goal says. */
 export class ServiceRunner {

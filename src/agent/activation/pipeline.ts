@@ -34,13 +34,13 @@ import { switchHook } from './switch.js';
  * 5. `supervisor` starts the process with that environment (start) and stops it (stop). A hook
  *    that must run before the process (a pre-activate command in `start`, a sandbox wrapping
  *    `run` in `prepare`) goes before it.
- * Taking over a process an earlier agent left running (`ctx.adopt`) runs the same hooks: `port`
- * keeps the port it listens on, `env` reads the environment it runs with, `supervisor` watches
- * it instead of starting one, and `health` checks it as any other.
- *
  * 6. `health` waits for the process to become healthy (verify), then watches it; being after
  *    `supervisor`, it is stopped first, so no probe sees the process go down. A hook that must
  *    run only on a healthy release (a post-activate command) uses `commit`, or `verify` after it.
+ *
+ * Taking over a process an earlier agent left running (`ctx.adopt`) runs the same hooks: `port`
+ * keeps the port it listens on, `env` reads the environment it runs with, `supervisor` watches
+ * it instead of starting one, and `health` checks it as any other.
  *
  * A zero-downtime switch replaces `switch`: it leaves `previous` running, moves the new process
  * to a port of its own in `prepare` (after `announce`, which reports the service's port), and
