@@ -19,7 +19,7 @@ describe('an agent killed mid-activation', () => {
     await c?.stop();
   });
 
-  it('converges on the goal after it restarts, stopping the process it left behind', async () => {
+  it('converges on the goal after it restarts, taking over the process it left behind', async () => {
     c = await TestCluster.start([
       { name: 'a1', region: 'r1' },
       { name: 'a2', region: 'r1' },
@@ -51,8 +51,11 @@ describe('an agent killed mid-activation', () => {
     const final = await c.waitFor(d);
     expect(final.state, final.reason ?? undefined).toBe('succeeded');
     expect(await c.fetchFrom('a1', 'scores-api', '/scores')).toMatchObject({ version: '2' });
-    expect(isAlive(orphan)).toBe(false);
-    expect(await c.agentLog('a1')).toContain('stopped the process a previous agent left running');
+    // The v2 process it left warming up is the release to run: taken over, not started again.
+    expect(isAlive(orphan)).toBe(true);
+    expect(await c.agentLog('a1')).toContain(`took over the running process ${orphan}`);
+    const report = (await c.server.hosts.byName('a1'))?.report;
+    expect(report?.services.find((s) => s.service === 'scores-api')?.active?.pid).toBe(orphan);
     // Converging did not fetch the image again: the restarted agent received nothing.
     const host = await c.server.hosts.byName('a1');
     expect(host?.bytesReceived.origin ?? 0).toBe(0);

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { SlipwayError, backoffDelay, type BackoffPolicy } from '../core/index.js';
 import type { GoalRelease, GoalService, ServiceReport } from '../api/index.js';
 import { fetchChunks, type FetchOptions } from '../distribution/index.js';
-import { killStaleProcessGroup } from '../executor/index.js';
+import { stopRecordedGroup, type PidRecord } from '../executor/index.js';
 import {
   deltaBases,
   imageIdOf,
@@ -17,9 +17,10 @@ import {
   type Manifest,
   type ObjectStore,
 } from '../image/index.js';
-import type { ActiveStatus } from './activation/hook.js';
+import type { ActiveStatus, AdoptedProcess } from './activation/hook.js';
 import { Activation, activationHooks } from './activation/pipeline.js';
 import type { HostLayout } from './host-layout.js';
+import { adoptionFor, findLeftover } from './leftover-process.js';
 
 /** What a service runner needs of the agent. */
 export interface RunnerDeps {
@@ -56,6 +57,8 @@ const STAGING_RETRY: BackoffPolicy = { firstMs: 30_000, maxMs: 4 * 60_000 };
 export const STAGING_TRIES = 3;
 /** The waits between the quiet tries: about 2 s before the second, doubled before each after. */
 const STAGING_BACKOFF: BackoffPolicy = { firstMs: 2_000, maxMs: 30_000 };
+/** How long a leftover process that is not taken over gets to stop before it is killed. */
+const LEFTOVER_GRACE_MS = 3_000;
 
 /** Stages and activates the releases of one service on this host, as its goal says. */
 export class ServiceRunner {
@@ -70,6 +73,11 @@ export class ServiceRunner {
   /** The last activation run (it may have failed); it stops whatever it left running. */
   private activation: Activation | null = null;
   private goal: GoalService | null = null;
+  /**
+   * The process an earlier agent left running, until the goal says whether to take it over
+   * (it runs the release to run) or to stop it.
+   */
+  private leftover: PidRecord | null = null;
   private work: Promise<void> | null = null;
   private again = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -80,7 +88,10 @@ export class ServiceRunner {
     private readonly deps: RunnerDeps,
   ) {}
 
-  /** Reads which releases are already on disk and stops a process a previous agent left running. */
+  /**
+   * Reads which releases are already on disk, and finds the process a previous agent left
+   * running, if any: the first goal decides whether it is taken over or stopped.
+   */
   async init(): Promise<void> {
     const { layout } = this.deps;
     await mkdir(layout.releases(this.name), { recursive: true });
@@ -99,8 +110,11 @@ export class ServiceRunner {
         // A marker we cannot read: the release will be staged again.
       }
     }
-    if (await killStaleProcessGroup(layout.pidFile(this.name))) {
-      this.deps.log(`${this.name}: stopped the process a previous agent left running`);
+    this.leftover = await findLeftover(layout, this.name);
+    if (this.leftover) {
+      this.deps.log(
+        `${this.name}: found process ${this.leftover.pid} a previous agent left running`,
+      );
     }
   }
 
@@ -136,13 +150,14 @@ export class ServiceRunner {
     };
   }
 
-  /** Stops the service process (agent shutdown). */
+  /** Stops the service process (agent shutdown), also one not taken over yet. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.activation?.abort();
     await this.work;
     await this.activation?.stop();
+    await this.stopLeftover('the agent stops');
   }
 
   private schedule(): void {
@@ -165,6 +180,8 @@ export class ServiceRunner {
   private async reconcile(): Promise<void> {
     const goal = this.goal;
     if (!goal) return this.deactivate();
+    // First, so that a release that still runs is supervised again before anything is staged.
+    if (this.leftover && goal.active) await this.adoptLeftover(goal.active);
     for (const r of goal.stage) {
       if (this.staged.get(r.version) === r.imageId) continue;
       if (this.tries?.version === r.version && Date.now() < this.tries.nextAt) continue;
@@ -174,7 +191,10 @@ export class ServiceRunner {
     if (!want) return this.deactivate();
     if (this.goal !== goal) return; // a newer goal arrived while staging: start over with it
     const running = this.activation?.live === true && this.activation.version === want.version;
-    if (!running && this.staged.get(want.version) === want.imageId) await this.activate(want);
+    if (!running && this.staged.get(want.version) === want.imageId) {
+      await this.stopLeftover(`v${want.version} is to run`);
+      await this.activate(want);
+    }
     await this.prune(goal);
   }
 
@@ -280,12 +300,43 @@ export class ServiceRunner {
     return out;
   }
 
-  private async activate(r: GoalRelease): Promise<void> {
+  /**
+   * Takes over the process a previous agent left running when it runs `want`, the release to
+   * run, as staged here: it is not restarted, only supervised and health-checked again.
+   * Otherwise it keeps running until another release is activated or the service stops.
+   */
+  private async adoptLeftover(want: GoalRelease): Promise<void> {
+    const rec = this.leftover;
+    if (!rec || this.activation || this.staged.get(want.version) !== want.imageId) return;
+    const verdict = await adoptionFor(rec, want, this.deps.layout, this.name);
+    if ('refused' in verdict) {
+      this.deps.log(`${this.name}: not taking over process ${rec.pid}: ${verdict.refused}`);
+      return;
+    }
+    this.leftover = null;
+    await this.activate(want, verdict.adopt);
+  }
+
+  /** Stops the process a previous agent left running, if it was not taken over. */
+  private async stopLeftover(why: string): Promise<void> {
+    const rec = this.leftover;
+    if (!rec) return;
+    this.leftover = null;
+    if (await stopRecordedGroup(rec, LEFTOVER_GRACE_MS)) {
+      this.deps.log(
+        `${this.name}: stopped the process a previous agent left running (${rec.pid}): ${why}`,
+      );
+    }
+    await rm(this.deps.layout.pidFile(this.name), { force: true });
+  }
+
+  private async activate(r: GoalRelease, adopt: AdoptedProcess | null = null): Promise<void> {
     const activation = new Activation(activationHooks(), {
       service: this.name,
       hostName: this.deps.hostName,
       release: r,
       layout: this.deps.layout,
+      adopt,
       previous: this.activation,
       publish: (status) => {
         this.active = status;
@@ -307,6 +358,7 @@ export class ServiceRunner {
   }
 
   private async deactivate(): Promise<void> {
+    await this.stopLeftover('the service is not to run here');
     const activation = this.activation;
     if (!this.active && !activation?.live) return;
     await activation?.stop();

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,13 @@ import type { HealthSpec } from '../core/index.js';
 import { until } from '../../test/helpers/until.js';
 import { freePort } from './free-port.js';
 import { probeOnce, waitHealthy } from './health.js';
-import { isAlive, killStaleProcessGroup, writePidFile } from './process-group.js';
+import {
+  isAlive,
+  isSameProcessAlive,
+  killStaleProcessGroup,
+  readPidFile,
+  writePidFile,
+} from './process-group.js';
 import { runCommand } from './run-command.js';
 import { Supervisor, type SupervisorEvent } from './supervisor.js';
 
@@ -137,6 +144,84 @@ describe('Supervisor', () => {
     await until('two exits', () => events.filter((e) => e.type === 'exited').length >= 2);
     await sup.stop();
     expect(await readFile(join(dir, 'logs', 'stderr.log'), 'utf8')).toMatch(/cannot start/);
+  });
+});
+
+/** A process started as an earlier agent would have, recorded in `pidFile` with `about`. */
+async function leftover(pidFile: string, about: Record<string, number>) {
+  const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+  child.unref();
+  const pid = child.pid!;
+  await writePidFile(pidFile, pid, about);
+  const rec = await readPidFile(pidFile);
+  expect(rec).toMatchObject({ pid, about });
+  return rec!;
+}
+
+describe('Supervisor.adopt', () => {
+  it('watches a process it did not start, restarts it once it dies, and stops it', async () => {
+    const rec = await leftover(join(dir, 'pid'), { version: 3 });
+    const events: SupervisorEvent[] = [];
+    const sup = new Supervisor({
+      run: { argv: ['sleep', '60'] },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+      about: { version: 3 },
+      backoff: { initialMs: 50, maxMs: 50, resetAfterMs: 10_000 },
+      onEvent: (e) => events.push(e),
+    });
+    sup.adopt(rec);
+    expect(events).toEqual([{ type: 'started', pid: rec.pid, adopted: true }]);
+    expect(sup.pid).toBe(rec.pid);
+    expect(sup.running).toBe(true);
+
+    process.kill(-rec.pid, 'SIGKILL');
+    const restarted = await until('a new process', () =>
+      sup.pid !== rec.pid && sup.running ? sup.pid : undefined,
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'exited', pid: rec.pid, restartInMs: expect.any(Number) }),
+    );
+    expect(sup.restarts).toBe(1);
+    await until('the pid file to name the new process', async () => {
+      const now = await readPidFile(join(dir, 'pid'));
+      return now?.pid === restarted && now.about.version === 3;
+    });
+    await sup.stop(1000);
+    expect(isAlive(restarted)).toBe(false);
+  });
+
+  it('stops an adopted process on request, without restarting it', async () => {
+    const rec = await leftover(join(dir, 'pid'), { version: 1 });
+    const events: SupervisorEvent[] = [];
+    const sup = new Supervisor({
+      run: { argv: ['sleep', '60'] },
+      cwd: dir,
+      env: process.env as Record<string, string>,
+      logDir: join(dir, 'logs'),
+      pidFile: join(dir, 'pid'),
+      onEvent: (e) => events.push(e),
+    });
+    sup.adopt(rec);
+    await sup.stop(1000);
+    expect(await isSameProcessAlive(rec.pid, rec.startTime)).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: 'exited', pid: rec.pid, restartInMs: null });
+    expect(sup.running).toBe(false);
+  });
+
+  it('tells a recorded process from another one with the same pid', async () => {
+    const rec = await leftover(join(dir, 'pid'), { version: 1 });
+    expect(await isSameProcessAlive(rec.pid, rec.startTime)).toBe(true);
+    expect(await isSameProcessAlive(rec.pid, '1')).toBe(false);
+    process.kill(-rec.pid, 'SIGKILL');
+    await until('it to be gone', async () => !(await isSameProcessAlive(rec.pid, rec.startTime)));
+    // Not a pid file this code wrote: nothing to take over.
+    await writeFile(join(dir, 'bad.pid'), JSON.stringify({ pid: 1, startTime: '1' }));
+    expect(await readPidFile(join(dir, 'bad.pid'))).toBeNull();
+    await writeFile(join(dir, 'big.pid'), 'x'.repeat(10_000));
+    expect(await readPidFile(join(dir, 'big.pid'))).toBeNull();
   });
 });
 

@@ -22,6 +22,8 @@ export interface ProcessExit {
   signal: string | null;
   /** Its last lines of output, stdout's then stderr's (see readOutputTail). */
   output: string[];
+  /** A process taken over from an earlier agent, not this one's child: how it ended is unseen. */
+  unseen?: boolean;
 }
 
 /**
@@ -80,7 +82,8 @@ export function withoutControls(line: string): string {
 }
 
 /** `exited with code 3`, `was killed by SIGKILL`, or `could not be started`. */
-export function describeExit(exit: Pick<ProcessExit, 'code' | 'signal'>): string {
+export function describeExit(exit: Pick<ProcessExit, 'code' | 'signal' | 'unseen'>): string {
+  if (exit.unseen) return 'ended (taken over from an earlier agent: how is not known)';
   if (exit.code !== null) return `exited with code ${exit.code}`;
   if (exit.signal !== null) return `was killed by ${exit.signal}`;
   return 'could not be started';

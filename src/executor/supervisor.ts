@@ -2,18 +2,19 @@
  * Keeps one service process running: starts it in its own process group with its output
  * appended to log files (readable by this user only: a service may log secrets), restarts it
  * with exponential backoff (capped, with jitter) when it dies, and stops the whole group on
- * request.
+ * request. It can also take over a process an earlier supervisor started (`adopt`): one that is
+ * not this process's child, so it watches it by polling its pid and start time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Backoff, type Random, type RunSpec } from '../core/index.js';
 import { readOutputTail, type LogMark, type ProcessExit } from './output-tail.js';
-import { stopGroup, writePidFile } from './process-group.js';
+import { isSameProcessAlive, stopGroup, writePidFile, type PidRecord } from './process-group.js';
 import { argvOf } from './run-spec.js';
 
 export type SupervisorEvent =
-  | { type: 'started'; pid: number }
+  | { type: 'started'; pid: number; adopted?: boolean }
   | {
       type: 'exited';
       pid: number;
@@ -22,6 +23,7 @@ export type SupervisorEvent =
       restartInMs: number | null;
       /** The last lines this run wrote (see readOutputTail). */
       output: string[];
+      unseen?: boolean;
     };
 
 export interface SupervisorOptions {
@@ -33,6 +35,8 @@ export interface SupervisorOptions {
   logDir: string;
   /** Holds the child's pid (its process group id) and start time. */
   pidFile: string;
+  /** What the pid file also records: what the process runs, for a later agent to check. */
+  about?: PidRecord['about'];
   /**
    * Restarts wait `initialMs`, doubled after each crash in a row up to `maxMs` (less a random
    * share of up to half); a process that ran `resetAfterMs` starts the count over.
@@ -46,8 +50,13 @@ export interface SupervisorOptions {
 /** Service log files: readable by the agent's user only. */
 const LOG_FILE_MODE = 0o600;
 
+/** How often an adopted process (not a child: no exit event) is checked for being alive. */
+export const ADOPTED_POLL_MS = 100;
+
 export class Supervisor {
   private child: ChildProcess | null = null;
+  /** The process taken over from an earlier supervisor, while it runs. */
+  private adopted: { rec: PidRecord; timer: NodeJS.Timeout | null } | null = null;
   private stopping = false;
   private readonly restartWait: Backoff;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -65,10 +74,11 @@ export class Supervisor {
   }
 
   get running(): boolean {
+    if (this.adopted) return true; // until the watch sees it gone
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.adopted?.rec.pid ?? this.child?.pid;
   }
   get restarts(): number {
     return this._restarts;
@@ -89,12 +99,48 @@ export class Supervisor {
     void this.spawnChild();
   }
 
+  /**
+   * Takes over `rec`, a process an earlier supervisor of the same service started and left
+   * running (its agent died): nothing is started, the pid file is left as it is. It is watched
+   * every ADOPTED_POLL_MS (pid and start time, as it is not a child), and once it is gone it is
+   * restarted as if it had been started here. Output keeps going to the log files it was
+   * started with.
+   */
+  adopt(rec: PidRecord): void {
+    this.stopping = false;
+    this.startedAt = Date.now();
+    const adopted: { rec: PidRecord; timer: NodeJS.Timeout | null } = { rec, timer: null };
+    this.adopted = adopted;
+    let resolveExit!: () => void;
+    this.exited = new Promise((r) => (resolveExit = r));
+    const check = async () => {
+      adopted.timer = null;
+      if (await isSameProcessAlive(rec.pid, rec.startTime)) {
+        if (this.adopted === adopted)
+          adopted.timer = setTimeout(() => void check(), ADOPTED_POLL_MS);
+        return;
+      }
+      if (this.adopted !== adopted) return;
+      this.adopted = null;
+      resolveExit();
+      this.adoptedEnded(rec.pid);
+    };
+    this.opts.onEvent?.({ type: 'started', pid: rec.pid, adopted: true });
+    void check();
+  }
+
   /** Stops restarting, then TERM (KILL after `graceMs`) the process group; resolves when it is gone. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
-    if (child?.pid !== undefined && this.running) await stopGroup(child.pid, graceMs);
+    const adopted = this.adopted;
+    if (adopted) {
+      // Only while it is still the same process; the watch sees it gone and ends the wait below.
+      if (await isSameProcessAlive(adopted.rec.pid, adopted.rec.startTime)) {
+        await stopGroup(adopted.rec.pid, graceMs);
+      }
+    } else if (child?.pid !== undefined && this.running) await stopGroup(child.pid, graceMs);
     await this.exited;
     await rm(this.opts.pidFile, { force: true });
   }
@@ -130,7 +176,7 @@ export class Supervisor {
     child.once('spawn', () => {
       closeFds();
       if (child.pid !== undefined) {
-        void writePidFile(this.opts.pidFile, child.pid).catch(() => {});
+        void writePidFile(this.opts.pidFile, child.pid, this.opts.about).catch(() => {});
         this.opts.onEvent?.({ type: 'started', pid: child.pid });
       }
     });
@@ -167,6 +213,22 @@ export class Supervisor {
         });
     });
     child.once('exit', onEnd);
+  }
+
+  /** The adopted process is gone: reported, then, unless stopping, restarted after the backoff. */
+  private adoptedEnded(pid: number): void {
+    const restartInMs = this.stopping ? null : this.nextDelay();
+    if (restartInMs !== null) {
+      this.restartTimer = setTimeout(() => {
+        this._restarts++;
+        void this.spawnChild();
+      }, restartInMs);
+    }
+    // Not a child: how it ended, and where its output started, are not known here.
+    const exit: ProcessExit = { code: null, signal: null, output: [], unseen: true };
+    this._firstExit ??= exit;
+    this.opts.onEvent?.({ type: 'exited', pid, ...exit, restartInMs });
+    for (const listener of [...this.exitListeners]) listener(exit);
   }
 
   private nextDelay(): number {

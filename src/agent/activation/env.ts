@@ -1,15 +1,17 @@
 /** `env`: the environment the service process and its command probes get. */
+import { processEnvironment } from '../../executor/index.js';
 import type { ActivationHook } from './hook.js';
 
 /**
  * Adds to `ctx.env` the few variables of the agent's own environment a service should see, the
  * release's `env`, what Slipway tells every service (its name, release, host and PORT), and the
- * port of each service it comes after that runs here, as `<SERVICE>_PORT`.
+ * port of each service it comes after that runs here, as `<SERVICE>_PORT`. A process taken over
+ * keeps the environment it was started with: that one is read back, for the health probes.
  */
 export function envHook(): ActivationHook {
   return {
     name: 'env',
-    prepare(ctx) {
+    async prepare(ctx) {
       const { config, version } = ctx.release;
       Object.assign(ctx.env, {
         ...inherited(),
@@ -23,6 +25,7 @@ export function envHook(): ActivationHook {
         const p = ctx.portOf(dep);
         if (p !== null) ctx.env[`${dep.toUpperCase().replace(/-/g, '_')}_PORT`] = String(p);
       }
+      if (ctx.adopt) ctx.env = (await processEnvironment(ctx.adopt.pid)) ?? ctx.env;
     },
   };
 }

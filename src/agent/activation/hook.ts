@@ -22,6 +22,18 @@ export interface RunningProcess {
   onExit(listener: (exit: ProcessExit) => void): () => void;
 }
 
+/**
+ * A process an earlier agent started for this very release and left running (the agent was
+ * killed or upgraded): the activation takes it over instead of starting one, with the port it
+ * listens on. The service runner checked that it is that process (pid and start time) and that
+ * it runs this release.
+ */
+export interface AdoptedProcess {
+  readonly pid: number;
+  readonly startTime: string;
+  readonly port: number | null;
+}
+
 /** The activation a new one replaces. */
 export interface ReplacedActivation {
   readonly version: number;
@@ -45,6 +57,8 @@ export interface ActivationContext {
    * Whatever is still running of it is stopped with this activation.
    */
   readonly previous: ReplacedActivation | null;
+  /** The running process this activation takes over rather than starting one (null: none). */
+  readonly adopt: AdoptedProcess | null;
   /** Aborted once this activation is not wanted any more: a hook that waits should end early. */
   readonly signal: AbortSignal;
   /** The release's directory, the process's working directory: `switch` resolves its links. */

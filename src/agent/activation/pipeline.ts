@@ -9,6 +9,7 @@ import { envHook } from './env.js';
 import { healthHook } from './health.js';
 import type {
   ActivationContext,
+  AdoptedProcess,
   ActivationHook,
   ActiveStatus,
   ReplacedActivation,
@@ -37,6 +38,10 @@ import { switchHook } from './switch.js';
  *    `supervisor`, it is stopped first, so no probe sees the process go down. A hook that must
  *    run only on a healthy release (a post-activate command) uses `commit`, or `verify` after it.
  *
+ * Taking over a process an earlier agent left running (`ctx.adopt`) runs the same hooks: `port`
+ * keeps the port it listens on, `env` reads the environment it runs with, `supervisor` watches
+ * it instead of starting one, and `health` checks it as any other.
+ *
  * A zero-downtime switch replaces `switch`: it leaves `previous` running, moves the new process
  * to a port of its own in `prepare` (after `announce`, which reports the service's port), and
  * in `commit`, once the new release is healthy, turns traffic over and stops `previous`.
@@ -52,6 +57,8 @@ export interface ActivationInput {
   release: GoalRelease;
   layout: HostLayout;
   previous: ReplacedActivation | null;
+  /** A process an earlier agent left running this release, to take over (see AdoptedProcess). */
+  adopt?: AdoptedProcess | null;
   /** Makes `status` what the host reports for the service, and reports it. */
   publish: (status: ActiveStatus) => void;
   /** Whether `status` is what the host reports for the service. */
@@ -101,6 +108,7 @@ export class Activation implements ReplacedActivation {
         },
         stop: () => this.stopReplaced(),
       },
+      adopt: input.adopt ?? null,
       signal: this.abortController.signal,
       dir: layout.release(service, release.version),
       port: null,

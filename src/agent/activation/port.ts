@@ -9,6 +9,12 @@ export function portHook(): ActivationHook {
   return {
     name: 'port',
     async prepare(ctx) {
+      // A process taken over listens where it was started: the service runner checked it is
+      // the port the release asks for (the dynamic one this host keeps, or the fixed one).
+      if (ctx.adopt) {
+        ctx.port = ctx.adopt.port;
+        return;
+      }
       const port = ctx.release.config.port;
       ctx.port = port === 'dynamic' ? await stablePort(ctx) : port;
     },
