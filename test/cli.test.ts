@@ -114,12 +114,14 @@ describe('slipway verbs', () => {
   describe('finding deployments again', () => {
     const UUID = /deployment ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\n/;
     let id: string;
+    let agent: SlipwayClient;
 
     beforeAll(async () => {
       // A host that is online (it reported), so that a deployment can be made; nothing runs it.
       const joiner = new SlipwayClient({ server: url, token: joinToken });
       const { token } = await joiner.enroll({ name: 'cli-1', region: 'us-east', labels: {} });
-      await new SlipwayClient({ server: url, token }).agentReport({ services: [] });
+      agent = new SlipwayClient({ server: url, token });
+      await agent.agentReport({ services: [] });
     });
 
     it('deploy --wait prints the id while it runs; cancel takes a prefix of it', async () => {
@@ -243,6 +245,20 @@ describe('slipway verbs', () => {
         (await slipway('deployments', '--service', 'securities-api', '--env', 'default')).stdout,
       ).toBe('no deployments\n');
       expect((await slipway('deployments', '--limit', '0')).code).toBe(1);
+    });
+
+    it('--wait says a host had the release on disk already, instead of `fetching`', async () => {
+      // The host reports v1 on disk (a release staged before, or the one a rollback returns to).
+      await agent.agentReport({
+        services: [
+          { service: 'scores-api', staged: [1], stagingFailed: null, fetching: null, active: null },
+        ],
+      });
+      const r = await slipway('stage', 'scores-api', '--image', 'first', '--wait');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('\n  cli-1  v1 already on disk\n');
+      expect(r.stderr).not.toContain('fetching');
+      expect(r.stderr).toMatch(/\nsucceeded in \d+\.\ds\n$/);
     });
   });
 });
