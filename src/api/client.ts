@@ -120,8 +120,11 @@ export class SlipwayClient {
   createDeployment(body: s.CreateDeploymentRequest) {
     return this.json('createDeployment', { body });
   }
-  listDeployments(service?: string, limit?: number) {
-    return this.json('listDeployments', { query: { service, limit } });
+  /** Newest first; `id` of the other calls may also be a unique prefix of a deployment's id. */
+  listDeployments(filter: { service?: string; environment?: string } = {}, limit?: number) {
+    return this.json('listDeployments', {
+      query: { service: filter.service, environment: filter.environment, limit },
+    });
   }
   getDeployment(id: string) {
     return this.json('getDeployment', { params: { id } });

@@ -40,6 +40,9 @@ const limitQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
+/** Deployments: besides the service, the environment they went to. */
+const deploymentListQuery = limitQuery.extend({ environment: z.string().optional() });
+
 export const routes = {
   health: { method: 'GET', path: '/healthz', summary: 'Liveness', auth: 'none', response: ok },
   enroll: {
@@ -207,15 +210,15 @@ export const routes = {
   listDeployments: {
     method: 'GET',
     path: '/v1/deployments',
-    summary: 'Deployments, newest first',
+    summary: 'Deployments, newest first; of one service and/or environment',
     auth: 'reader',
-    query: limitQuery,
+    query: deploymentListQuery,
     response: z.array(s.deployment),
   },
   getDeployment: {
     method: 'GET',
     path: '/v1/deployments/:id',
-    summary: 'One deployment with per-host progress',
+    summary: 'One deployment with per-host progress (`:id` may be a unique prefix of its id)',
     auth: 'reader',
     response: s.deployment,
   },

@@ -67,6 +67,7 @@ describe('slipway', () => {
       'rollback',
       'cancel',
       'status',
+      'deployments',
       'hosts',
       'releases',
       'help',

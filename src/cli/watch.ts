@@ -1,17 +1,7 @@
 /** `--wait`: follows a deployment's event stream and prints its story as it happens. */
-import { isTerminal } from '../core/index.js';
+import { isTerminal, type DeploymentState } from '../core/index.js';
 import type { DeploymentView, SlipwayClient, SlipwayEvent } from '../api/index.js';
-import { formatBytes } from './output.js';
-
-const STATE_WORDS: Record<string, string> = {
-  staging: 'fetching',
-  staged: 'staged',
-  activating: 'activating',
-  healthy: 'healthy',
-  failed: 'FAILED',
-  reverting: 'returning to the previous release',
-  reverted: 'back on the previous release',
-};
+import { ProgressLines } from './progress-lines.js';
 
 /** Describes a deployment in one line: what, where, how many hosts. */
 export function describeDeployment(d: DeploymentView): string {
@@ -27,30 +17,13 @@ export async function watchDeployment(
   print: (line: string) => void,
 ): Promise<DeploymentView> {
   const started = Date.now();
-  const names = new Map(initial.hosts.map((h) => [h.hostId, h.hostName]));
-  const width = Math.max(...initial.hosts.map((h) => h.hostName.length), 4);
+  const lines = new ProgressLines(initial);
   const lastBytes = new Map<string, number>();
   const abort = new AbortController();
   const onEvent = (e: SlipwayEvent) => {
-    const data = e.data;
-    if (e.type === 'host.state') {
-      const name = text(data.hostName ?? names.get(text(data.hostId)) ?? data.hostId);
-      const state = text(data.state);
-      if (state === 'pending') return;
-      const detail = data.detail && state !== 'healthy' ? `: ${text(data.detail)}` : '';
-      print(`  ${name.padEnd(width)}  ${STATE_WORDS[state] ?? state}${detail}`);
-    } else if (e.type === 'batch.started') {
-      const hosts = (data.hosts as string[] | undefined) ?? [];
-      print(
-        `  batch ${Number(data.batch) + 1}/${initial.batchCount}: activating ${hosts.join(', ')}`,
-      );
-    } else if (e.type === 'deployment.state') {
-      const state = text(data.state);
-      if (isTerminal(state as never)) abort.abort();
-      else if (state !== 'staging' && state !== 'activating')
-        print(`  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`);
-      else if (state === 'activating') print(`  every host staged`);
-    }
+    if (e.type === 'deployment.state' && isTerminal(e.data.state as DeploymentState)) abort.abort();
+    const line = lines.event(e);
+    if (line !== undefined) print(line);
   };
   // Byte progress is not an event: poll it while the stream runs.
   const progress = setInterval(() => {
@@ -61,9 +34,7 @@ export async function watchDeployment(
           if (h.state !== 'staging' || h.bytesTotal === null || h.bytesDone === null) continue;
           if (lastBytes.get(h.hostId) === h.bytesDone) continue;
           lastBytes.set(h.hostId, h.bytesDone);
-          print(
-            `  ${h.hostName.padEnd(width)}  fetching ${formatBytes(h.bytesDone)} / ${formatBytes(h.bytesTotal)}`,
-          );
+          print(lines.fetching(h.hostName, h.bytesDone, h.bytesTotal));
         }
       })
       .catch(() => {});
@@ -88,8 +59,4 @@ export async function watchDeployment(
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   print(`${final.state.replace('_', ' ')} in ${secs}s${final.reason ? `: ${final.reason}` : ''}`);
   return final;
-}
-
-function text(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ALREADY_ON_DISK,
   advance,
   requestCancel,
   type Deployment,
@@ -37,6 +38,25 @@ const staged = (
 ) => ({ staged: v, stagingFailed: null, active }) satisfies HostObservation;
 
 describe('deployment state machine', () => {
+  it('says a host had the release on disk already, instead of showing it staging', () => {
+    // a and b have release 2 (a rollback to it, or a stage before); c and d must fetch it.
+    const s = advance(
+      plan({ hosts: hosts.slice(0, 3) }),
+      obs((id) => staged(id === 'c' ? [1] : [1, 2])),
+      0,
+      timing,
+    );
+    const hostEvents = s.events.filter((e) => e.type === 'host.state');
+    expect(hostEvents.map((e) => [e.hostId, e.state, e.detail])).toEqual([
+      ['a', 'staged', ALREADY_ON_DISK],
+      ['b', 'staged', ALREADY_ON_DISK],
+      ['c', 'staging', null],
+    ]);
+    // Their goal still names the release, so that it is kept while the deployment runs.
+    expect(s.goals).toEqual(['a', 'b', 'c'].map((id) => ({ hostId: id, stage: 2 })));
+    expect(s.deployment.state).toBe('staging');
+  });
+
   it('stages every host before activating anything, then activates batch by batch', () => {
     let s = advance(
       plan(),

@@ -138,7 +138,10 @@ export function requestCancel(d: Deployment): Deployment {
 }
 
 /** Why a host that was removed during a deployment stopped counting. */
-const HOST_REMOVED = 'the host was removed (slipway hosts remove)';
+export const HOST_REMOVED = 'the host was removed (slipway hosts remove)';
+
+/** The detail of a host staged at once: it had the release on disk, there was nothing to fetch. */
+export const ALREADY_ON_DISK = 'already on disk';
 
 class StepBuilder {
   d: Deployment;
@@ -204,7 +207,11 @@ function stage(
     d.deadline = now + timing.stageTimeoutMs;
     for (const h of d.hosts) {
       s.goal({ hostId: h.hostId, stage: d.release });
-      s.setHost(h, 'staging');
+      // A host that has the release already (a rollback, a release staged before) fetches
+      // nothing: it is staged at once, and says so, rather than seen `staging` for an instant.
+      const o = obs.get(h.hostId);
+      if (!o?.removed && o?.staged.includes(d.release)) s.setHost(h, 'staged', ALREADY_ON_DISK);
+      else s.setHost(h, 'staging');
     }
   }
   for (const h of d.hosts) {

@@ -112,6 +112,8 @@ export interface DeploymentRepository {
   getForUpdate(id: string): Promise<DeploymentRow | undefined>;
   /** Newest first. */
   list(filter: { service?: string; environment?: string }, limit: number): Promise<DeploymentRow[]>;
+  /** Ids that start with `prefix`, in id order, at most `limit`. */
+  idsWithPrefix(prefix: string, limit: number): Promise<string[]>;
   /** Ids of deployments still running, oldest first. */
   runningIds(): Promise<string[]>;
   runningFor(service: string, environment: string): Promise<string | undefined>;

@@ -1,13 +1,18 @@
 /**
  * Deployments: `deploy` and `stage` roll out a new release, `rollback` an older one, `cancel`
- * stops one, `status` shows one or what runs where.
+ * stops one, `status` shows one or what runs where, `deployments` lists them. A deployment is
+ * named by its id or a unique prefix of it (at least 4 characters), e.g. the short id tables show.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { SlipwayError } from '../../core/index.js';
 import type { DeploymentView, SlipwayClient } from '../../api/index.js';
 import type { CliContext } from '../context.js';
-import { shortId, table } from '../output.js';
+import { deploymentsTable } from '../deployment-table.js';
+import { table } from '../output.js';
 import { describeDeployment, watchDeployment } from '../watch.js';
+
+/** How many deployments `slipway status` shows. */
+const RECENT = 5;
 
 interface FollowOptions {
   env?: string;
@@ -15,7 +20,7 @@ interface FollowOptions {
   json?: boolean;
 }
 
-/** Adds `deploy`, `stage`, `rollback`, `cancel` and `status`. */
+/** Adds `deploy`, `stage`, `rollback`, `cancel`, `status` and `deployments`. */
 export function register(program: Command, ctx: CliContext): void {
   for (const kind of ['deploy', 'stage'] as const) {
     program
@@ -60,7 +65,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('cancel')
     .description('cancel a running deployment; activated hosts go back to their previous release')
-    .argument('<deployment>', 'deployment id')
+    .argument('<deployment>', 'deployment id (or a unique prefix of it)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const d = await ctx.client(cmd).cancelDeployment(id);
       ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
@@ -68,21 +73,52 @@ export function register(program: Command, ctx: CliContext): void {
 
   program
     .command('status')
-    .description('what runs where, or one deployment')
-    .argument('[deployment]', 'deployment id')
-    .option('--json', 'print JSON')
+    .description('what runs where and the recent deployments, or one deployment')
+    .argument('[deployment]', 'deployment id (or a unique prefix of it)')
+    .option('--json', 'print JSON: {"status": [host × service rows], "deployments": [recent]}')
     .action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
       const c = ctx.client(cmd);
       if (id) {
         ctx.out.result(await c.getDeployment(id), o.json, deploymentText);
         return;
       }
-      const rows = await c.status();
-      if (o.json) return ctx.out.json(rows);
+      const [rows, recent] = await Promise.all([c.status(), c.listDeployments({}, RECENT)]);
+      if (o.json) return ctx.out.json({ status: rows, deployments: recent });
       ctx.out.line(statusTable(rows));
-      const recent = await c.listDeployments(undefined, 5);
-      if (recent.length > 0) ctx.out.line('\nrecent deployments:\n' + recentTable(recent));
+      if (recent.length > 0) {
+        ctx.out.line('\nrecent deployments:\n' + deploymentsTable(recent, Date.now()));
+      }
     });
+
+  program
+    .command('deployments')
+    .description('deployments, newest first')
+    .option('--service <service>', 'only those of this service')
+    .option('--env <environment>', 'only those to this environment')
+    .option('--limit <n>', 'at most this many (1-1000)', parseLimit, 20)
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        o: { service?: string; env?: string; limit: number; json?: boolean },
+        cmd: Command,
+      ) => {
+        const list = await ctx
+          .client(cmd)
+          .listDeployments({ service: o.service, environment: o.env }, o.limit);
+        if (o.json) return ctx.out.json(list);
+        ctx.out.line(list.length > 0 ? deploymentsTable(list, Date.now()) : 'no deployments');
+      },
+    );
+}
+
+function parseLimit(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < 1 || n > 1000) {
+    throw new InvalidArgumentError(
+      `expected a whole number from 1 to 1000, not ${JSON.stringify(s)}`,
+    );
+  }
+  return n;
 }
 
 function parseVersion(s: string): number {
@@ -104,7 +140,11 @@ async function report(
     out.result(d, o.json, () => `${describeDeployment(d)}\ndeployment ${d.id}`);
     return;
   }
-  if (!o.json) out.progress(describeDeployment(d));
+  // The id first, on stdout: to look it up or cancel it while this follows it.
+  if (!o.json) {
+    out.progress(describeDeployment(d));
+    out.line(`deployment ${d.id}`);
+  }
   const final = await watchDeployment(c, d, out.progressUnless(o.json));
   if (o.json) out.json(final);
   if (final.state !== 'succeeded') ctx.fail();
@@ -112,6 +152,7 @@ async function report(
 
 function deploymentText(d: DeploymentView): string {
   return [
+    `deployment ${d.id}`,
     `${describeDeployment(d)}\nstate: ${d.state}${d.reason ? ` (${d.reason})` : ''}`,
     table(
       ['HOST', 'REGION', 'BATCH', 'STATE', 'DETAIL'],
@@ -139,21 +180,6 @@ function statusTable(
       r.service,
       r.active === null ? '-' : `v${r.active}`,
       r.online ? r.state : `${r.state} (offline)`,
-    ]),
-  );
-}
-
-function recentTable(recent: DeploymentView[]): string {
-  return table(
-    ['ID', 'SERVICE', 'KIND', 'RELEASE', 'ENV', 'STATE', 'CREATED'],
-    recent.map((d) => [
-      shortId(d.id),
-      d.service,
-      d.kind,
-      `v${d.release}`,
-      d.environment,
-      d.state,
-      d.createdAt,
     ]),
   );
 }

@@ -51,7 +51,7 @@ export async function agentGoal(
   opts: { after: number; waitMs: number; closed: AbortSignal },
 ): Promise<AgentGoal> {
   const hostId = hostIdOf(actor);
-  ctx.hosts.touch(hostId, new Date(ctx.now()));
+  ctx.hosts.pollOpened(hostId, new Date(ctx.now()));
   // Waiting starts before the read, so a change committed between the two is not missed.
   const stop = new AbortController();
   const onClose = () => stop.abort();
@@ -68,6 +68,8 @@ export async function agentGoal(
   } finally {
     opts.closed.removeEventListener('abort', onClose);
     stop.abort();
+    // Closed before the answer: the agent (or its network) went away; it re-polls if it runs.
+    ctx.hosts.pollClosed(hostId, opts.closed.aborted ? new Date(ctx.now()) : null);
   }
 }
 

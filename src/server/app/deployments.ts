@@ -23,6 +23,7 @@ import type { DeploymentRow, HostRow, ReleaseRow, Store } from '../../store/inde
 import type { Identity } from '../authz/identity.js';
 import { deploymentView, isOnline } from '../views.js';
 import type { AppContext } from './context.js';
+import { uniquePrefixMatch } from './id-prefix.js';
 import { resolveImage } from './images.js';
 import { requireServiceMap } from './service-map.js';
 
@@ -90,12 +91,16 @@ export async function createDeployment(
   return viewOf(ctx, await getDeployment(ctx.store, id));
 }
 
-/** Asks a running deployment to stop; activated hosts return to their previous release. */
+/**
+ * Asks a running deployment (`id` or a unique prefix of it) to stop; activated hosts return to
+ * their previous release.
+ */
 export async function cancelDeployment(
   ctx: AppContext,
   actor: Identity,
   id: string,
 ): Promise<DeploymentView> {
+  id = await resolveDeploymentId(ctx.store, id);
   await ctx.uow.run(actor, async ({ tx, emit }) => {
     const row = await tx.deployments.getForUpdate(id);
     if (!row) throw new NotFoundError('deployment', id);
@@ -107,10 +112,43 @@ export async function cancelDeployment(
   return viewOf(ctx, await getDeployment(ctx.store, id));
 }
 
-export async function getDeployment(store: Store, id: string): Promise<DeploymentRow> {
-  const row = await store.deployments.get(id);
-  if (!row) throw new NotFoundError('deployment', id);
+/** A deployment by its id or a unique prefix of it (what `slipway status` shows, e.g.). */
+export async function getDeployment(store: Store, ref: string): Promise<DeploymentRow> {
+  const row =
+    (await store.deployments.get(ref)) ??
+    (await store.deployments.get(await idOfPrefix(store, ref)));
+  if (!row) throw new NotFoundError('deployment', ref);
   return row;
+}
+
+/** The shortest prefix of a deployment id looked up. Ids are UUIDs: 4 hex digits tell apart most. */
+export const DEPLOYMENT_PREFIX_MIN = 4;
+
+/** The full id of the deployment `ref` names: its id, or a unique prefix of it. */
+export async function resolveDeploymentId(store: Store, ref: string): Promise<string> {
+  return (await store.deployments.get(ref)) ? ref : idOfPrefix(store, ref);
+}
+
+async function idOfPrefix(store: Store, ref: string): Promise<string> {
+  const prefix = ref.toLowerCase();
+  const id = /^[0-9a-f][0-9a-f-]*$/.test(prefix)
+    ? await uniquePrefixMatch(
+        {
+          kind: 'deployment',
+          minLength: DEPLOYMENT_PREFIX_MIN,
+          idsWithPrefix: (p, limit) => store.deployments.idsWithPrefix(p, limit),
+        },
+        prefix,
+      )
+    : undefined;
+  if (id === undefined) {
+    throw new SlipwayError(
+      'NOT_FOUND',
+      `no deployment ${JSON.stringify(ref)}: give a deployment id or a unique prefix of one (slipway deployments lists them)`,
+      { kind: 'deployment', id: ref },
+    );
+  }
+  return id;
 }
 
 export async function listDeployments(

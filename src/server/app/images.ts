@@ -6,6 +6,7 @@ import type { Store } from '../../store/index.js';
 import type { Identity } from '../authz/identity.js';
 import { imageView } from '../views.js';
 import type { AppContext } from './context.js';
+import { uniquePrefixMatch } from './id-prefix.js';
 import {
   canonicalManifestInSlices,
   parseManifestInSlices,
@@ -21,9 +22,19 @@ export async function resolveImage(store: Store, service: string, ref: string): 
   const tagged = await store.images.byTag(service, ref);
   if (tagged) return tagged;
   if (/^[0-9a-f]{12,63}$/.test(ref)) {
-    const matches = (await store.images.list(service, 1000)).filter((i) => i.id.startsWith(ref));
-    if (matches.length === 1) return matches[0]!.id;
-    if (matches.length > 1) throw new SlipwayError('INVALID', `image prefix ${ref} is ambiguous`);
+    const id = await uniquePrefixMatch(
+      {
+        kind: 'image',
+        minLength: 12,
+        idsWithPrefix: async (prefix, limit) =>
+          (await store.images.list(service, 1000))
+            .map((i) => i.id)
+            .filter((id) => id.startsWith(prefix))
+            .slice(0, limit),
+      },
+      ref,
+    );
+    if (id) return id;
   }
   throw new SlipwayError(
     'NOT_FOUND',

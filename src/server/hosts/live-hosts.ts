@@ -9,6 +9,14 @@
 import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
 
+/**
+ * A host as this server knows it: the stored row with its agent's latest report, and when this
+ * server saw the agent's goal long poll drop (the connection closed before the answer, as when
+ * the agent dies) with nothing heard from it since. Only the server that held the long poll
+ * knows: the stored last-seen time stays what every server goes by.
+ */
+export type LiveHostRow = HostRow & { pollDroppedAt?: Date };
+
 interface Pending {
   /** Undefined when only the last-seen time changed. */
   report?: HostReport;
@@ -20,6 +28,10 @@ const FLUSH_MS = 1_000;
 
 export class LiveHosts {
   private pending = new Map<string, Pending>();
+  /** Goal long polls open on this server, by host. */
+  private readonly polls = new Map<string, number>();
+  /** When a host's last long poll on this server was dropped, with none open since. */
+  private readonly dropped = new Map<string, Date>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -31,7 +43,31 @@ export class LiveHosts {
   /** Records an agent's report; readers here see it at once, the table within a second. */
   report(hostId: string, report: HostReport, at: Date): void {
     this.pending.set(hostId, { report, bytesReceived: report.bytesReceived, seenAt: at });
+    this.dropped.delete(hostId);
     this.flushSoon();
+  }
+
+  /** An agent's goal long poll arrived: it is there. */
+  pollOpened(hostId: string, at: Date): void {
+    this.polls.set(hostId, (this.polls.get(hostId) ?? 0) + 1);
+    this.dropped.delete(hostId);
+    this.touch(hostId, at);
+  }
+
+  /**
+   * An agent's goal long poll ended: answered (`droppedAt` null), or dropped by the agent's side
+   * at `droppedAt`, before the answer. An agent re-polls at once after an answer, and within a
+   * second after a dropped connection while it runs; a dead agent's connection is closed by its
+   * kernel, so the drop is the first sign of its death, long before its reports stop counting.
+   */
+  pollClosed(hostId: string, droppedAt: Date | null): void {
+    const open = (this.polls.get(hostId) ?? 1) - 1;
+    if (open > 0) {
+      this.polls.set(hostId, open);
+      return;
+    }
+    this.polls.delete(hostId);
+    if (droppedAt) this.dropped.set(hostId, droppedAt);
   }
 
   /** Records that an agent was heard from. */
@@ -41,17 +77,22 @@ export class LiveHosts {
     this.flushSoon();
   }
 
+  /** How many goal long polls of the host this server holds open. */
+  pollsOpen(hostId: string): number {
+    return this.polls.get(hostId) ?? 0;
+  }
+
   /** Hosts as their agents last described them; `store` may be a transaction's. */
-  async list(store: Store = this.store): Promise<HostRow[]> {
+  async list(store: Store = this.store): Promise<LiveHostRow[]> {
     return (await store.hosts.list()).map((h) => this.overlay(h));
   }
 
-  async byId(id: string, store: Store = this.store): Promise<HostRow | undefined> {
+  async byId(id: string, store: Store = this.store): Promise<LiveHostRow | undefined> {
     const h = await store.hosts.byId(id);
     return h && this.overlay(h);
   }
 
-  async byName(name: string, store: Store = this.store): Promise<HostRow | undefined> {
+  async byName(name: string, store: Store = this.store): Promise<LiveHostRow | undefined> {
     const h = await store.hosts.byName(name);
     return h && this.overlay(h);
   }
@@ -77,12 +118,16 @@ export class LiveHosts {
     await this.flush();
   }
 
-  private overlay(h: HostRow): HostRow {
+  private overlay(h: HostRow): LiveHostRow {
     const p = this.pending.get(h.id);
-    if (!p) return h;
+    const droppedAt = this.dropped.get(h.id);
+    const live: LiveHostRow = droppedAt ? { ...h, pollDroppedAt: droppedAt } : h;
+    if (!p) return live;
+    // Another server may have heard from the host later than this one's pending time.
+    const lastSeenAt = h.lastSeenAt && h.lastSeenAt > p.seenAt ? h.lastSeenAt : p.seenAt;
     return p.report === undefined
-      ? { ...h, lastSeenAt: p.seenAt }
-      : { ...h, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt: p.seenAt };
+      ? { ...live, lastSeenAt }
+      : { ...live, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt };
   }
 
   private flushSoon(): void {

@@ -18,7 +18,7 @@ export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFe
   );
 
   addRoute(host, routes.listDeployments, ({ query }) =>
-    listDeployments(ctx, { service: query.service }, query.limit),
+    listDeployments(ctx, { service: query.service, environment: query.environment }, query.limit),
   );
 
   addRoute(host, routes.getDeployment, async ({ params }) =>
@@ -30,9 +30,12 @@ export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFe
   );
 
   addRoute(host, routes.deploymentEvents, async ({ params, request, reply }) => {
-    const id = params.id ?? '';
-    await getDeployment(ctx.store, id); // 404 for an unknown deployment
-    return streamEvents(ctx.store, feed, request, reply, { deploymentId: id, after: 0 });
+    // The full id (the path may hold a prefix); 404 for an unknown deployment.
+    const { deployment } = await getDeployment(ctx.store, params.id ?? '');
+    return streamEvents(ctx.store, feed, request, reply, {
+      deploymentId: deployment.id,
+      after: 0,
+    });
   });
 
   addRoute(host, routes.events, async ({ query, request, reply }) =>

@@ -66,6 +66,19 @@ export class KyselyDeployments implements DeploymentRepository {
     return (await q.execute()).map(toDeployment);
   }
 
+  async idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    // LIKE treats `%`, `_` and backslash specially: escape them, so a prefix is only ever a prefix.
+    const pattern = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('id')
+      .where('id', 'like', pattern)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
   async runningIds(): Promise<string[]> {
     const rows = await this.db
       .selectFrom('deployments')

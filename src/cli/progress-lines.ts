@@ -1,0 +1,92 @@
+/**
+ * The lines `--wait` prints for a deployment's events: pure, so that what a user reads can be
+ * tested without a server. Each line names the release it is about where two are in play:
+ * after a failed activation a host goes back to the release it ran before, and the failure is
+ * the new release's, not the one it is back on.
+ */
+import { ALREADY_ON_DISK, HOST_REMOVED, isTerminal, type DeploymentState } from '../core/index.js';
+import type { DeploymentView, SlipwayEvent } from '../api/index.js';
+import { formatBytes } from './output.js';
+
+/** What the lines need to know of the deployment they follow. */
+export type Followed = Pick<DeploymentView, 'release' | 'batchCount' | 'hosts'>;
+
+/** Formats one deployment's events into progress lines, host names aligned. */
+export class ProgressLines {
+  private readonly width: number;
+
+  constructor(private readonly d: Followed) {
+    this.width = Math.max(...d.hosts.map((h) => h.hostName.length), 4);
+  }
+
+  /** The line an event prints, or undefined for one that prints nothing. */
+  event(e: SlipwayEvent): string | undefined {
+    const data = e.data;
+    if (e.type === 'host.state') {
+      const host = this.d.hosts.find((h) => h.hostId === data.hostId);
+      const name = text(data.hostName ?? host?.hostName ?? data.hostId);
+      const detail = typeof data.detail === 'string' ? data.detail : null;
+      const words = this.hostState(text(data.state), detail, host?.previous ?? null);
+      return words === undefined ? undefined : this.hostLine(name, words);
+    }
+    if (e.type === 'batch.started') {
+      const hosts = (data.hosts as string[] | undefined) ?? [];
+      return `  batch ${Number(data.batch) + 1}/${this.d.batchCount}: activating ${hosts.join(', ')}`;
+    }
+    if (e.type === 'deployment.state') {
+      const state = text(data.state);
+      if (state === 'staging' || isTerminal(state as DeploymentState)) return undefined;
+      if (state === 'activating') return '  every host staged';
+      return `  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`;
+    }
+    return undefined;
+  }
+
+  /** A host's fetch progress. */
+  fetching(hostName: string, done: number, total: number): string {
+    return this.hostLine(hostName, `fetching ${formatBytes(done)} / ${formatBytes(total)}`);
+  }
+
+  private hostLine(name: string, words: string): string {
+    return `  ${name.padEnd(this.width)}  ${words}`;
+  }
+
+  private hostState(
+    state: string,
+    detail: string | null,
+    previous: number | null,
+  ): string | undefined {
+    const release = `v${this.d.release}`;
+    switch (state) {
+      case 'pending':
+        return undefined;
+      case 'staging':
+        return 'fetching';
+      case 'staged':
+        return detail === ALREADY_ON_DISK ? `${release} already on disk` : 'staged';
+      case 'healthy':
+        return 'healthy';
+      case 'failed':
+        return `FAILED${detail ? `: ${detail}` : ''}`;
+      case 'reverting':
+      case 'reverted': {
+        if (detail === HOST_REMOVED) return `gone: ${detail}`;
+        const where =
+          previous === null
+            ? state === 'reverting'
+              ? `stopping ${release} (no release ran before)`
+              : `stopped ${release} (no release ran before)`
+            : state === 'reverting'
+              ? `returning to v${previous}`
+              : `back on v${previous}`;
+        return `${where}${detail ? ` (${release} failed: ${detail})` : ''}`;
+      }
+      default:
+        return `${state}${detail ? `: ${detail}` : ''}`;
+    }
+  }
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
