@@ -71,7 +71,7 @@ describe('a release whose process exits during activation', () => {
     // Told well before the health deadline (a generous bound: a crash is seen in about 1 s).
     expect(took).toBeLessThan(HEALTH_DEADLINE_S * 1000);
 
-    const [d] = await c.client.listDeployments('scores-api');
+    const [d] = await c.client.listDeployments({ service: 'scores-api' });
     expect(d).toMatchObject({ release: 2, state: 'rolled_back' });
     expect(d!.reason).toContain(crash);
     const events = await c.store.events.after(0, d!.id);
