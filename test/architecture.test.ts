@@ -1,4 +1,4 @@
-// The import graph of src/ has no cycles (DESIGN.md: folders form layers). Folder boundaries
+// The import graph of src/ has no cycles (docs/architecture.md: folders form layers). Folder boundaries
 // themselves are enforced by ESLint's no-restricted-imports (eslint.config.js).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
