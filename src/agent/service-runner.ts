@@ -42,6 +42,8 @@ export interface RunnerDeps {
   /** Runs a staging so that object collection cannot run at the same time. */
   staging: <T>(fn: () => Promise<T>) => Promise<T>;
   log: (msg: string) => void;
+  /** Waits between quiet tries of a failing staging (STAGING_BACKOFF); tests shorten them. */
+  stagingBackoff?: BackoffPolicy;
 }
 
 /**
@@ -264,7 +266,7 @@ export class ServiceRunner {
     const failed = (this.tries?.version === version ? this.tries.failed : 0) + 1;
     const quiet = passing(e) && failed < STAGING_TRIES;
     const wait = quiet
-      ? backoffDelay(failed, STAGING_BACKOFF)
+      ? backoffDelay(failed, this.deps.stagingBackoff ?? STAGING_BACKOFF)
       : backoffDelay(failed - STAGING_TRIES + 1, STAGING_RETRY);
     this.tries = { version, failed, nextAt: Date.now() + wait };
     if (quiet) {
