@@ -20,6 +20,15 @@ export interface LeadershipTiming {
 
 export const DEFAULT_LEADERSHIP_TIMING: LeadershipTiming = { checkMs: 2_000, timeoutMs: 5_000 };
 
+/**
+ * The database drops the session of a holder whose machine vanished (no FIN, so no end of the
+ * connection it would see) after about 5 + 3 × 2 = 11 s of silence, instead of the operating
+ * system's default of hours, which would keep the lock and every other server standing by. The
+ * holder itself gives up sooner: a check unanswered for `timeoutMs` counts as the lead lost.
+ */
+const SERVER_SIDE_KEEPALIVES =
+  '-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3';
+
 /** The advisory lock key of a lead: 64 bits of a hash of its name, as PostgreSQL's bigint. */
 export function advisoryKey(name: string): string {
   return createHash('sha256').update(`slipway:${name}`).digest().readBigInt64BE(0).toString();
@@ -127,6 +136,7 @@ export class PostgresLeadership implements Leadership {
       query_timeout: this.timing.timeoutMs,
       keepAlive: true,
       application_name: `slipway lead: ${this.name}`,
+      options: SERVER_SIDE_KEEPALIVES,
     });
     client.on('error', (e) => this.broken(client, `the connection failed: ${e.message}`));
     client.on('end', () => this.broken(client, 'the connection ended'));
