@@ -1,7 +1,7 @@
 /**
  * A local fleet of real processes: one server (and, on PostgreSQL, replicas of it) and several
- * agents on loopback, each with its own data dir, each a `slipway` process as on a real host. The demo, the integration tests and
- * the benchmarks use it; the product does not.
+ * agents on loopback, each with its own data dir, each a `slipway` process as on a real host.
+ * The demo, the integration tests and the benchmarks use it; the product does not.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
