@@ -52,6 +52,11 @@ export interface ServerDeps {
   /** Orchestrator tick; tests shorten it. */
   tickMs?: number;
   /**
+   * How often this server's orchestrator, standing by while another server on the database
+   * leads, tries to take the lead (default 2 s); tests shorten it.
+   */
+  leadRetryMs?: number;
+  /**
    * Networks (`slipway server --peer-networks`) whose addresses agents may advertise as their
    * peer URL though their reports come from another address (NAT).
    */
@@ -100,7 +105,15 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   const hosts = new LiveHosts(store, log);
   const goals = new GoalWatch(store);
   const feed = new EventFeed(store, log);
-  const orchestrator = new Orchestrator({ store, uow, hosts, now, log, tickMs: deps.tickMs });
+  const orchestrator = new Orchestrator({
+    store,
+    uow,
+    hosts,
+    now,
+    log,
+    tickMs: deps.tickMs,
+    leadRetryMs: deps.leadRetryMs,
+  });
   const ctx: AppContext = {
     store,
     uow,

@@ -3,9 +3,15 @@
  * pure state machine what comes next, and persists the new state, the goal changes and the
  * events in one transaction before anyone acts on them. After a crash the loop simply picks the
  * running deployments up again from the store.
+ *
+ * Several servers may share one database; one orchestrator at a time does the work, the one
+ * holding the store's `orchestrator` lead. The others stand by and try to take it every few
+ * seconds, so when the leader's process dies (and its lock with its database session) another
+ * carries on. Agents may report to any server: the leader reads their reports from the store,
+ * where every server writes them within a second, and looks every tick.
  */
 import { advance, isTerminal, type Timing } from '../core/index.js';
-import type { HostRow, Store } from '../store/index.js';
+import type { HostRow, Leadership, Store } from '../store/index.js';
 import { ORCHESTRATOR } from './authz/identity.js';
 import type { UnitOfWork } from './app/unit-of-work.js';
 import type { LiveHosts } from './hosts/live-hosts.js';
@@ -20,43 +26,121 @@ export interface OrchestratorOptions {
   log?: (msg: string) => void;
   /** How long staging may take. */
   stageTimeoutMs?: number;
+  /** The lead to hold while working; the store's `orchestrator` lead by default. */
+  leadership?: Leadership;
+  /** How often a standing-by orchestrator tries to take the lead. */
+  leadRetryMs?: number;
 }
 
+/** The name of the lead the orchestrator holds while it works. */
+export const ORCHESTRATOR_LEAD = 'orchestrator';
+
+const LEAD_RETRY_MS = 2_000;
+
 /**
- * After the orchestrator starts, how long hosts have to report before a deadline may pass:
- * agents reconnect to a restarted server within a few seconds (their retries back off to 5 s).
+ * After the orchestrator takes the lead (at start, or from a server that died), how long hosts
+ * have to report before a deadline may pass: agents reconnect to a restarted server within a few
+ * seconds (their retries back off to 5 s).
  */
 export const RESTART_GRACE_MS = 20_000;
 
 export class Orchestrator {
   private timer: NodeJS.Timeout | null = null;
+  private leadTimer: NodeJS.Timeout | null = null;
   /** No deadline passes before this (see RESTART_GRACE_MS). */
   private deadlinesNotBefore = 0;
   private running: Promise<void> | null = null;
   private again = false;
-  private stopped = false;
+  private stopped = true;
+  /** Whether this orchestrator holds the lead and may step deployments. */
+  private leading = false;
+  /** Whether "standing by" was said since the last change of lead (it is said once). */
+  private saidStandingBy = false;
+  private lastLeadError = '';
+  private unsubscribeLost: (() => void) | null = null;
   private readonly now: () => number;
+  private readonly lead: Leadership;
+  private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.now = opts.now ?? Date.now;
+    this.lead = opts.leadership ?? opts.store.leadership(ORCHESTRATOR_LEAD);
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Whether this orchestrator leads (it steps deployments only then). */
+  get isLeading(): boolean {
+    return this.leading;
   }
 
   start(): void {
     this.stopped = false;
-    this.deadlinesNotBefore = this.now() + RESTART_GRACE_MS;
+    this.unsubscribeLost = this.lead.onLost((why) => this.lostLead(why));
     this.timer = setInterval(() => this.kick(), this.opts.tickMs ?? 500);
-    this.kick();
+    void this.tryLead();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.leading = false;
     if (this.timer) clearInterval(this.timer);
+    if (this.leadTimer) clearTimeout(this.leadTimer);
+    this.unsubscribeLost?.();
     await this.running;
+    await this.lead.release();
+  }
+
+  /** Tries to take the lead; standing by, tries again later. */
+  private async tryLead(): Promise<void> {
+    this.leadTimer = null;
+    if (this.stopped || this.leading) return;
+    let got = false;
+    try {
+      got = await this.lead.tryAcquire();
+      this.lastLeadError = '';
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.lastLeadError) {
+        this.log(`orchestrator: cannot try to take the lead (${msg}); trying again`);
+        this.lastLeadError = msg;
+      }
+    }
+    if (this.stopped) return;
+    if (got) {
+      this.leading = true;
+      this.saidStandingBy = false;
+      // Hosts whose server died with the last leader need time to reach this one.
+      this.deadlinesNotBefore = this.now() + RESTART_GRACE_MS;
+      this.log('orchestrator: leading');
+      this.kick();
+      return;
+    }
+    if (!this.saidStandingBy && !this.lastLeadError) {
+      this.log('orchestrator: another server leads; standing by');
+      this.saidStandingBy = true;
+    }
+    this.retryLead();
+  }
+
+  private retryLead(): void {
+    if (this.stopped || this.leadTimer) return;
+    this.leadTimer = setTimeout(() => void this.tryLead(), this.opts.leadRetryMs ?? LEAD_RETRY_MS);
+    this.leadTimer.unref();
+  }
+
+  /** The lead's connection is gone: another server may lead now, so no new step starts here. */
+  private lostLead(why: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.saidStandingBy = true;
+    this.log(`orchestrator: lost the lead (${why}); standing by`);
+    this.retryLead();
   }
 
   /** Asks for a pass over the running deployments soon; passes never overlap. */
   kick(): void {
-    if (this.stopped) return;
+    // The leader ticks: a kick on a server standing by has nothing to do.
+    if (this.stopped || !this.leading) return;
     if (this.running) {
       this.again = true;
       return;
@@ -72,12 +156,19 @@ export class Orchestrator {
       });
   }
 
-  /** One pass over every running deployment (also used by tests to step deterministically). */
+  /**
+   * One pass over every running deployment, when this orchestrator leads; a lead lost midway
+   * starts no further step (the one under way commits or not, its row lock keeping it whole).
+   */
   async pass(): Promise<void> {
+    if (!this.leading) return;
     const ids = await this.opts.store.deployments.runningIds();
     if (ids.length === 0) return;
     const hosts = new Map((await this.opts.hosts.list()).map((h) => [h.id, h]));
-    for (const id of ids) await this.step(id, hosts);
+    for (const id of ids) {
+      if (!this.leading) return;
+      await this.step(id, hosts);
+    }
   }
 
   private async step(id: string, hosts: ReadonlyMap<string, HostRow>): Promise<void> {

@@ -5,14 +5,20 @@ import { Kysely, Migrator, PostgresDialect, type MigrationProvider } from 'kysel
 import pg from 'pg';
 import { SlipwayError } from '../core/index.js';
 import { migrations } from './migrations.js';
+import {
+  DEFAULT_LEADERSHIP_TIMING,
+  PostgresLeadership,
+  SoleLeadership,
+  type LeadershipTiming,
+} from './leadership.js';
 import { PGliteDialect } from './pglite-dialect.js';
-import type { Channel, Store } from './repositories.js';
+import type { Channel, Leadership, Store } from './repositories.js';
 import type { Database } from './schema.js';
 import { CHANNELS, KyselyStore, Listeners } from './store.js';
 
 export type StoreOptions =
   | { engine: 'pglite'; dataDir: string | null /* null: in memory */ }
-  | { engine: 'postgres'; url: string };
+  | { engine: 'postgres'; url: string; leadership?: LeadershipTiming };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
 const channels = Object.entries(CHANNELS) as [Channel, string][];
@@ -22,6 +28,22 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const listeners = new Listeners();
   let db: Kysely<Database>;
   let close: () => Promise<void>;
+  // Every lead handed out, given up when the store closes (a closed store leads nothing).
+  const leads = new Set<Leadership>();
+  const newLead =
+    opts.engine === 'pglite'
+      ? () => new SoleLeadership()
+      : (name: string) =>
+          new PostgresLeadership(opts.url, name, opts.leadership ?? DEFAULT_LEADERSHIP_TIMING);
+  const leadership = (name: string): Leadership => {
+    const lead = newLead(name);
+    leads.add(lead);
+    return lead;
+  };
+  const releaseLeads = async () => {
+    await Promise.all([...leads].map((l) => l.release()));
+    leads.clear();
+  };
   if (opts.engine === 'pglite') {
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
     const pglite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
@@ -66,7 +88,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       { cause: error },
     );
   }
-  return new KyselyStore(db, opts.engine, listeners, close);
+  const closeAll = async () => {
+    await releaseLeads();
+    await close();
+  };
+  return new KyselyStore(db, opts.engine, listeners, leadership, closeAll);
 }
 
 /**

@@ -143,6 +143,25 @@ export interface EventRepository {
 /** Channels on which a committed change is announced to every server process. */
 export type Channel = 'events' | 'goals';
 
+/**
+ * A named lead that at most one process on the database holds at a time (on PostgreSQL a session
+ * advisory lock on a connection of its own; PGlite, embedded, always leads). A process that
+ * dies loses it with its session.
+ */
+export interface Leadership {
+  /** Whether this process holds the lead, as far as it knows. */
+  readonly held: boolean;
+  /** Takes the lead when no other process holds it; true when held (already or now). */
+  tryAcquire(): Promise<boolean>;
+  /**
+   * Calls `fn` (with why) when a held lead is lost: its connection dropped or failed a check,
+   * so the lock may be someone else's. Returns the unsubscribe.
+   */
+  onLost(fn: (why: string) => void): () => void;
+  /** Gives the lead up, and any connection kept for it. */
+  release(): Promise<void>;
+}
+
 /** The control plane's persistent state. Repositories run in the transaction they are bound to. */
 export interface Store {
   /** Which engine is behind it, for logs. */
@@ -166,5 +185,7 @@ export interface Store {
   notify(channel: Channel, payload: string): Promise<void>;
   /** Calls `fn` with each payload announced on `channel`; returns the unsubscribe. */
   listen(channel: Channel, fn: (payload: string) => void): () => void;
+  /** A new handle on the named lead; released when the store closes. */
+  leadership(name: string): Leadership;
   close(): Promise<void>;
 }

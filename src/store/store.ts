@@ -4,7 +4,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { Channel, Store } from './repositories.js';
+import type { Channel, Leadership, Store } from './repositories.js';
 import { KyselyChunks } from './repositories/chunks.js';
 import { KyselyDeployments } from './repositories/deployments.js';
 import { KyselyEvents } from './repositories/events.js';
@@ -53,6 +53,7 @@ export class KyselyStore implements Store {
     private readonly db: Db,
     readonly engine: 'pglite' | 'postgres',
     private readonly listeners: Listeners,
+    private readonly leaderships: (name: string) => Leadership,
     private readonly closer: () => Promise<void> = async () => {},
   ) {
     this.tokens = new KyselyTokens(db);
@@ -71,7 +72,7 @@ export class KyselyStore implements Store {
     if (this.db.isTransaction) return fn(this);
     return this.db
       .transaction()
-      .execute((trx) => fn(new KyselyStore(trx, this.engine, this.listeners)));
+      .execute((trx) => fn(new KyselyStore(trx, this.engine, this.listeners, this.leaderships)));
   }
 
   async notify(channel: Channel, payload: string): Promise<void> {
@@ -80,6 +81,10 @@ export class KyselyStore implements Store {
 
   listen(channel: Channel, fn: (payload: string) => void): () => void {
     return this.listeners.add(channel, fn);
+  }
+
+  leadership(name: string): Leadership {
+    return this.leaderships(name);
   }
 
   close(): Promise<void> {

@@ -1,11 +1,11 @@
 /**
- * A local fleet of real processes: one server and several agents on loopback, each with its
- * own data dir, each a `slipway` process as on a real host. The demo, the integration tests and
- * the benchmarks use it; the product does not.
+ * A local fleet of real processes: one server (and, on PostgreSQL, replicas of it) and several
+ * agents on loopback, each with its own data dir, each a `slipway` process as on a real host.
+ * The demo, the integration tests and the benchmarks use it; the product does not.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlipwayError } from '../../src/core/index.js';
@@ -35,6 +35,14 @@ export interface AgentSpec {
   relay?: boolean;
   /** e.g. `100mbit` */
   maxBandwidth?: string;
+  /** The server the agent talks to (a replica's URL); the first server's by default. */
+  server?: string;
+}
+
+/** A further server process on the first one's database (see `LocalFleet.startReplica`). */
+export interface FleetReplica extends FleetProcess {
+  url: string;
+  dataDir: string;
 }
 
 /** A started `slipway` process and the file its output goes to. */
@@ -110,9 +118,20 @@ export async function stopProcess(p: FleetProcess, graceMs = 10_000): Promise<vo
   clearTimeout(timer);
 }
 
+/** Kills a process without warning (SIGKILL), as a crash would, and waits for its end. */
+export async function killProcess(p: FleetProcess): Promise<void> {
+  const child = p.child;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 /** A server and agents started as processes, with the tokens and URL to reach them. */
 export class LocalFleet {
   server: FleetProcess | null = null;
+  /** Servers started after the first on its PostgreSQL database, in start order. */
+  readonly replicas: FleetReplica[] = [];
   readonly agents = new Map<string, FleetProcess>();
   url = '';
   adminToken = '';
@@ -157,11 +176,32 @@ export class LocalFleet {
     await this.startServer({ port, databaseUrl });
   }
 
+  /**
+   * Starts another server on the first one's PostgreSQL database (`databaseUrl`, as given to
+   * `startServer`), with a data dir of its own holding a copy of the first one's server key:
+   * every server on one database must have the same, or it refuses to start.
+   */
+  async startReplica(databaseUrl: string): Promise<FleetReplica> {
+    const n = this.replicas.length + 2;
+    const dataDir = join(this.dir, `server-${n}`);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const key = join(dataDir, 'server.key');
+    await copyFile(join(this.dir, 'server', 'server.key'), key);
+    await chmod(key, 0o600);
+    const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
+    args.push('--database-url', databaseUrl);
+    const p = startSlipway(args, join(this.dir, 'logs', `server-${n}.log`));
+    const m = await waitForOutput(p, /listening on (http:\/\/\S+)/, SERVER_START_MS);
+    const replica = { ...p, url: m[1]!, dataDir };
+    this.replicas.push(replica);
+    return replica;
+  }
+
   startAgent(spec: AgentSpec): FleetProcess {
     const args = [
       'agent',
       '--server',
-      this.url,
+      spec.server ?? this.url,
       '--name',
       spec.name,
       '--region',
@@ -210,6 +250,7 @@ export class LocalFleet {
   /** Stops every agent (which stops its services), then the server. */
   async stop(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => stopProcess(a)));
+    await Promise.all(this.replicas.map((r) => stopProcess(r)));
     if (this.server) await stopProcess(this.server);
   }
 }
