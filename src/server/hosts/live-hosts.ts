@@ -8,7 +8,7 @@
  */
 import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
-import { RegionPeers, type RegionAnswer } from './region-peers.js';
+import { REFRESH_MS, RegionPeers, type RegionAnswer } from './region-peers.js';
 
 /**
  * A host as this server knows it: the stored row with its agent's latest report, and when this
@@ -45,6 +45,7 @@ export class LiveHosts {
     this.peers = new RegionPeers(
       { list: () => store.hosts.list(), byId: (id) => store.hosts.byId(id) },
       log,
+      REFRESH_MS[store.engine],
     );
   }
 

@@ -180,9 +180,9 @@ describe('region peers', () => {
     // Another server takes a new host's report, and removes one.
     rows.push(row('c', 'r1', { lastSeenAt: at(3_000), report: report(url('c')) }));
     rows.splice(0, 1);
-    await ask(REFRESH_MS + 10); // starts the read, answers from what it has
+    await ask(REFRESH_MS.postgres + 10); // starts the read, answers from what it has
     await settle();
-    a = await ask(REFRESH_MS + 20);
+    a = await ask(REFRESH_MS.postgres + 20);
     expect(reads.list).toBe(2);
     expect(names(a.others)).toEqual(['c']);
   });

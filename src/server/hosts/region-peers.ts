@@ -6,8 +6,8 @@
  *
  * This server learns of its own agents at once (reports, long polls, enrollment, removal, relay
  * changes). Agents that talk to another server on the same database reach it through the store:
- * every {@link REFRESH_MS} the hosts are read once (not per answer), so such a host shows up as a
- * peer here within about {@link REFRESH_MS} plus the other server's write-behind (a second).
+ * every 5 s ({@link REFRESH_MS}) the hosts are read once (not per answer), so such a host shows up
+ * as a peer here within about 6 s: the read's period plus the other server's write-behind (1 s).
  *
  * Hosts that stop being heard from leave lazily: a region's set is swept at most every
  * {@link SWEEP_MS}, and each peer handed out is checked online at answer time.
@@ -15,8 +15,12 @@
 import type { HostRow } from '../../store/index.js';
 import { isOnline } from './online.js';
 
-/** How often the hosts are read from the store, for the agents of other servers. */
-export const REFRESH_MS = 5_000;
+/**
+ * How often the hosts are read from the store, for the agents of other servers. No other server
+ * shares an embedded store: there the read only catches what this server missed (it learns of
+ * every change to hosts as it makes it), and, as PGlite runs on this process's thread, is rare.
+ */
+export const REFRESH_MS = { postgres: 5_000, pglite: 60_000 } as const;
 /** How often a region's set drops the hosts that went offline. */
 export const SWEEP_MS = 1_000;
 /** Peers looked at, per peer wanted, before an answer makes do with fewer (offline ones). */
@@ -82,6 +86,7 @@ export class RegionPeers {
   constructor(
     private readonly source: HostSource,
     private readonly log: (msg: string) => void = () => {},
+    private readonly refreshMs: number = REFRESH_MS.postgres,
   ) {}
 
   /** A report taken here, with the peer URL the server checked (null: none to hand out). */
@@ -147,7 +152,7 @@ export class RegionPeers {
 
   /** Reads the hosts from the store when due; the first read is waited for, later ones not. */
   private async fresh(now: number): Promise<void> {
-    if (!this.reading && now - this.readAt >= REFRESH_MS) {
+    if (!this.reading && now - this.readAt >= this.refreshMs) {
       this.readAt = now;
       const read = this.read(now).finally(() => {
         if (this.reading === read) this.reading = null;
