@@ -176,14 +176,14 @@ describe('region peers', () => {
     expect(names(a.others)).toEqual(['a']);
     expect(names(a.relays)).toEqual(['b']);
     for (let i = 0; i < 50; i++) await ask(20 + i);
-    expect(reads.list).toBe(1);
+    expect(reads).toEqual({ list: 1, byId: 0 });
     // Another server takes a new host's report, and removes one.
     rows.push(row('c', 'r1', { lastSeenAt: at(3_000), report: report(url('c')) }));
     rows.splice(0, 1);
     await ask(REFRESH_MS.postgres + 10); // starts the read, answers from what it has
     await settle();
     a = await ask(REFRESH_MS.postgres + 20);
-    expect(reads.list).toBe(2);
+    expect(reads).toEqual({ list: 2, byId: 0 });
     expect(names(a.others)).toEqual(['c']);
   });
 

@@ -184,7 +184,8 @@ export class RegionPeers {
     }
   }
 
-  private member(id: string): Member {
+  /** The member `id`, made if new; `load`: read its row when no store read will bring it. */
+  private member(id: string, load = true): Member {
     let m = this.members.get(id);
     if (!m) {
       m = {
@@ -200,7 +201,7 @@ export class RegionPeers {
         listed: false,
       };
       this.members.set(id, m);
-      if (this.firstRead) this.load(id);
+      if (load && this.firstRead) this.load(id);
     }
     return m;
   }
@@ -222,7 +223,7 @@ export class RegionPeers {
 
   /** Takes in a stored row: what this server heard itself stays when it is newer. */
   private merge(row: HostRow, now: number): void {
-    const m = this.members.get(row.id) ?? this.member(row.id);
+    const m = this.member(row.id, false);
     const relay = m.relaySince >= this.reads ? m.relay : row.relay;
     if (m.region !== row.region || m.relay !== relay) this.unlist(m);
     m.name = row.name;
