@@ -187,6 +187,21 @@ describe('region peers', () => {
     expect(names(a.others)).toEqual(['c']);
   });
 
+  it('do not bring back a host removed here while a store read was under way', async () => {
+    const { rows, peers } = region(2);
+    const ask = (ms: number) =>
+      peers.answer({ id: 'h0000', region: 'r1', relay: false }, T0 + ms, 32);
+    await ask(10);
+    // Its report was written behind.
+    Object.assign(rows[1]!, { lastSeenAt: at(REFRESH_MS.postgres), report: report(url('h0001')) });
+    const read = ask(REFRESH_MS.postgres + 10); // the read begins, with h0001 still stored
+    peers.removed('h0001');
+    rows.splice(1, 1);
+    await read;
+    await settle();
+    expect((await ask(REFRESH_MS.postgres + 20)).others).toEqual([]);
+  });
+
   it('read a host it hears from before the store told it the host’s region', async () => {
     const { rows, reads, src } = source([]);
     const peers = new RegionPeers(src);

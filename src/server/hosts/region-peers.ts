@@ -77,6 +77,8 @@ export class RegionPeers {
   private readonly members = new Map<string, Member>();
   private readonly regions = new Map<string, Region>();
   private readonly loading = new Map<string, Promise<void>>();
+  /** Hosts removed here since the running store read began: its rows may still hold them. */
+  private readonly gone = new Set<string>();
   /** Counts store reads begun; a member made after a read began may be missing from it. */
   private reads = 0;
   private firstRead: Promise<void> | null = null;
@@ -125,11 +127,10 @@ export class RegionPeers {
     this.place(m, now);
   }
 
+  /** A host was removed here (committed). */
   removed(id: string): void {
-    const m = this.members.get(id);
-    if (!m) return;
-    this.unlist(m);
-    this.members.delete(id);
+    if (this.reading) this.gone.add(id);
+    this.forget(id);
   }
 
   /** The peers of `host`'s region to name in its goal: all relays, and `sent` others. */
@@ -172,16 +173,25 @@ export class RegionPeers {
 
   private async read(now: number): Promise<void> {
     const read = ++this.reads;
+    this.gone.clear();
     const rows = await this.source.list();
     const present = new Set<string>();
     for (const row of rows) {
       present.add(row.id);
-      this.merge(row, now);
+      if (!this.gone.has(row.id)) this.merge(row, now);
     }
+    this.gone.clear();
     // Gone from the store: removed on another server (unless made here since the read began).
     for (const [id, m] of this.members) {
-      if (!present.has(id) && m.since < read && m.region !== null) this.removed(id);
+      if (!present.has(id) && m.since < read && m.region !== null) this.forget(id);
     }
+  }
+
+  private forget(id: string): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    this.unlist(m);
+    this.members.delete(id);
   }
 
   /** The member `id`, made if new; `load`: read its row when no store read will bring it. */
