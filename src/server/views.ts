@@ -3,30 +3,9 @@ import type { HostObservation } from '../core/index.js';
 import type * as api from '../api/index.js';
 import type { DeploymentRow, HostRow, ImageRow, ReleaseRow } from '../store/index.js';
 import { reportOf, type LiveHostRow } from './hosts/live-hosts.js';
+import { isOnline } from './hosts/online.js';
 
-/**
- * A host counts as online when it was heard from this recently (by any server: the stored
- * last-seen time). Agents report every 5 s, and each of their goal long polls counts too.
- */
-export const ONLINE_WINDOW_MS = 15_000;
-
-/**
- * How long after its goal long poll dropped, with nothing heard since, a host counts as
- * offline. A running agent polls again within about a second (on this server or another, whose
- * touch reaches the stored last-seen time within its next write, a second later).
- */
-export const DROPPED_POLL_GRACE_MS = 5_000;
-
-/**
- * Online: heard from within {@link ONLINE_WINDOW_MS}, unless this server saw its long poll drop
- * at least {@link DROPPED_POLL_GRACE_MS} ago and no server has heard from it since.
- */
-export function isOnline(host: LiveHostRow, now: number): boolean {
-  const seen = host.lastSeenAt?.getTime();
-  if (seen === undefined || now - seen >= ONLINE_WINDOW_MS) return false;
-  const dropped = host.pollDroppedAt?.getTime();
-  return dropped === undefined || seen > dropped || now - dropped < DROPPED_POLL_GRACE_MS;
-}
+export { DROPPED_POLL_GRACE_MS, ONLINE_WINDOW_MS, isOnline } from './hosts/online.js';
 
 /** What a host said about a service; a host that is not registered (any more) was removed. */
 export function observationOf(host: HostRow | undefined, service: string): HostObservation {

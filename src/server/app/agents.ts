@@ -37,7 +37,7 @@ export async function enroll(
     emit('host.enrolled', { host: h.name, region: h.region, relay: h.relay });
     return h;
   });
-  ctx.hosts.touch(host.id, new Date(ctx.now()));
+  ctx.hosts.enrolled(host, new Date(ctx.now()));
   return { hostId: host.id, token };
 }
 

@@ -10,13 +10,15 @@ import type { AppContext } from './context.js';
  * free again for a new host to enroll.
  */
 export async function removeHost(ctx: AppContext, actor: Identity, name: string): Promise<void> {
-  await ctx.uow.run(actor, async ({ tx, emit }) => {
+  const hostId = await ctx.uow.run(actor, async ({ tx, emit }) => {
     const host = await tx.hosts.byName(name);
     if (!host) throw new NotFoundError('host', name);
     await tx.tokens.revokeOfHost(host.id);
     await tx.hosts.remove(host.id);
     emit('host.removed', { host: host.name, hostId: host.id, region: host.region });
+    return host.id;
   });
+  ctx.hosts.removed(hostId);
   ctx.kick();
 }
 
@@ -27,11 +29,13 @@ export async function setRelay(
   name: string,
   relay: boolean,
 ): Promise<HostRow> {
-  return ctx.uow.run(actor, async ({ tx, emit }) => {
+  const changed = await ctx.uow.run(actor, async ({ tx, emit }) => {
     const host = await tx.hosts.byName(name);
     if (!host) throw new NotFoundError('host', name);
     await tx.hosts.setRelay(host.id, relay);
     emit('host.relay', { host: host.name, region: host.region, relay });
     return { ...host, relay };
   });
+  ctx.hosts.relayChanged(changed.id, relay, ctx.now());
+  return changed;
 }

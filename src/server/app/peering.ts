@@ -3,11 +3,8 @@
  * control plane, the key that checks other agents' tickets, and who its peers are.
  */
 import type { Peering } from '../../api/index.js';
-import { shuffle } from '../../core/index.js';
 import { signTicket } from '../../distribution/index.js';
 import type { HostRow } from '../../store/index.js';
-import { reportOf } from '../hosts/live-hosts.js';
-import { isOnline } from '../views.js';
 import type { AppContext } from './context.js';
 
 /**
@@ -32,24 +29,12 @@ export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering
     region: host.region,
     exp: now + TICKET_TTL_MS,
   });
-  const region = (await ctx.hosts.list())
-    .filter((h) => h.id !== host.id && h.region === host.region && isOnline(h, now))
-    .flatMap((h) => {
-      const r = reportOf(h);
-      // Only a URL the server checked, and a relay an operator named (never the agent's say).
-      return r.checkedPeerUrl
-        ? [{ hostId: h.id, name: h.name, url: r.checkedPeerUrl, relay: h.relay }]
-        : [];
-    });
-  const relays = region.filter((p) => p.relay);
-  const others = region.filter((p) => !p.relay);
-  // Our place among the region's non-relay agents decides our share of the relay's chunks.
-  const fetchers = [...others.map((p) => p.hostId), host.id].sort();
-  const share = host.relay ? null : { index: fetchers.indexOf(host.id), of: fetchers.length };
+  // The region's peers as kept by the live host state: the answer costs what it names.
+  const { relays, others, share } = await ctx.hosts.regionPeers(host, now, PEERS_SENT);
   return {
     ticket,
     serverKey: key.publicPem,
-    peers: [...relays, ...shuffle(others).slice(0, PEERS_SENT)],
+    peers: [...relays, ...others],
     share,
   };
 }

@@ -8,6 +8,7 @@
  */
 import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
+import { REFRESH_MS, RegionPeers, type RegionAnswer } from './region-peers.js';
 
 /**
  * A host as this server knows it: the stored row with its agent's latest report, and when this
@@ -34,16 +35,25 @@ export class LiveHosts {
   private readonly dropped = new Map<string, Date>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Each region's online peers, kept as hosts are heard from. */
+  private readonly peers: RegionPeers;
 
   constructor(
     private readonly store: Store,
     private readonly log: (msg: string) => void = () => {},
-  ) {}
+  ) {
+    this.peers = new RegionPeers(
+      { list: () => store.hosts.list(), byId: (id) => store.hosts.byId(id) },
+      log,
+      REFRESH_MS[store.engine],
+    );
+  }
 
   /** Records an agent's report; readers here see it at once, the table within a second. */
   report(hostId: string, report: HostReport, at: Date): void {
     this.pending.set(hostId, { report, bytesReceived: report.bytesReceived, seenAt: at });
     this.dropped.delete(hostId);
+    this.peers.reported(hostId, report.checkedPeerUrl, at);
     this.flushSoon();
   }
 
@@ -51,6 +61,7 @@ export class LiveHosts {
   pollOpened(hostId: string, at: Date): void {
     this.polls.set(hostId, (this.polls.get(hostId) ?? 0) + 1);
     this.dropped.delete(hostId);
+    this.peers.pollDropped(hostId, null);
     this.touch(hostId, at);
   }
 
@@ -67,14 +78,47 @@ export class LiveHosts {
       return;
     }
     this.polls.delete(hostId);
-    if (droppedAt) this.dropped.set(hostId, droppedAt);
+    if (droppedAt) {
+      this.dropped.set(hostId, droppedAt);
+      this.peers.pollDropped(hostId, droppedAt);
+    }
   }
 
   /** Records that an agent was heard from. */
   touch(hostId: string, at: Date): void {
     const p = this.pending.get(hostId);
     this.pending.set(hostId, p ? { ...p, seenAt: at } : { seenAt: at });
+    this.peers.heard(hostId, at);
     this.flushSoon();
+  }
+
+  /** A host enrolled here: a peer of its region as soon as it reports a peer URL. */
+  enrolled(host: HostRow, at: Date): void {
+    this.peers.enrolled(host, at);
+    this.touch(host.id, at);
+  }
+
+  /** An operator named a host its region's relay, or stopped doing so (committed). */
+  relayChanged(hostId: string, relay: boolean, now: number): void {
+    this.peers.relayChanged(hostId, relay, now);
+  }
+
+  /** A host was removed (committed): no longer anyone's peer. */
+  removed(hostId: string): void {
+    this.peers.removed(hostId);
+  }
+
+  /**
+   * The peers to name in a host's goal: every online relay of its region and a random `sent` of
+   * its other online peers, never the host itself; and its share of the relay's chunks. Costs
+   * the peers named, not the region (see {@link RegionPeers}).
+   */
+  regionPeers(
+    host: { id: string; region: string; relay: boolean },
+    now: number,
+    sent: number,
+  ): Promise<RegionAnswer> {
+    return this.peers.answer(host, now, sent);
   }
 
   /** How many goal long polls of the host this server holds open. */
