@@ -128,7 +128,13 @@ describe('an agent killed and started again', () => {
       return a?.pid !== pid && a?.pid && isAlive(a.pid) && a.state === 'healthy' ? a : undefined;
     });
     expect(restarted).toMatchObject({ version: 1, port });
-    expect(await request(port, '/scores')).toBe(200);
+    // The report names the new pid as soon as it is started, before it listens: ask until it does.
+    await until('the restarted process to answer', () =>
+      request(port, '/scores').then(
+        (status) => status === 200,
+        () => false,
+      ),
+    );
     expect(JSON.parse(await readFile(pidFile, 'utf8'))).toMatchObject({ pid: restarted.pid });
   });
 
