@@ -47,6 +47,8 @@ export class SimAgent {
   private quietUntil = 0;
   /** When (performance.now()) a goal naming each service@version first arrived. */
   readonly firstSeen = new Map<string, number>();
+  /** Why calls failed: message → count (bounded: messages are few). */
+  readonly errors = new Map<string, number>();
   goalErrors = 0;
   reportErrors = 0;
   reports = 0;
@@ -91,11 +93,20 @@ export class SimAgent {
           }
         }
         void this.report(signal);
-      } catch {
+      } catch (e) {
         if (signal.aborted) return;
         this.goalErrors++;
+        this.failed('long poll', e);
         await sleep(backoff.next(), signal).catch(() => {});
       }
+    }
+  }
+
+  private failed(what: string, e: unknown): void {
+    // Ids and ports would make every message distinct.
+    const message = `${what}: ${(e as Error).message}`.replace(/\d+/g, 'N').slice(0, 200);
+    if (this.errors.size < 20 || this.errors.has(message)) {
+      this.errors.set(message, (this.errors.get(message) ?? 0) + 1);
     }
   }
 
@@ -111,9 +122,10 @@ export class SimAgent {
       });
       this.reports++;
       this.reportBackoff.reset();
-    } catch {
+    } catch (e) {
       if (signal.aborted) return;
       this.reportErrors++;
+      this.failed('report', e);
       this.quietUntil = Date.now() + this.reportBackoff.next();
     }
   }

@@ -50,10 +50,13 @@ export function fleetCounters(agents: readonly SimAgent[]) {
   let goalErrors = 0;
   let reportErrors = 0;
   let reports = 0;
+  const errors = new Map<string, number>();
   for (const a of agents) {
+    for (const [m, n] of a.errors) errors.set(m, (errors.get(m) ?? 0) + n);
     goalErrors += a.goalErrors;
     reportErrors += a.reportErrors;
     reports += a.reports;
   }
-  return { goalErrors, reportErrors, reports };
+  const commonest = [...errors].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return { goalErrors, reportErrors, reports, commonest };
 }
