@@ -171,6 +171,7 @@ async function run(o: Options, workDir: string, result: Result): Promise<void> {
     log(
       `agents: ${c.reports} reports, ${c.reportErrors} failed reports, ${c.goalErrors} failed long polls`,
     );
+    for (const [message, n] of c.commonest) log(`  ${n} × ${message}`);
   } finally {
     stopAgents.abort();
     log(`stopping the server(s); logs: ${servers.logFiles.join(', ')}`);
