@@ -118,7 +118,7 @@ async function measureFanout(
   const missed = delays.filter((d) => d >= o.timeoutS).length;
   if (!complete)
     log(
-      `fan-out timed out after ${o.timeoutS} s: ${missed} of ${sims.length} agents never got the goal`,
+      `fan-out timed out after ${o.timeoutS} s: ${missed} of ${sims.length} agents did not get the goal within it`,
     );
   return deploymentId;
 }
