@@ -103,7 +103,7 @@ async function measureFanout(
     result.healthz_p99_ms = percentile(h, 0.99);
     result.hosts_p99_ms = percentile(v, 0.99);
     log(
-      `probes: ${h.length} /healthz (${lost(h)} unanswered), ${v.length} GET /v1/hosts (${lost(v)} unanswered); bench event-loop delay p99 ${loop.p99Ms().toFixed(1)} ms`,
+      `probes: ${h.length} /healthz (${lost(h)} unanswered or failed), ${v.length} GET /v1/hosts (${lost(v)} unanswered or failed); bench event-loop delay p99 ${loop.p99Ms().toFixed(1)} ms`,
     );
   }
   const got = arrivals(sims, SERVICE, release);
