@@ -30,7 +30,8 @@ export const USAGE = `usage: npm run bench:fanout -- --agents N [options]
 
   --agents N            simulated agents, all in this process (1..${MAX_AGENTS})
   --replicas R          server processes sharing one PostgreSQL (default 1; R > 1 needs --database-url)
-  --database-url URL    PostgreSQL for the server(s) (default: each run's own embedded store)
+  --database-url URL    an empty PostgreSQL database for the server(s), a new one per run: the
+                        first server makes its key and tokens there (default: an embedded store)
   --regions N           regions; one agent of each is its relay (default 5)
   --timeout S           bound of the fan-out in seconds (default 120)
   --enroll-concurrency N  enrollments in flight at once (default 50)

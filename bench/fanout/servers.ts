@@ -70,8 +70,16 @@ export async function startServers(
     };
   } catch (e) {
     await stop();
-    throw e;
+    // The work directory goes after the run: the server's last words go into the error.
+    const tails = await Promise.all(procs.map((p) => logTail(p.logFile)));
+    throw new Error(`${(e as Error).message}\n${tails.join('\n')}`, { cause: e });
   }
+}
+
+/** The last lines of a log, for an error message. */
+async function logTail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-5).join('\n');
 }
 
 /** Kills every server at once (SIGKILL): for an exit that cannot wait. */
