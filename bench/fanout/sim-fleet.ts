@@ -1,0 +1,62 @@
+/** The simulated agents, all in this process, split round-robin between the server replicas. */
+import { SimAgent } from './sim-agent.js';
+
+/** `n` agents `sim-<i>` over `regions` regions `r1..`; the first of each region is its relay. */
+export function makeFleet(
+  n: number,
+  regions: number,
+  servers: readonly string[],
+  joinToken: string,
+): SimAgent[] {
+  return Array.from({ length: n }, (_, i) => {
+    const spec = { name: `sim-${i}`, region: `r${(i % regions) + 1}`, relay: i < regions };
+    return new SimAgent(spec, servers[i % servers.length]!, joinToken);
+  });
+}
+
+/** Runs `fn` over `items`, at most `limit` at once; rejects with the first failure. */
+export async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Enrolls every agent, `concurrency` at a time; resolves with the seconds it took. */
+export async function enrollAll(agents: readonly SimAgent[], concurrency: number): Promise<number> {
+  const start = performance.now();
+  await eachLimited(agents, concurrency, async (a) => {
+    try {
+      await a.enroll();
+    } catch (e) {
+      throw new Error(`${a.spec.name} could not enroll: ${(e as Error).message}`, { cause: e });
+    }
+  });
+  return (performance.now() - start) / 1000;
+}
+
+/** When each agent first got a goal naming `service@version` (performance.now()), or undefined. */
+export function arrivals(agents: readonly SimAgent[], service: string, version: number) {
+  return agents.map((a) => a.firstSeen.get(`${service}@${version}`));
+}
+
+/** Errors and reports summed over the fleet. */
+export function fleetCounters(agents: readonly SimAgent[]) {
+  let goalErrors = 0;
+  let reportErrors = 0;
+  let reports = 0;
+  const errors = new Map<string, number>();
+  for (const a of agents) {
+    for (const [m, n] of a.errors) errors.set(m, (errors.get(m) ?? 0) + n);
+    goalErrors += a.goalErrors;
+    reportErrors += a.reportErrors;
+    reports += a.reports;
+  }
+  const commonest = [...errors].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  return { goalErrors, reportErrors, reports, commonest };
+}
