@@ -1,6 +1,8 @@
 /**
  * Two server processes on one PostgreSQL: what one commits, the other's event streams and
- * agents' long polls see, because both read events and goal changes back from the database.
+ * agents' long polls see, because both read events and goal changes back from the database; an
+ * agent's peers include the hosts of its region that report to the other server, which each
+ * server learns from the store a few seconds behind.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/
 import { openStore, type Store } from '../src/store/index.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
 import { TEST_SERVER_KEY } from './helpers/server-key.js';
+import { until } from './helpers/until.js';
 
 const MAP = {
   regions: ['r1'],
@@ -111,5 +114,36 @@ describe('two server replicas on one PostgreSQL', () => {
     expect(answer.generation).toBe(first.generation + 1);
     // Answered on the change, not at the end of the poll.
     expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('names as a peer a host that reports to the other replica, within seconds', async () => {
+    const enroll = (name: string, relay: boolean) =>
+      new SlipwayClient({ server: urls[0]!, token: joinToken }).enroll({
+        name,
+        region: 'r1',
+        labels: {},
+        relay,
+      });
+    // The asker's replica has answered a goal (and read the hosts) before the others enroll.
+    const asker = await enroll('near', false);
+    const agent = new SlipwayClient({ server: urls[1]!, token: asker.token });
+    expect((await agent.agentGoal(-1, 0)).peering!.peers).toEqual([]);
+    // Enrolled on replica 0 and reporting there, each with a peer URL at its own address.
+    const reporters = [await enroll('far-relay', true), await enroll('far-peer', false)];
+    for (const r of reporters) {
+      await new SlipwayClient({ server: urls[0]!, token: r.token }).agentReport({
+        services: [],
+        peerUrl: 'http://127.0.0.1:7401',
+      });
+    }
+    const peering = await until('replica 1 names both hosts of replica 0 as peers', async () => {
+      const { peering } = await agent.agentGoal(-1, 0);
+      return peering?.peers.length === 2 ? peering : undefined;
+    });
+    expect(peering.peers.map((p) => [p.name, p.relay]).sort()).toEqual([
+      ['far-peer', false],
+      ['far-relay', true],
+    ]);
+    expect(peering.share).toEqual({ index: expect.any(Number) as number, of: 2 });
   });
 });
