@@ -5,14 +5,10 @@
  * so that a deployment moves on as with real agents.
  */
 import { SlipwayClient, type AgentGoal, type ServiceReport } from '../../src/api/index.js';
-import { GOAL_RETRY } from '../../src/agent/goal-watch.js';
+import { REPORT_EVERY_MS } from '../../src/agent/agent.js';
+import { GOAL_RETRY, POLL_WAIT_MS } from '../../src/agent/goal-watch.js';
 import { REPORT_RETRY } from '../../src/agent/reporter.js';
 import { Backoff, sleep } from '../../src/core/index.js';
-
-/** The agent's long-poll wait (POLL_WAIT_MS in src/agent/goal-watch.ts, not exported). */
-export const POLL_WAIT_MS = 25_000;
-/** The agent's heartbeat report (REPORT_EVERY_MS in src/agent/agent.ts, not exported). */
-export const REPORT_EVERY_MS = 5_000;
 
 /** Who a simulated agent is. */
 export interface SimSpec {

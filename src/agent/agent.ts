@@ -25,7 +25,7 @@ export interface AgentOptions extends AgentSettings {
   reportEveryMs?: number;
 }
 
-const REPORT_EVERY_MS = 5_000;
+export const REPORT_EVERY_MS = 5_000;
 
 /** One host's agent: wires enrollment, the goal watch, the runners, peers and reporting together. */
 export class Agent {

@@ -18,7 +18,7 @@ import { agentGoal, type AgentGoal, type Peering } from '../api/index.js';
 import type { Enrollment } from './enrollment.js';
 import { writePrivateFile } from './private-files.js';
 
-const POLL_WAIT_MS = 25_000;
+export const POLL_WAIT_MS = 25_000;
 /**
  * Waits between tries after failures in a row. A server away (restarting) is found again within
  * five seconds: a restarted control plane judges deadlines once its hosts have had time to
