@@ -4,12 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildImage } from '../src/cli/index.js';
 import { LocalFleet } from './harness/local-fleet.js';
 import { isAlive } from '../src/executor/index.js';
-import { TEST_MAP, TestCluster } from './helpers/cluster.js';
-import { cp, writeFile } from 'node:fs/promises';
-import { EXAMPLES } from './helpers/cluster.js';
+import { buildExample, TEST_MAP, TestCluster, waitForEnd } from './helpers/cluster.js';
 import { until } from './helpers/until.js';
 import type { DeploymentView, SlipwayClient } from '../src/api/index.js';
 
@@ -70,16 +67,9 @@ describe('a server killed mid-deployment', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function build(
-    client: SlipwayClient,
-    service: string,
-    release: Record<string, string>,
-  ): Promise<string> {
-    const src = join(dir, 'src', `${service}-${release.version}`);
-    await cp(join(EXAMPLES, service), src, { recursive: true });
-    await writeFile(join(src, 'release.json'), JSON.stringify(release));
-    return (await buildImage(client, src, service, [], () => {})).imageId;
-  }
+  /** An image of an example service with `release` as its release.json. */
+  const build = (client: SlipwayClient, service: string, release: Record<string, string>) =>
+    buildExample(client, join(dir, 'src', `${service}-${release.version}`), service, release);
 
   it('carries the deployment on to its end after a restart', async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-crash-'));
@@ -92,18 +82,8 @@ describe('a server killed mid-deployment', () => {
     const v1 = await build(fleet.client, 'scores-api', { version: '1', model: 'momentum' });
     const first = await fleet.client.createDeployment({ service: 'scores-api', image: v1 });
     const f = fleet;
-    const waitEnd = (d: DeploymentView) =>
-      until(
-        'the deployment to end',
-        async () => {
-          const now = await f.client.getDeployment(d.id);
-          return ['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)
-            ? now
-            : undefined;
-        },
-        // A PGlite server restarted after SIGKILL on a busy machine may take half a minute.
-        { timeoutMs: 120_000 },
-      );
+    // A PGlite server restarted after SIGKILL on a busy machine may take half a minute.
+    const waitEnd = (d: DeploymentView) => waitForEnd(f.client, d.id, 120_000);
     expect((await waitEnd(first)).state).toBe('succeeded');
 
     const v2 = await build(fleet.client, 'scores-api', {

@@ -4,15 +4,14 @@
  * its end. The agents report to the replica that stands by, so the leader works only from what
  * the other replica writes to the database.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlipwayClient, type DeploymentView } from '../src/api/index.js';
-import { buildImage } from '../src/cli/index.js';
 import { killProcess, LocalFleet, type FleetProcess } from './harness/local-fleet.js';
-import { EXAMPLES, TEST_MAP } from './helpers/cluster.js';
+import { buildExample, TEST_MAP, waitForEnd } from './helpers/cluster.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
 import { until } from './helpers/until.js';
 
@@ -29,16 +28,9 @@ describe('the orchestrator’s leader killed mid-deployment', () => {
 
   const logOf = (p: FleetProcess) => readFile(p.logFile, 'utf8').catch(() => '');
 
-  async function build(
-    client: SlipwayClient,
-    service: string,
-    release: Record<string, string>,
-  ): Promise<string> {
-    const src = join(dir, 'src', `${service}-${release.version}`);
-    await cp(join(EXAMPLES, service), src, { recursive: true });
-    await writeFile(join(src, 'release.json'), JSON.stringify(release));
-    return (await buildImage(client, src, service, [], () => {})).imageId;
-  }
+  /** An image of an example service with `release` as its release.json. */
+  const build = (client: SlipwayClient, service: string, release: Record<string, string>) =>
+    buildExample(client, join(dir, 'src', `${service}-${release.version}`), service, release);
 
   it('is replaced by the other replica, which finishes the deployment', async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-failover-'));
@@ -72,17 +64,7 @@ describe('the orchestrator’s leader killed mid-deployment', () => {
       return names.every((n) => online.includes(n));
     });
     await client.applyServiceMap(parseYaml(TEST_MAP.replace('batchSize: 2', 'batchSize: 1')));
-    const waitEnd = (d: DeploymentView) =>
-      until(
-        'the deployment to end',
-        async () => {
-          const now = await client.getDeployment(d.id);
-          return ['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)
-            ? now
-            : undefined;
-        },
-        { timeoutMs: 120_000 },
-      );
+    const waitEnd = (d: DeploymentView) => waitForEnd(client, d.id, 120_000);
 
     // The leader drives a deployment whose agents report only to the other replica.
     const v1 = await build(client, 'scores-api', { version: '1', model: 'momentum' });

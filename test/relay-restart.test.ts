@@ -3,14 +3,13 @@
  * for a while, and its hosts must wait for it rather than take the image from the origin.
  */
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildImage } from '../src/cli/index.js';
 import { LocalFleet, stopProcess } from './harness/local-fleet.js';
-import { EXAMPLES, TEST_MAP } from './helpers/cluster.js';
+import { buildExample, TEST_MAP, waitForEnd } from './helpers/cluster.js';
 import { until } from './helpers/until.js';
 import type { Host } from '../src/api/index.js';
 
@@ -41,11 +40,13 @@ describe('a server restarted mid-stage', () => {
     await f.waitForHosts(['relay', ...hosts]);
     await f.client.applyServiceMap(parseYaml(TEST_MAP));
 
-    const src = join(dir, 'src');
-    await cp(join(EXAMPLES, 'scores-api'), src, { recursive: true });
-    await writeFile(join(src, 'release.json'), JSON.stringify({ version: '1', model: 'm' }));
-    await writeFile(join(src, 'model.bin'), randomBytes(IMAGE_BYTES));
-    const { imageId } = await buildImage(f.client, src, 'scores-api', [], () => {});
+    const imageId = await buildExample(
+      f.client,
+      join(dir, 'src'),
+      'scores-api',
+      { version: '1', model: 'm' },
+      { 'model.bin': randomBytes(IMAGE_BYTES) },
+    );
     const d = await f.client.createDeployment({
       service: 'scores-api',
       image: imageId,
@@ -66,16 +67,7 @@ describe('a server restarted mid-stage', () => {
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     await f.restartServer();
 
-    const final = await until(
-      'the stage to end',
-      async () => {
-        const now = await f.client.getDeployment(d.id);
-        return ['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)
-          ? now
-          : undefined;
-      },
-      { timeoutMs: 120_000 },
-    );
+    const final = await waitForEnd(f.client, d.id, 120_000);
     expect(final.state, final.reason ?? undefined).toBe('succeeded');
     // The latest counts reach the new server within a report or two.
     const counts = await until(

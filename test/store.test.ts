@@ -84,6 +84,11 @@ describe.each(engines)('store over %s', (_name, open) => {
     await store.images.setTag('svc', 'latest', id);
     expect(await store.images.byTag('svc', 'latest')).toBe(id);
     expect((await store.images.byId(id))?.tags).toEqual(['latest']);
+    // A prefix is only ever a prefix: LIKE's own wildcards in it match nothing.
+    expect(await store.images.idsWithPrefix('svc', 'ccc', 5)).toEqual([id]);
+    expect(await store.images.idsWithPrefix('svc', 'c%', 5)).toEqual([]);
+    expect(await store.images.idsWithPrefix('svc', '__', 5)).toEqual([]);
+    expect(await store.images.idsWithPrefix('other', 'ccc', 5)).toEqual([]);
     const r1 = await store.transaction((tx) =>
       tx.releases.add({ service: 'svc', imageId: id, environment: 'default', config: SPEC }),
     );

@@ -60,7 +60,7 @@ export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promi
       await enrollment.ensure();
       polled = true;
       const goal = await enrollment.client.agentGoal(generation, POLL_WAIT_MS, signal);
-      if (backoff.failures > 0) deps.onReconnect?.();
+      if (backoff.failures + refusedBackoff.failures > 0) deps.onReconnect?.();
       backoff.reset();
       refusedBackoff.reset();
       problems.recovered(`connected to ${deps.server} again`);
@@ -93,8 +93,7 @@ export async function watchGoal(deps: GoalWatchDeps, signal: AbortSignal): Promi
             : `${message}; retrying`,
         );
       }
-      const wait = backoff.next();
-      await sleep(refused ? refusedBackoff.next() : wait, signal);
+      await sleep((refused ? refusedBackoff : backoff).next(), signal);
     }
   }
 }

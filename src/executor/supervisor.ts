@@ -187,19 +187,7 @@ export class Supervisor {
       // The exit is told with the run's last output, read first; `stop` waits for both.
       void readOutputTail(marks)
         .catch(() => [])
-        .then((output) => {
-          const restartInMs = this.stopping ? null : this.nextDelay();
-          if (restartInMs !== null) {
-            this.restartTimer = setTimeout(() => {
-              this._restarts++;
-              void this.spawnChild();
-            }, restartInMs);
-          }
-          const exit: ProcessExit = { code, signal, output };
-          this._firstExit ??= exit;
-          this.opts.onEvent?.({ type: 'exited', pid: child.pid ?? -1, ...exit, restartInMs });
-          for (const listener of [...this.exitListeners]) listener(exit);
-        })
+        .then((output) => this.ended(child.pid ?? -1, { code, signal, output }))
         .finally(resolveExit);
     };
     child.once('error', (e) => {
@@ -215,8 +203,13 @@ export class Supervisor {
     child.once('exit', onEnd);
   }
 
-  /** The adopted process is gone: reported, then, unless stopping, restarted after the backoff. */
+  /** The adopted process is gone. Not a child: how it ended, and its output, are unknown here. */
   private adoptedEnded(pid: number): void {
+    this.ended(pid, { code: null, signal: null, output: [], unseen: true });
+  }
+
+  /** A run ended: restarted after the backoff unless stopping, and told to every listener. */
+  private ended(pid: number, exit: ProcessExit): void {
     const restartInMs = this.stopping ? null : this.nextDelay();
     if (restartInMs !== null) {
       this.restartTimer = setTimeout(() => {
@@ -224,8 +217,6 @@ export class Supervisor {
         void this.spawnChild();
       }, restartInMs);
     }
-    // Not a child: how it ended, and where its output started, are not known here.
-    const exit: ProcessExit = { code: null, signal: null, output: [], unseen: true };
     this._firstExit ??= exit;
     this.opts.onEvent?.({ type: 'exited', pid, ...exit, restartInMs });
     for (const listener of [...this.exitListeners]) listener(exit);

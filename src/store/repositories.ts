@@ -92,6 +92,8 @@ export interface ImageRepository {
   list(service: string | undefined, limit: number): Promise<ImageRow[]>;
   setTag(service: string, tag: string, imageId: string): Promise<void>;
   byTag(service: string, tag: string): Promise<string | undefined>;
+  /** Ids of the service's images that start with `prefix`, in order, at most `limit`. */
+  idsWithPrefix(service: string, prefix: string, limit: number): Promise<string[]>;
 }
 
 export interface ReleaseRepository {

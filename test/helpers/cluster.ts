@@ -8,14 +8,49 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { SlipwayClient, type DeploymentView } from '../../src/api/index.js';
+import { isTerminal } from '../../src/core/index.js';
 import { buildImage } from '../../src/cli/index.js';
 import { LocalFleet, type AgentSpec } from '../harness/local-fleet.js';
 import { ObjectStore } from '../../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../../src/server/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { TEST_SERVER_KEY } from './server-key.js';
+import { until } from './until.js';
 
 export const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+/**
+ * Builds an image of an example service, copied to `src`, with `release` as its release.json
+ * plus any `extra` files (name → bytes).
+ */
+export async function buildExample(
+  client: SlipwayClient,
+  src: string,
+  service: string,
+  release: Record<string, string>,
+  extra: Record<string, Uint8Array> = {},
+): Promise<string> {
+  await cp(join(EXAMPLES, service), src, { recursive: true });
+  await writeFile(join(src, 'release.json'), JSON.stringify(release));
+  for (const [name, data] of Object.entries(extra)) await writeFile(join(src, name), data);
+  return (await buildImage(client, src, service, [], () => {})).imageId;
+}
+
+/** Polls deployment `id` until it ends (succeeded, failed, rolled back or cancelled). */
+export function waitForEnd(
+  client: SlipwayClient,
+  id: string,
+  timeoutMs = 45_000,
+): Promise<DeploymentView> {
+  return until(
+    `deployment ${id} to end`,
+    async () => {
+      const now = await client.getDeployment(id);
+      return isTerminal(now.state) ? now : undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
 
 /**
  * A service map for tests: the two example services with short health deadlines. scores-api's
@@ -79,10 +114,7 @@ export class TestCluster {
     extra: Record<string, Uint8Array> = {},
   ): Promise<string> {
     const src = join(this.dir, 'src', `${service}-${this.builds++}`);
-    await cp(join(EXAMPLES, service), src, { recursive: true });
-    await writeFile(join(src, 'release.json'), JSON.stringify(release));
-    for (const [name, data] of Object.entries(extra)) await writeFile(join(src, name), data);
-    return (await buildImage(this.client, src, service, [], () => {})).imageId;
+    return buildExample(this.client, src, service, release, extra);
   }
 
   async deploy(service: string, image: string): Promise<DeploymentView> {
@@ -90,15 +122,8 @@ export class TestCluster {
   }
 
   /** Polls a deployment until it ends. */
-  async waitFor(d: DeploymentView, timeoutMs = 45_000): Promise<DeploymentView> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const now = await this.client.getDeployment(d.id);
-      if (['succeeded', 'failed', 'rolled_back', 'cancelled'].includes(now.state)) return now;
-      if (Date.now() > deadline)
-        throw new Error(`deployment ${d.id} still ${now.state} after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  waitFor(d: DeploymentView, timeoutMs = 45_000): Promise<DeploymentView> {
+    return waitForEnd(this.client, d.id, timeoutMs);
   }
 
   /** What each host's service answers on its port right now. */

@@ -26,11 +26,7 @@ export async function resolveImage(store: Store, service: string, ref: string): 
       {
         kind: 'image',
         minLength: 12,
-        idsWithPrefix: async (prefix, limit) =>
-          (await store.images.list(service, 1000))
-            .map((i) => i.id)
-            .filter((id) => id.startsWith(prefix))
-            .slice(0, limit),
+        idsWithPrefix: (prefix, limit) => store.images.idsWithPrefix(service, prefix, limit),
       },
       ref,
     );

@@ -1,6 +1,6 @@
 /** Deployments: the persisted state machine document, indexed by service, environment, state. */
 import type { Deployment } from '../../core/index.js';
-import type { Db } from '../db.js';
+import { likePrefix, type Db } from '../db.js';
 import type { DeploymentRepository } from '../repositories.js';
 import { toDeployment, type DeploymentRow } from '../rows.js';
 
@@ -67,12 +67,10 @@ export class KyselyDeployments implements DeploymentRepository {
   }
 
   async idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
-    // LIKE treats `%`, `_` and backslash specially: escape them, so a prefix is only ever a prefix.
-    const pattern = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
     const rows = await this.db
       .selectFrom('deployments')
       .select('id')
-      .where('id', 'like', pattern)
+      .where('id', 'like', likePrefix(prefix))
       .orderBy('id')
       .limit(limit)
       .execute();

@@ -1,5 +1,5 @@
 /** Registered images (manifest kept as stored) and their tags. */
-import type { Db } from '../db.js';
+import { likePrefix, type Db } from '../db.js';
 import type { ImageRepository } from '../repositories.js';
 import { toImage, type ImageRow } from '../rows.js';
 
@@ -55,6 +55,18 @@ export class KyselyImages implements ImageRepository {
         oc.columns(['service', 'tag']).doUpdateSet({ image_id: imageId, updated_at: new Date() }),
       )
       .execute();
+  }
+
+  async idsWithPrefix(service: string, prefix: string, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('images')
+      .select('id')
+      .where('service', '=', service)
+      .where('id', 'like', likePrefix(prefix))
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   async byTag(service: string, tag: string): Promise<string | undefined> {
