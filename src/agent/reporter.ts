@@ -5,7 +5,7 @@ import type { TrafficCounts } from './chunk-traffic.js';
 import type { Enrollment } from './enrollment.js';
 
 /** How often fetch progress alone is reported. */
-const PROGRESS_REPORT_MS = 1_000;
+const PROGRESS_REPORT_MS = 2_000;
 /** How soon a state change is reported: a burst of them goes as one report. */
 const STATE_REPORT_MS = 100;
 /**
@@ -52,7 +52,7 @@ export class Reporter {
 
   /**
    * Sends a report soon: 100 ms after a state change (so a burst of them goes as one), at most
-   * once a second for fetch progress alone. Every report costs the server a write, and a fleet
+   * every 2 s for fetch progress alone. Every report costs the server a write, and a fleet
    * fetching at once would otherwise send ten a second per host.
    */
   changed(what: 'state' | 'progress' = 'state'): void {

@@ -21,6 +21,8 @@ import { Authenticator } from './authz/authenticate.js';
 import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
+import { GoalBook } from './app/goal-book.js';
+import { RecentTickets } from './app/peering.js';
 import { LiveHosts } from './hosts/live-hosts.js';
 import { agentRoutes } from './http/agents.js';
 import { deploymentRoutes } from './http/deployments.js';
@@ -102,8 +104,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
 
   const uow = new UnitOfWork(store);
   const ticketKey = new TicketKey(store, deps.serverKey);
-  const hosts = new LiveHosts(store, log);
-  const goals = new GoalWatch(store);
+  const hosts = new LiveHosts(store, log, now);
+  const goals = new GoalWatch(store, () => hosts.refresh(), log);
   const feed = new EventFeed(store, log);
   const orchestrator = new Orchestrator({
     store,
@@ -119,9 +121,11 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     uow,
     hosts,
     goals,
+    goalBook: new GoalBook(store),
     objects,
     peerNetworks: deps.peerNetworks ?? [],
     ticketKey,
+    tickets: new RecentTickets(),
     now,
     log,
     kick: () => orchestrator.kick(),
@@ -159,6 +163,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       await started;
       // Refuse to start, saying why, when the stored secrets cannot be opened with our key.
       await ticketKey.get();
+      hosts.start();
       const address = await app.listen({ host, port });
       orchestrator.start();
       gcTimer = setInterval(() => {

@@ -38,6 +38,15 @@ export const ORCHESTRATOR_LEAD = 'orchestrator';
 const LEAD_RETRY_MS = 2_000;
 
 /**
+ * After a pass, the next waits as long as the pass took (at most this long): every report that
+ * changes a host's state asks for a pass, and a pass over a deployment of thousands of hosts
+ * reads and writes all of them, so back-to-back passes would keep the server busy with little
+ * new each. Spaced so, the orchestrator takes at most half of the server's time, and each pass
+ * takes in every report that arrived meanwhile.
+ */
+const MAX_PASS_GAP_MS = 1_000;
+
+/**
  * After the orchestrator takes the lead (at start, or from a server that died), how long hosts
  * have to report before a deadline may pass: agents reconnect to a restarted server within a few
  * seconds (their retries back off to 5 s).
@@ -51,6 +60,9 @@ export class Orchestrator {
   private deadlinesNotBefore = 0;
   private running: Promise<void> | null = null;
   private again = false;
+  /** No kicked pass starts before this (performance.now()). */
+  private nextPassAt = 0;
+  private gapTimer: NodeJS.Timeout | null = null;
   private stopped = true;
   /** Whether this orchestrator holds the lead and may step deployments. */
   private leading = false;
@@ -85,6 +97,7 @@ export class Orchestrator {
     this.leading = false;
     if (this.timer) clearInterval(this.timer);
     if (this.leadTimer) clearTimeout(this.leadTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
     this.unsubscribeLost?.();
     await this.running;
     await this.lead.release();
@@ -141,13 +154,25 @@ export class Orchestrator {
   kick(): void {
     // The leader ticks: a kick on a server standing by has nothing to do.
     if (this.stopped || !this.leading) return;
-    if (this.running) {
+    if (this.running || this.gapTimer) {
       this.again = true;
       return;
     }
+    const wait = this.nextPassAt - performance.now();
+    if (wait > 0) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = null;
+        this.again = false;
+        this.kick();
+      }, wait);
+      return;
+    }
+    const started = performance.now();
     this.running = this.pass()
       .catch((e: unknown) => this.opts.log?.(`orchestrator: ${(e as Error).stack ?? String(e)}`))
       .finally(() => {
+        const ended = performance.now();
+        this.nextPassAt = ended + Math.min(MAX_PASS_GAP_MS, ended - started);
         this.running = null;
         if (this.again && !this.stopped) {
           this.again = false;

@@ -55,6 +55,12 @@ export interface HostRepository {
    * Writes reports and last-seen times of many hosts at once; a host without a report only
    * has its last-seen time moved.
    */
+  /**
+   * Hosts written since `since` by the database's clock (every write to a host row counts, its
+   * last-seen time included), with the database's clock at the read: the next call's `since`,
+   * less a margin for transactions that were still open.
+   */
+  changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
   saveLiveState(
     states: ReadonlyMap<
       string,

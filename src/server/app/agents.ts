@@ -6,6 +6,7 @@ import type { HostRow } from '../../store/index.js';
 import type { Identity } from '../authz/identity.js';
 import { hashToken, newToken } from '../authz/tokens.js';
 import type { AppContext } from './context.js';
+import { LONG_POLL_MAX_MS } from '../hosts/online.js';
 import { goalOfHost } from './goal-state.js';
 
 /** The host an agent's credential belongs to; only agents have a goal state or a report. */
@@ -56,11 +57,20 @@ export async function agentGoal(
   const stop = new AbortController();
   const onClose = () => stop.abort();
   opts.closed.addEventListener('abort', onClose);
+  // Held at most LONG_POLL_MAX_MS, which liveness counts on; timers keep real time, whatever
+  // clock the context keeps.
+  const waitMs = Math.min(opts.waitMs, LONG_POLL_MAX_MS);
+  const until = performance.now() + waitMs;
+  let changed = ctx.goals.wait(hostId, waitMs, stop.signal);
   try {
-    const changed = ctx.goals.wait(hostId, opts.waitMs, stop.signal);
     let host: HostRow | undefined = await ctx.hosts.byId(hostId);
-    if (host && host.goalGeneration <= opts.after && opts.waitMs > 0) {
+    // An announcement naming every host wakes this poll too: wait on when its goal is unchanged.
+    while (host && host.goalGeneration <= opts.after && !stop.signal.aborted) {
+      if (until - performance.now() <= 0 || waitMs <= 0) break;
       await changed;
+      // Again before the read, so that no change between the two is missed.
+      const left = until - performance.now();
+      if (left > 0) changed = ctx.goals.wait(hostId, left, stop.signal);
       host = await ctx.hosts.byId(hostId);
     }
     if (!host) throw new SlipwayError('UNAUTHENTICATED', 'this host is no longer registered');

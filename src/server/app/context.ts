@@ -4,6 +4,8 @@ import type { ObjectStore } from '../../image/index.js';
 import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
+import type { GoalBook } from './goal-book.js';
+import type { RecentTickets } from './peering.js';
 import type { TicketKey } from './ticket-key.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -13,10 +15,14 @@ export interface AppContext {
   /** Hosts with their agents' latest reports. */
   hosts: LiveHosts;
   goals: GoalWatch;
+  /** Hosts' goal rows and the releases they name, as the long polls answer them. */
+  goalBook: GoalBook;
   /** Networks whose addresses agents may advertise as peer URLs besides their own. */
   peerNetworks: readonly Cidr[];
   /** Signs agents' peer tickets. */
   ticketKey: TicketKey;
+  /** Tickets signed lately, handed out again while young. */
+  tickets: RecentTickets;
   /** The origin's chunk store. */
   objects: ObjectStore;
   now: () => number;

@@ -5,17 +5,9 @@ import type { AppContext } from './context.js';
 import { peeringOf } from './peering.js';
 
 export async function goalOfHost(ctx: AppContext, host: HostRow): Promise<AgentGoal> {
-  const goals = await ctx.store.goals.ofHost(host.id);
-  const cache = new Map<string, GoalRelease | null>();
-  const resolve = async (service: string, version: number | null): Promise<GoalRelease | null> => {
-    if (version === null) return null;
-    const key = `${service}:${version}`;
-    if (!cache.has(key)) {
-      const r = await ctx.store.releases.get(service, version);
-      cache.set(key, r ? { version: r.version, imageId: r.imageId, config: r.config } : null);
-    }
-    return cache.get(key) ?? null;
-  };
+  const goals = await ctx.goalBook.goalsOf(host.id, host.goalGeneration);
+  const resolve = (service: string, version: number | null): Promise<GoalRelease | null> =>
+    version === null ? Promise.resolve(null) : ctx.goalBook.release(service, version);
   const services: AgentGoal['services'] = [];
   for (const g of goals) {
     const active = await resolve(g.service, g.activeVersion);

@@ -19,6 +19,8 @@ export async function removeHost(ctx: AppContext, actor: Identity, name: string)
     return host.id;
   });
   ctx.hosts.removed(hostId);
+  ctx.goalBook.forget(hostId);
+  ctx.tickets.forget(hostId);
   ctx.kick();
 }
 

@@ -21,14 +21,19 @@ export const TICKET_TTL_MS = 2 * 60_000;
  */
 export const PEERS_SENT = 32;
 
+/**
+ * A ticket handed out again while it has at least this much of its life left: a fleet-wide goal
+ * change answers every host at once, and a signature each would cost a second of the server's
+ * time at 10,000 hosts.
+ */
+const TICKET_REUSE_MS = 30_000;
+
 export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering> {
   const now = ctx.now();
   const key = await ctx.ticketKey.get();
-  const ticket = signTicket(key.privatePem, {
-    hostId: host.id,
-    region: host.region,
-    exp: now + TICKET_TTL_MS,
-  });
+  const ticket = ctx.tickets.get(host.id, host.region, now, TICKET_REUSE_MS, (exp) =>
+    signTicket(key.privatePem, { hostId: host.id, region: host.region, exp }),
+  );
   // The region's peers as kept by the live host state: the answer costs what it names.
   const { relays, others, share } = await ctx.hosts.regionPeers(host, now, PEERS_SENT);
   return {
@@ -37,4 +42,37 @@ export async function peeringOf(ctx: AppContext, host: HostRow): Promise<Peering
     peers: [...relays, ...others],
     share,
   };
+}
+
+/** Tickets signed lately, by host: one is handed out again while young enough. */
+export class RecentTickets {
+  private readonly byHost = new Map<string, { region: string; exp: number; ticket: string }>();
+
+  /** The host's recent ticket for `region`, or a new one made by `sign(exp)`. */
+  get(
+    hostId: string,
+    region: string,
+    now: number,
+    reuseMs: number,
+    sign: (exp: number) => string,
+  ): string {
+    const t = this.byHost.get(hostId);
+    if (
+      t &&
+      t.region === region &&
+      t.exp - now >= TICKET_TTL_MS - reuseMs &&
+      t.exp - now <= TICKET_TTL_MS
+    ) {
+      return t.ticket;
+    }
+    const exp = now + TICKET_TTL_MS;
+    const ticket = sign(exp);
+    this.byHost.set(hostId, { region, exp, ticket });
+    return ticket;
+  }
+
+  /** A removed host gets no ticket again. */
+  forget(hostId: string): void {
+    this.byHost.delete(hostId);
+  }
 }

@@ -23,7 +23,11 @@ export class EventFeed {
 
   async start(): Promise<void> {
     this.last = await this.store.events.lastId();
-    this.unlisten = this.store.listen('events', () => void this.wake());
+    // The payload is the newest event's id: with nobody to hand events to, that is all to know.
+    this.unlisten = this.store.listen('events', (payload) => {
+      if (this.subscribers.size > 0 || this.reading) void this.wake();
+      else this.last = Math.max(this.last, Number(payload) || 0);
+    });
     this.timer = setInterval(() => {
       if (this.subscribers.size > 0) void this.wake();
     }, POLL_MS);

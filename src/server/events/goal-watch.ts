@@ -1,4 +1,9 @@
-/** Agents' long polls wait here for their host's goal to change, on any server process. */
+/**
+ * Agents' long polls wait here for their host's goal to change, on any server process. A goal
+ * announcement first brings the hosts' new generations into the live host state (one read of
+ * the rows written since the last, however many hosts changed), then wakes exactly the long
+ * polls of the hosts it names, or every one when it names all.
+ */
 import type { Store } from '../../store/index.js';
 import { ALL_HOSTS } from '../app/unit-of-work.js';
 
@@ -6,15 +11,13 @@ export class GoalWatch {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly unlisten: () => void;
 
-  constructor(store: Store) {
-    this.unlisten = store.listen('goals', (payload) => {
-      if (payload === ALL_HOSTS) {
-        for (const set of this.waiters.values()) for (const done of [...set]) done();
-        return;
-      }
-      for (const id of payload.split(','))
-        for (const done of [...(this.waiters.get(id) ?? [])]) done();
-    });
+  /** `refresh` resolves once what was committed before the call can be read. */
+  constructor(
+    store: Store,
+    private readonly refresh: () => Promise<void>,
+    private readonly log: (msg: string) => void = () => {},
+  ) {
+    this.unlisten = store.listen('goals', (payload) => this.announced(payload));
   }
 
   /** Resolves when the host's goal changes, after `ms`, or on abort, whichever is first. */
@@ -38,5 +41,20 @@ export class GoalWatch {
 
   stop(): void {
     this.unlisten();
+  }
+
+  private announced(payload: string): void {
+    const wake = () => {
+      if (payload === ALL_HOSTS) {
+        for (const set of this.waiters.values()) for (const done of [...set]) done();
+        return;
+      }
+      for (const id of payload.split(','))
+        for (const done of [...(this.waiters.get(id) ?? [])]) done();
+    };
+    // Woken either way: a failed read leaves the long poll to look for itself.
+    this.refresh()
+      .catch((e: unknown) => this.log(`reading new goals: ${(e as Error).message}`))
+      .finally(wake);
   }
 }

@@ -27,7 +27,11 @@ function oneHost() {
     return Promise.resolve();
   };
   const store = {
-    hosts: { byId: () => Promise.resolve({ ...row }), list: () => Promise.resolve([{ ...row }]) },
+    hosts: {
+      byId: () => Promise.resolve({ ...row }),
+      list: () => Promise.resolve([{ ...row }]),
+      changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
+    },
     transaction: (work: (tx: unknown) => Promise<unknown>) => work({ hosts: { saveLiveState } }),
   } as unknown as Store;
   const live = new LiveHosts(store);
@@ -78,6 +82,7 @@ describe('a host is online', () => {
     live.pollClosed('h1', at(1_000));
     // The agent polls another server now, which writes the last-seen time it saw.
     row.lastSeenAt = at(1_500);
+    await live.refresh();
     expect(await onlineAt(9_000)).toBe(true);
     await live.close();
   });

@@ -8,6 +8,7 @@
  */
 import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
+import { HostCache } from './host-cache.js';
 import { REFRESH_MS, RegionPeers, type RegionAnswer } from './region-peers.js';
 
 /**
@@ -37,16 +38,33 @@ export class LiveHosts {
   private stopped = false;
   /** Each region's online peers, kept as hosts are heard from. */
   private readonly peers: RegionPeers;
+  /** The stored rows, read as they change. */
+  private readonly cache: HostCache;
 
   constructor(
     private readonly store: Store,
     private readonly log: (msg: string) => void = () => {},
+    now: () => number = Date.now,
   ) {
+    this.cache = new HostCache(store, now, log);
     this.peers = new RegionPeers(
-      { list: () => store.hosts.list(), byId: (id) => store.hosts.byId(id) },
+      { list: () => this.cache.all(), byId: (id) => this.cache.byId(id) },
       log,
       REFRESH_MS[store.engine],
     );
+  }
+
+  /** Starts reading the hosts' changes from the store. */
+  start(): void {
+    this.cache.start();
+  }
+
+  /**
+   * Resolves once what was committed before the call (new goal generations, say) is what
+   * {@link byId} and {@link list} return.
+   */
+  refresh(): Promise<void> {
+    return this.cache.refresh();
   }
 
   /** Records an agent's report; readers here see it at once, the table within a second. */
@@ -94,17 +112,21 @@ export class LiveHosts {
 
   /** A host enrolled here: a peer of its region as soon as it reports a peer URL. */
   enrolled(host: HostRow, at: Date): void {
+    this.cache.put(host);
     this.peers.enrolled(host, at);
     this.touch(host.id, at);
   }
 
   /** An operator named a host its region's relay, or stopped doing so (committed). */
   relayChanged(hostId: string, relay: boolean, now: number): void {
+    const row = this.cache.peek(hostId);
+    if (row) this.cache.put({ ...row, relay });
     this.peers.relayChanged(hostId, relay, now);
   }
 
   /** A host was removed (committed): no longer anyone's peer. */
   removed(hostId: string): void {
+    this.cache.removed(hostId);
     this.peers.removed(hostId);
   }
 
@@ -126,18 +148,23 @@ export class LiveHosts {
     return this.polls.get(hostId) ?? 0;
   }
 
-  /** Hosts as their agents last described them; `store` may be a transaction's. */
-  async list(store: Store = this.store): Promise<LiveHostRow[]> {
-    return (await store.hosts.list()).map((h) => this.overlay(h));
+  /**
+   * Hosts as their agents last described them, by region and name. From memory; given a
+   * transaction's store, from the store as that transaction sees it.
+   */
+  async list(tx?: Store): Promise<LiveHostRow[]> {
+    if (tx) return (await tx.hosts.list()).map((h) => this.overlay(h));
+    const rows = (await this.cache.all()).map((h) => this.overlay(h));
+    return rows.sort((a, b) => compare(a.region, b.region) || compare(a.name, b.name));
   }
 
-  async byId(id: string, store: Store = this.store): Promise<LiveHostRow | undefined> {
-    const h = await store.hosts.byId(id);
+  async byId(id: string): Promise<LiveHostRow | undefined> {
+    const h = await this.cache.byId(id);
     return h && this.overlay(h);
   }
 
-  async byName(name: string, store: Store = this.store): Promise<LiveHostRow | undefined> {
-    const h = await store.hosts.byName(name);
+  async byName(name: string): Promise<LiveHostRow | undefined> {
+    const h = await this.cache.byName(name);
     return h && this.overlay(h);
   }
 
@@ -152,11 +179,17 @@ export class LiveHosts {
       for (const [id, p] of taken) if (!this.pending.has(id)) this.pending.set(id, p);
       throw e;
     }
+    // Written: the cached rows say so until the next read brings them back.
+    for (const [id, p] of taken) {
+      const row = this.cache.peek(id);
+      if (row) this.cache.put(withPending(row, p));
+    }
   }
 
-  /** Stops the timer and writes what is pending. */
+  /** Stops the timers and writes what is pending. */
   async close(): Promise<void> {
     this.stopped = true;
+    this.cache.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.flush();
@@ -166,12 +199,7 @@ export class LiveHosts {
     const p = this.pending.get(h.id);
     const droppedAt = this.dropped.get(h.id);
     const live: LiveHostRow = droppedAt ? { ...h, pollDroppedAt: droppedAt } : h;
-    if (!p) return live;
-    // Another server may have heard from the host later than this one's pending time.
-    const lastSeenAt = h.lastSeenAt && h.lastSeenAt > p.seenAt ? h.lastSeenAt : p.seenAt;
-    return p.report === undefined
-      ? { ...live, lastSeenAt }
-      : { ...live, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt };
+    return p ? withPending(live, p) : live;
   }
 
   private flushSoon(): void {
@@ -182,6 +210,19 @@ export class LiveHosts {
     }, FLUSH_MS);
     this.timer.unref();
   }
+}
+
+/** A row with what this server heard of its host and has not read back from the store. */
+function withPending<R extends HostRow>(h: R, p: Pending): R {
+  // Another server may have heard from the host later than this one's pending time.
+  const lastSeenAt = h.lastSeenAt && h.lastSeenAt > p.seenAt ? h.lastSeenAt : p.seenAt;
+  return p.report === undefined
+    ? { ...h, lastSeenAt }
+    : { ...h, report: p.report, bytesReceived: p.bytesReceived ?? {}, lastSeenAt };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The last report of a host, or an empty one when it never reported. */

@@ -1,10 +1,18 @@
 /** When a host counts as online: the one rule behind host views, peers and deployments. */
 
 /**
- * A host counts as online when it was heard from this recently (by any server: the stored
- * last-seen time). Agents report every 5 s, and each of their goal long polls counts too.
+ * The longest the server holds a goal long poll (agents ask for 25 s). An agent asks again as soon
+ * as it is answered, so a running agent is heard from at least this often without reporting:
+ * liveness costs no request beyond the long poll it keeps open anyway.
  */
-export const ONLINE_WINDOW_MS = 15_000;
+export const LONG_POLL_MAX_MS = 25_000;
+
+/**
+ * A host counts as online when it was heard from this recently (by any server: the stored
+ * last-seen time): each goal long poll counts, and each report. Room beyond the longest long
+ * poll for a slow answer, the next poll's arrival and another server's write-behind (1 s).
+ */
+export const ONLINE_WINDOW_MS = LONG_POLL_MAX_MS + 5_000;
 
 /**
  * How long after its goal long poll dropped, with nothing heard since, a host counts as

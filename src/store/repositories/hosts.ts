@@ -62,6 +62,11 @@ export class KyselyHosts implements HostRepository {
     return rows.map(toHost);
   }
 
+  // TEMPORARY stand-in until the changed_at column lands: reads everything.
+  async changedSince(_since: Date): Promise<{ hosts: HostRow[]; now: Date }> {
+    return { hosts: await this.list(), now: new Date() };
+  }
+
   async saveLiveState(
     states: ReadonlyMap<
       string,

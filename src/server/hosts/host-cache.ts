@@ -1,0 +1,129 @@
+/**
+ * The hosts as this server last read them from the store, kept in memory so that a goal answer,
+ * a host list or an orchestrator pass reads no host row: at 10,000 hosts a full read costs a
+ * fifth of a second of the embedded database, and those run thousands of times a minute.
+ *
+ * Kept fresh by reading only the rows written since the last read (the store stamps every write
+ * to a host row with the database's clock): every {@link CHANGES_EVERY_MS}, and at once when
+ * goals changed (a long poll must see its host's new generation). A full read every
+ * {@link FULL_READ_MS} also drops hosts another server removed. A host this server has not read
+ * yet (enrolled on another server a moment ago) is read on its own when asked for.
+ */
+import type { HostRow, Store } from '../../store/index.js';
+
+/** How often the rows written since the last read are read. */
+export const CHANGES_EVERY_MS = 1_000;
+/** How often every row is read again. */
+export const FULL_READ_MS = 60_000;
+/**
+ * Each read of changes starts this far before the last one's database time: a transaction that
+ * began before that read and committed after it stamped its rows with its start.
+ */
+const OVERLAP_MS = 2_000;
+
+export class HostCache {
+  private rows = new Map<string, HostRow>();
+  private readonly names = new Map<string, string>();
+  /** The database's clock at the last read; null before the first. */
+  private readAt: Date | null = null;
+  private fullAt = -Infinity;
+  private running: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  /** Reads changes every {@link CHANGES_EVERY_MS} until {@link stop}. */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.refresh().catch((e: unknown) => this.log(`reading hosts: ${(e as Error).message}`));
+    }, CHANGES_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * Resolves after a read that began after this call: what was committed before it is in the
+   * cache then. Calls during a read share the one after it.
+   */
+  refresh(): Promise<void> {
+    this.next ??= (async () => {
+      await this.running?.catch(() => {});
+      this.next = null;
+      const read = this.read();
+      this.running = read;
+      try {
+        await read;
+      } finally {
+        if (this.running === read) this.running = null;
+      }
+    })();
+    return this.next;
+  }
+
+  /** Every host, in no particular order (the first call waits for the first read). */
+  async all(): Promise<HostRow[]> {
+    if (this.readAt === null) await this.refresh();
+    return [...this.rows.values()];
+  }
+
+  async byId(id: string): Promise<HostRow | undefined> {
+    if (this.readAt === null) await this.refresh();
+    return this.rows.get(id) ?? this.readOne(await this.store.hosts.byId(id));
+  }
+
+  async byName(name: string): Promise<HostRow | undefined> {
+    if (this.readAt === null) await this.refresh();
+    const id = this.names.get(name);
+    return (id && this.rows.get(id)) || this.readOne(await this.store.hosts.byName(name));
+  }
+
+  /** The cached row, if any, without reading the store. */
+  peek(id: string): HostRow | undefined {
+    return this.rows.get(id);
+  }
+
+  /** A row this server wrote (or read inside a transaction): kept until a later read. */
+  put(row: HostRow): void {
+    const old = this.rows.get(row.id);
+    if (old && old.name !== row.name) this.names.delete(old.name);
+    this.rows.set(row.id, row);
+    this.names.set(row.name, row.id);
+  }
+
+  /** A host removed here (committed). */
+  removed(id: string): void {
+    const old = this.rows.get(id);
+    if (!old) return;
+    this.rows.delete(id);
+    this.names.delete(old.name);
+  }
+
+  private readOne(row: HostRow | undefined): HostRow | undefined {
+    if (row) this.put(row);
+    return row;
+  }
+
+  private async read(): Promise<void> {
+    const full = this.readAt === null || this.now() - this.fullAt >= FULL_READ_MS;
+    const since = full ? new Date(0) : new Date(this.readAt!.getTime() - OVERLAP_MS);
+    const started = this.now();
+    const { hosts, now } = await this.store.hosts.changedSince(since);
+    if (full) {
+      this.rows = new Map();
+      this.names.clear();
+      this.fullAt = started;
+    }
+    for (const h of hosts) this.put(h);
+    this.readAt = now;
+  }
+}
