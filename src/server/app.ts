@@ -22,7 +22,7 @@ import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
 import { GoalBook } from './app/goal-book.js';
-import { RecentTickets } from './app/peering.js';
+import { RecentTickets } from './app/recent-tickets.js';
 import { LiveHosts } from './hosts/live-hosts.js';
 import { agentRoutes } from './http/agents.js';
 import { deploymentRoutes } from './http/deployments.js';

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Leadership, Store } from '../store/index.js';
 import type { UnitOfWork } from './app/unit-of-work.js';
 import type { LiveHosts } from './hosts/live-hosts.js';
@@ -124,5 +124,49 @@ describe('the orchestrator among replicas', () => {
     await o.stop();
     expect(lead.held).toBe(false);
     expect(o.isLeading).toBe(false);
+  });
+});
+
+describe('orchestrator passes', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('wait after a pass as long as it took before a kick starts the next', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'performance'] });
+    const lead = new FakeLead();
+    lead.free = true;
+    let steps = 0;
+    const store = {
+      deployments: { runningIds: () => Promise.resolve(['d1', 'd2', 'd3']) },
+    } as unknown as Store;
+    // Each step takes 100 ms: a pass over three deployments, 300 ms.
+    const uow = {
+      run: () =>
+        new Promise<void>((r) => {
+          steps++;
+          setTimeout(r, 100);
+        }),
+    } as unknown as UnitOfWork;
+    const hosts = { list: () => Promise.resolve([]) } as unknown as LiveHosts;
+    const o = new Orchestrator({ store, uow, hosts, leadership: lead, tickMs: 60_000 });
+    o.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(o.isLeading).toBe(true);
+    expect(steps).toBe(1);
+    // Reports keep asking for passes while it runs.
+    for (let t = 0; t < 300; t += 10) {
+      o.kick();
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    expect(steps).toBe(3);
+    // The pass ended at 300 ms: the next starts 300 ms later, not at once.
+    await vi.advanceTimersByTimeAsync(290);
+    expect(steps).toBe(3);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(steps).toBe(4);
+    const stopped = o.stop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await stopped;
   });
 });

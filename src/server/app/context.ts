@@ -5,7 +5,7 @@ import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
 import type { GoalBook } from './goal-book.js';
-import type { RecentTickets } from './peering.js';
+import type { RecentTickets } from './recent-tickets.js';
 import type { TicketKey } from './ticket-key.js';
 import type { UnitOfWork } from './unit-of-work.js';
 

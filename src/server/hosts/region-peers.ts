@@ -6,8 +6,9 @@
  *
  * This server learns of its own agents at once (reports, long polls, enrollment, removal, relay
  * changes). Agents that talk to another server on the same database reach it through the store:
- * every 5 s ({@link REFRESH_MS}) the hosts are read once (not per answer), so such a host shows up
- * as a peer here within about 6 s: the read's period plus the other server's write-behind (1 s).
+ * every 5 s ({@link REFRESH_MS}) the hosts are taken from the host cache (which reads the rows
+ * written each second), so such a host shows up as a peer here within about 7 s: this period,
+ * the cache's and the other server's write-behind (1 s).
  *
  * Hosts that stop being heard from leave lazily: a region's set is swept at most every
  * {@link SWEEP_MS}, and each peer handed out is checked online at answer time.
@@ -16,9 +17,9 @@ import type { HostRow } from '../../store/index.js';
 import { isOnline } from './online.js';
 
 /**
- * How often the hosts are read from the store, for the agents of other servers. No other server
- * shares an embedded store: there the read only catches what this server missed (it learns of
- * every change to hosts as it makes it), and, as PGlite runs on this process's thread, is rare.
+ * How often the hosts are taken from the host cache, for the agents of other servers. No other
+ * server shares an embedded store: there the pass only catches what this server missed (it
+ * learns of every change to hosts as it makes it).
  */
 export const REFRESH_MS = { postgres: 5_000, pglite: 60_000 } as const;
 /** How often a region's set drops the hosts that went offline. */

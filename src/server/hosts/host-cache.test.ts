@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { HostRow, Store } from '../../store/index.js';
+import { FULL_READ_MS, HostCache } from './host-cache.js';
+
+const row = (id: string, generation = 0): HostRow => ({
+  id,
+  name: `n-${id}`,
+  region: 'r1',
+  labels: {},
+  createdAt: new Date(0),
+  lastSeenAt: null,
+  report: null,
+  bytesReceived: {},
+  goalGeneration: generation,
+  relay: false,
+});
+
+/** A store of host rows stamped with a clock the test moves; reads are recorded. */
+function stampedStore() {
+  let clock = 1_000;
+  const rows = new Map<string, { row: HostRow; at: number }>();
+  const reads: number[] = [];
+  const singles: string[] = [];
+  const store = {
+    hosts: {
+      changedSince: (since: Date) => {
+        reads.push(since.getTime());
+        const hosts = [...rows.values()].filter((r) => r.at > since.getTime()).map((r) => r.row);
+        return Promise.resolve({ hosts, now: new Date(clock) });
+      },
+      byId: (id: string) => {
+        singles.push(id);
+        return Promise.resolve(rows.get(id)?.row);
+      },
+      byName: () => Promise.resolve(undefined),
+    },
+  } as unknown as Store;
+  const write = (r: HostRow) => rows.set(r.id, { row: r, at: clock });
+  const remove = (id: string) => rows.delete(id);
+  const tick = (ms: number) => (clock += ms);
+  return { store, write, remove, tick, reads, singles };
+}
+
+describe('the host cache', () => {
+  it('reads every row once, then only the rows written since (with an overlap)', async () => {
+    const s = stampedStore();
+    let now = 0;
+    const cache = new HostCache(s.store, () => now);
+    s.write(row('a'));
+    s.write(row('b'));
+    s.tick(5_000);
+    expect((await cache.all()).map((h) => h.id).sort()).toEqual(['a', 'b']);
+    s.write(row('b', 1));
+    s.tick(5_000);
+    await cache.refresh();
+    expect(s.reads).toEqual([0, 6_000 - 2_000]);
+    expect((await cache.byId('b'))!.goalGeneration).toBe(1);
+    expect(s.singles).toEqual([]);
+    // Removed elsewhere: gone at the next full read.
+    s.remove('a');
+    await cache.refresh();
+    expect(await cache.byId('b')).toBeDefined();
+    expect((await cache.all()).map((h) => h.id)).toContain('a');
+    now += FULL_READ_MS;
+    await cache.refresh();
+    expect((await cache.all()).map((h) => h.id)).toEqual(['b']);
+  });
+
+  it('reads a host it does not hold on its own, and gives each caller a read begun after its call', async () => {
+    const s = stampedStore();
+    const cache = new HostCache(s.store);
+    await cache.refresh();
+    s.write(row('new'));
+    expect((await cache.byId('new'))!.id).toBe('new');
+    expect(s.singles).toEqual(['new']);
+    expect(await cache.byId('none')).toBeUndefined();
+    const before = s.reads.length;
+    await Promise.all([cache.refresh(), cache.refresh(), cache.refresh()]);
+    // One read for the three calls made together.
+    expect(s.reads.length).toBe(before + 1);
+  });
+});
