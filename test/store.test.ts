@@ -1,4 +1,5 @@
 /** The store behaves the same over embedded PGlite and a real PostgreSQL server. */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../src/core/index.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -21,6 +22,26 @@ const SPEC = {
   rollout: { batchSize: { count: 1 }, failureThreshold: { count: 0 } },
   keepReleases: 3,
 };
+
+/** Enough hosts for three statements of a set-based write (one takes a thousand). */
+function fleetIds(): string[] {
+  // One id with what an array literal must escape, to see each engine pass it through.
+  return Array.from({ length: 2_500 }, (_, i) => (i === 7 ? 'f-"q,{x}\\ NULL' : `f-${i}`));
+}
+
+/** A JSON key with what JSON and array literals must both escape. */
+const ODD_KEY = 'a"b\\c,{d} ü';
+
+async function addFleet(store: Store, ids: string[]): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (const id of ids) await tx.hosts.add({ id, name: id, region: 'fleet', labels: {} });
+  });
+}
+
+/** `base` plus `i` seconds and `i` milliseconds: a distinct time per host. */
+function at(base: Date, i: number): Date {
+  return new Date(base.getTime() + i * 1001);
+}
 
 describe.each(engines)('store over %s', (_name, open) => {
   let store: Store;
@@ -181,6 +202,53 @@ describe.each(engines)('store over %s', (_name, open) => {
       stop();
     }
   });
+
+  it('writes the live state of more hosts than one statement takes, skipping unknown ones', async () => {
+    const ids = fleetIds();
+    await addFleet(store, ids);
+    const reportOf = (i: number, gen: number) => ({
+      services: [],
+      bytesReceived: { origin: i * 10 + gen },
+    });
+    const first = new Date('2026-02-01T00:00:00.000Z');
+    await store.hosts.saveLiveState(
+      new Map(
+        ids.map((id, i) => [
+          id,
+          {
+            report: reportOf(i, 1),
+            bytesReceived: { origin: i, [ODD_KEY]: i },
+            seenAt: at(first, i),
+          },
+        ]),
+      ),
+    );
+    // Then a mix: even hosts report again, odd ones are only seen; an unknown host is skipped.
+    const second = new Date('2026-03-01T00:00:00.000Z');
+    const mixed = new Map<
+      string,
+      { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
+    >(
+      ids.map((id, i) => [
+        id,
+        i % 2 === 0
+          ? { report: reportOf(i, 2), bytesReceived: { origin: i + 1 }, seenAt: at(second, i) }
+          : { seenAt: at(second, i) },
+      ]),
+    );
+    mixed.set('no-such-host', { report: reportOf(0, 9), seenAt: second });
+    await store.hosts.saveLiveState(mixed);
+    const rows = new Map((await store.hosts.list()).map((h) => [h.id, h]));
+    expect(rows.has('no-such-host')).toBe(false);
+    ids.forEach((id, i) => {
+      const h = rows.get(id);
+      expect(h?.lastSeenAt?.toISOString(), id).toBe(at(second, i).toISOString());
+      expect(h?.report, id).toMatchObject(reportOf(i, i % 2 === 0 ? 2 : 1));
+      expect(h?.bytesReceived, id).toEqual(
+        i % 2 === 0 ? { origin: i + 1 } : { origin: i, [ODD_KEY]: i },
+      );
+    });
+  });
 });
 
 describe('two stores on one PostgreSQL (two server processes)', () => {
@@ -200,6 +268,49 @@ describe('two stores on one PostgreSQL (two server processes)', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe('batch writes on PostgreSQL', () => {
+  it('write a few thousand hosts in a few statements, not one per host', async () => {
+    const url = await freshPostgresUrl();
+    const store = await openStore({ engine: 'postgres', url });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const ids = fleetIds();
+      await addFleet(store, ids);
+      // The database counts the statements itself: a statement trigger fires once per
+      // statement, however many rows (none included) it writes.
+      await db.query(`
+        create table statements (tbl text not null, op text not null);
+        create function count_statement() returns trigger language plpgsql as $$
+          begin insert into statements values (tg_table_name, tg_op); return null; end $$;
+        create trigger count_host_updates after update on hosts
+          for each statement execute function count_statement();
+        create trigger count_goal_inserts after insert on goals
+          for each statement execute function count_statement();
+      `);
+      const counted = async () => {
+        const r = await db.query<{ tbl: string; op: string; n: number }>(
+          'select tbl, op, count(*)::int as n from statements group by tbl, op order by tbl',
+        );
+        await db.query('delete from statements');
+        return r.rows;
+      };
+      const states = new Map<string, { report?: unknown; seenAt: Date }>(
+        ids.map((id, i) => [
+          id,
+          i % 2 ? { seenAt: new Date() } : { report: { services: [] }, seenAt: new Date() },
+        ]),
+      );
+      states.set('no-such-host', { seenAt: new Date() });
+      await store.hosts.saveLiveState(states);
+      expect(await counted()).toEqual([{ tbl: 'hosts', op: 'UPDATE', n: 3 }]);
+    } finally {
+      await db.end();
+      await store.close();
     }
   });
 });

@@ -52,8 +52,9 @@ export interface HostRepository {
   /** Every host, by region and name. */
   list(): Promise<HostRow[]>;
   /**
-   * Writes reports and last-seen times of many hosts at once; a host without a report only
-   * has its last-seen time moved.
+   * Writes reports and last-seen times of many hosts at once, in a few set-based statements (one
+   * per thousand hosts); a host without a report only has its last-seen time moved, and a host
+   * that no longer exists is skipped.
    */
   saveLiveState(
     states: ReadonlyMap<
