@@ -249,6 +249,50 @@ describe.each(engines)('store over %s', (_name, open) => {
       );
     });
   });
+  it('changes the goals of more hosts than one statement takes, keeping what a change leaves out', async () => {
+    const ids = fleetIds();
+    await addFleet(store, ids); // (already there when the test before ran: then a no-op)
+    const before = new Map((await store.hosts.list()).map((h) => [h.id, h.goalGeneration]));
+    expect(
+      await store.goals.change(
+        'fleet',
+        ids.map((id, i) => ({ hostId: id, stage: 1, active: i })),
+      ),
+    ).toEqual(ids);
+    // Fields left out keep the stored value, null clears it; most changes have one shape, so
+    // that shape spans batches. The first host is named twice: both of its changes apply.
+    const shapes = (i: number) =>
+      i % 5 < 3 ? { stage: 100 + i } : i % 5 === 3 ? { active: null } : {};
+    const changes: { hostId: string; stage?: number | null; active?: number | null }[] = ids.map(
+      (id, i) => ({ hostId: id, ...shapes(i) }),
+    );
+    changes.push({ hostId: ids[0]!, active: -1 });
+    expect(await store.goals.change('fleet', changes)).toEqual(ids);
+    // On a service the hosts had no goal of, a field left out is null.
+    await store.goals.change(
+      'fleet-other',
+      ids.map((id, i) => ({ hostId: id, stage: i })),
+    );
+    const goals = new Map(
+      (await store.goals.ofHosts(ids)).map((g) => [`${g.hostId} ${g.service}`, g]),
+    );
+    ids.forEach((id, i) => {
+      expect(goals.get(`${id} fleet`), id).toEqual({
+        hostId: id,
+        service: 'fleet',
+        stageVersion: i % 5 < 3 ? 100 + i : 1,
+        activeVersion: i === 0 ? -1 : i % 5 === 3 ? null : i,
+      });
+      expect(goals.get(`${id} fleet-other`), id).toMatchObject({
+        stageVersion: i,
+        activeVersion: null,
+      });
+    });
+    const after = await store.hosts.list();
+    for (const h of after.filter((h) => ids.includes(h.id)))
+      expect(h.goalGeneration, h.id).toBe(Number(before.get(h.id)) + 3);
+    expect(after.find((h) => h.id === 'h1')?.goalGeneration).toBe(before.get('h1'));
+  });
 });
 
 describe('two stores on one PostgreSQL (two server processes)', () => {
@@ -308,6 +352,15 @@ describe('batch writes on PostgreSQL', () => {
       states.set('no-such-host', { seenAt: new Date() });
       await store.hosts.saveLiveState(states);
       expect(await counted()).toEqual([{ tbl: 'hosts', op: 'UPDATE', n: 3 }]);
+      // One shape of change: one upsert per thousand hosts, and as many generation bumps.
+      await store.goals.change(
+        'svc',
+        ids.map((id) => ({ hostId: id, stage: 1 })),
+      );
+      expect(await counted()).toEqual([
+        { tbl: 'goals', op: 'INSERT', n: 3 },
+        { tbl: 'hosts', op: 'UPDATE', n: 3 },
+      ]);
     } finally {
       await db.end();
       await store.close();

@@ -1,5 +1,5 @@
 /** The Kysely handle every repository runs on: the database, or the transaction it is bound to. */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database> | Transaction<Database>;
@@ -34,3 +34,9 @@ export function inBatches<T>(items: readonly T[], size: number = ROWS_PER_STATEM
 export function byId(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The database's clock: the start of the current transaction. Times that several server
+ * processes compare are taken from it, never from one process's own clock.
+ */
+export const dbNow = sql<Date>`now()`;

@@ -129,7 +129,10 @@ export interface GoalRepository {
   ofService(service: string): Promise<GoalRow[]>;
   /** The goals of every one of these hosts. */
   ofHosts(hostIds: readonly string[]): Promise<GoalRow[]>;
-  /** Changes goals (absent fields kept), bumps each touched host's generation; returns them. */
+  /**
+   * Changes goals (absent fields kept), bumps each touched host's generation; returns them. A
+   * host named twice gets both changes, the later one's fields winning.
+   */
   change(
     service: string,
     changes: { hostId: string; stage?: number | null; active?: number | null }[],
