@@ -43,6 +43,18 @@ function at(base: Date, i: number): Date {
   return new Date(base.getTime() + i * 1001);
 }
 
+/**
+ * The database's clock once it has moved past every write made so far: PGlite's clock moves in
+ * milliseconds, so a write and the read after it can share a reading.
+ */
+async function clockAfterWrites(store: Store): Promise<Date> {
+  const { now } = await store.hosts.changedSince(new Date());
+  return until('the database clock to move on', async () => {
+    const later = (await store.hosts.changedSince(new Date())).now;
+    return later > now && later;
+  });
+}
+
 describe.each(engines)('store over %s', (_name, open) => {
   let store: Store;
   beforeAll(async () => {
@@ -249,6 +261,7 @@ describe.each(engines)('store over %s', (_name, open) => {
       );
     });
   });
+
   it('changes the goals of more hosts than one statement takes, keeping what a change leaves out', async () => {
     const ids = fleetIds();
     await addFleet(store, ids); // (already there when the test before ran: then a no-op)
@@ -292,6 +305,38 @@ describe.each(engines)('store over %s', (_name, open) => {
     for (const h of after.filter((h) => ids.includes(h.id)))
       expect(h.goalGeneration, h.id).toBe(Number(before.get(h.id)) + 3);
     expect(after.find((h) => h.id === 'h1')?.goalGeneration).toBe(before.get('h1'));
+  });
+
+  it('finds the hosts written since a time by the database’s clock, whatever wrote them', async () => {
+    const names = ['seen', 'reported', 'relayed', 'goal', 'untouched'];
+    for (const n of names)
+      await store.hosts.add({ id: `c-${n}`, name: `c-${n}`, region: 'c', labels: {} });
+    const everything = await store.hosts.changedSince(new Date(0));
+    expect(everything.hosts.length).toBe((await store.hosts.list()).length);
+    const since = await clockAfterWrites(store);
+    expect((await store.hosts.changedSince(since)).hosts).toEqual([]);
+    // A last-seen time from the past (the agent's clock) still counts as written now.
+    const longAgo = new Date('2001-01-01T00:00:00Z');
+    await store.hosts.saveLiveState(new Map([['c-seen', { seenAt: longAgo }]]));
+    await store.hosts.saveLiveState(
+      new Map([['c-reported', { report: { services: [], bytesReceived: {} }, seenAt: longAgo }]]),
+    );
+    await store.hosts.setRelay('c-relayed', true);
+    await store.goals.change('svc', [{ hostId: 'c-goal', stage: 1 }]);
+    await store.hosts.add({ id: 'c-new', name: 'c-new', region: 'c', labels: {} });
+    const changed = await store.hosts.changedSince(since);
+    expect(changed.hosts.map((h) => h.id).sort()).toEqual([
+      'c-goal',
+      'c-new',
+      'c-relayed',
+      'c-reported',
+      'c-seen',
+    ]);
+    expect(changed.hosts.find((h) => h.id === 'c-relayed')?.relay).toBe(true);
+    expect(changed.now.getTime()).toBeGreaterThanOrEqual(since.getTime());
+    // The clock handed back is where the next read starts: nothing written since, nothing read.
+    const next = await clockAfterWrites(store);
+    expect((await store.hosts.changedSince(next)).hosts).toEqual([]);
   });
 });
 

@@ -62,6 +62,12 @@ export interface HostRepository {
       { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
     >,
   ): Promise<void>;
+  /**
+   * Hosts written since `since` by the database's clock (every write to a host row counts, its
+   * last-seen time included), with the database's clock at the read: the next call's `since`,
+   * less a margin for transactions that were still open. A removed host is not among them.
+   */
+  changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
 }
 
 export interface ServiceMapRepository {

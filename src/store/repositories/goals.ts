@@ -94,7 +94,7 @@ export class KyselyGoals implements GoalRepository {
     for (const batch of inBatches([...touched].sort(byId))) {
       await this.db
         .updateTable('hosts')
-        .set({ goal_generation: sql<number>`goal_generation + 1` })
+        .set({ goal_generation: sql<number>`goal_generation + 1`, changed_at: dbNow })
         .where(sql<boolean>`id = any(${batch}::text[])`)
         .execute();
     }
