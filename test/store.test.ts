@@ -1,4 +1,5 @@
 /** The store behaves the same over embedded PGlite and a real PostgreSQL server. */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../src/core/index.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -21,6 +22,38 @@ const SPEC = {
   rollout: { batchSize: { count: 1 }, failureThreshold: { count: 0 } },
   keepReleases: 3,
 };
+
+/** Enough hosts for three statements of a set-based write (one takes a thousand). */
+function fleetIds(): string[] {
+  // One id with what an array literal must escape, to see each engine pass it through.
+  return Array.from({ length: 2_500 }, (_, i) => (i === 7 ? 'f-"q,{x}\\ NULL' : `f-${i}`));
+}
+
+/** A JSON key with what JSON and array literals must both escape. */
+const ODD_KEY = 'a"b\\c,{d} ü';
+
+async function addFleet(store: Store, ids: string[]): Promise<void> {
+  await store.transaction(async (tx) => {
+    for (const id of ids) await tx.hosts.add({ id, name: id, region: 'fleet', labels: {} });
+  });
+}
+
+/** `base` plus `i` seconds and `i` milliseconds: a distinct time per host. */
+function at(base: Date, i: number): Date {
+  return new Date(base.getTime() + i * 1001);
+}
+
+/**
+ * The database's clock once it has moved past every write made so far: PGlite's clock moves in
+ * milliseconds, so a write and the read after it can share a reading.
+ */
+async function clockAfterWrites(store: Store): Promise<Date> {
+  const { now } = await store.hosts.changedSince(new Date());
+  return until('the database clock to move on', async () => {
+    const later = (await store.hosts.changedSince(new Date())).now;
+    return later > now && later;
+  });
+}
 
 describe.each(engines)('store over %s', (_name, open) => {
   let store: Store;
@@ -181,6 +214,130 @@ describe.each(engines)('store over %s', (_name, open) => {
       stop();
     }
   });
+
+  it('writes the live state of more hosts than one statement takes, skipping unknown ones', async () => {
+    const ids = fleetIds();
+    await addFleet(store, ids);
+    const reportOf = (i: number, gen: number) => ({
+      services: [],
+      bytesReceived: { origin: i * 10 + gen },
+    });
+    const first = new Date('2026-02-01T00:00:00.000Z');
+    await store.hosts.saveLiveState(
+      new Map(
+        ids.map((id, i) => [
+          id,
+          {
+            report: reportOf(i, 1),
+            bytesReceived: { origin: i, [ODD_KEY]: i },
+            seenAt: at(first, i),
+          },
+        ]),
+      ),
+    );
+    // Then a mix: even hosts report again, odd ones are only seen; an unknown host is skipped.
+    const second = new Date('2026-03-01T00:00:00.000Z');
+    const mixed = new Map<
+      string,
+      { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
+    >(
+      ids.map((id, i) => [
+        id,
+        i % 2 === 0
+          ? { report: reportOf(i, 2), bytesReceived: { origin: i + 1 }, seenAt: at(second, i) }
+          : { seenAt: at(second, i) },
+      ]),
+    );
+    mixed.set('no-such-host', { report: reportOf(0, 9), seenAt: second });
+    await store.hosts.saveLiveState(mixed);
+    const rows = new Map((await store.hosts.list()).map((h) => [h.id, h]));
+    expect(rows.has('no-such-host')).toBe(false);
+    ids.forEach((id, i) => {
+      const h = rows.get(id);
+      expect(h?.lastSeenAt?.toISOString(), id).toBe(at(second, i).toISOString());
+      expect(h?.report, id).toMatchObject(reportOf(i, i % 2 === 0 ? 2 : 1));
+      expect(h?.bytesReceived, id).toEqual(
+        i % 2 === 0 ? { origin: i + 1 } : { origin: i, [ODD_KEY]: i },
+      );
+    });
+  });
+
+  it('changes the goals of more hosts than one statement takes, keeping what a change leaves out', async () => {
+    const ids = fleetIds();
+    await addFleet(store, ids); // (already there when the test before ran: then a no-op)
+    const before = new Map((await store.hosts.list()).map((h) => [h.id, h.goalGeneration]));
+    expect(
+      await store.goals.change(
+        'fleet',
+        ids.map((id, i) => ({ hostId: id, stage: 1, active: i })),
+      ),
+    ).toEqual(ids);
+    // Fields left out keep the stored value, null clears it; most changes have one shape, so
+    // that shape spans batches. The first host is named twice: both of its changes apply.
+    const shapes = (i: number) =>
+      i % 5 < 3 ? { stage: 100 + i } : i % 5 === 3 ? { active: null } : {};
+    const changes: { hostId: string; stage?: number | null; active?: number | null }[] = ids.map(
+      (id, i) => ({ hostId: id, ...shapes(i) }),
+    );
+    changes.push({ hostId: ids[0]!, active: -1 });
+    expect(await store.goals.change('fleet', changes)).toEqual(ids);
+    // On a service the hosts had no goal of, a field left out is null.
+    await store.goals.change(
+      'fleet-other',
+      ids.map((id, i) => ({ hostId: id, stage: i })),
+    );
+    const goals = new Map(
+      (await store.goals.ofHosts(ids)).map((g) => [`${g.hostId} ${g.service}`, g]),
+    );
+    ids.forEach((id, i) => {
+      expect(goals.get(`${id} fleet`), id).toEqual({
+        hostId: id,
+        service: 'fleet',
+        stageVersion: i % 5 < 3 ? 100 + i : 1,
+        activeVersion: i === 0 ? -1 : i % 5 === 3 ? null : i,
+      });
+      expect(goals.get(`${id} fleet-other`), id).toMatchObject({
+        stageVersion: i,
+        activeVersion: null,
+      });
+    });
+    const after = await store.hosts.list();
+    for (const h of after.filter((h) => ids.includes(h.id)))
+      expect(h.goalGeneration, h.id).toBe(Number(before.get(h.id)) + 3);
+    expect(after.find((h) => h.id === 'h1')?.goalGeneration).toBe(before.get('h1'));
+  });
+
+  it('finds the hosts written since a time by the database’s clock, whatever wrote them', async () => {
+    const names = ['seen', 'reported', 'relayed', 'goal', 'untouched'];
+    for (const n of names)
+      await store.hosts.add({ id: `c-${n}`, name: `c-${n}`, region: 'c', labels: {} });
+    const everything = await store.hosts.changedSince(new Date(0));
+    expect(everything.hosts.length).toBe((await store.hosts.list()).length);
+    const since = await clockAfterWrites(store);
+    expect((await store.hosts.changedSince(since)).hosts).toEqual([]);
+    // A last-seen time from the past (the agent's clock) still counts as written now.
+    const longAgo = new Date('2001-01-01T00:00:00Z');
+    await store.hosts.saveLiveState(new Map([['c-seen', { seenAt: longAgo }]]));
+    await store.hosts.saveLiveState(
+      new Map([['c-reported', { report: { services: [], bytesReceived: {} }, seenAt: longAgo }]]),
+    );
+    await store.hosts.setRelay('c-relayed', true);
+    await store.goals.change('svc', [{ hostId: 'c-goal', stage: 1 }]);
+    await store.hosts.add({ id: 'c-new', name: 'c-new', region: 'c', labels: {} });
+    const changed = await store.hosts.changedSince(since);
+    expect(changed.hosts.map((h) => h.id).sort()).toEqual([
+      'c-goal',
+      'c-new',
+      'c-relayed',
+      'c-reported',
+      'c-seen',
+    ]);
+    expect(changed.hosts.find((h) => h.id === 'c-relayed')?.relay).toBe(true);
+    expect(changed.now.getTime()).toBeGreaterThanOrEqual(since.getTime());
+    // The clock handed back is where the next read starts: nothing written since, nothing read.
+    const next = await clockAfterWrites(store);
+    expect((await store.hosts.changedSince(next)).hosts).toEqual([]);
+  });
 });
 
 describe('two stores on one PostgreSQL (two server processes)', () => {
@@ -200,6 +357,58 @@ describe('two stores on one PostgreSQL (two server processes)', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe('batch writes on PostgreSQL', () => {
+  it('write a few thousand hosts in a few statements, not one per host', async () => {
+    const url = await freshPostgresUrl();
+    const store = await openStore({ engine: 'postgres', url });
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      const ids = fleetIds();
+      await addFleet(store, ids);
+      // The database counts the statements itself: a statement trigger fires once per
+      // statement, however many rows (none included) it writes.
+      await db.query(`
+        create table statements (tbl text not null, op text not null);
+        create function count_statement() returns trigger language plpgsql as $$
+          begin insert into statements values (tg_table_name, tg_op); return null; end $$;
+        create trigger count_host_updates after update on hosts
+          for each statement execute function count_statement();
+        create trigger count_goal_inserts after insert on goals
+          for each statement execute function count_statement();
+      `);
+      const counted = async () => {
+        const r = await db.query<{ tbl: string; op: string; n: number }>(
+          'select tbl, op, count(*)::int as n from statements group by tbl, op order by tbl',
+        );
+        await db.query('delete from statements');
+        return r.rows;
+      };
+      const states = new Map<string, { report?: unknown; seenAt: Date }>(
+        ids.map((id, i) => [
+          id,
+          i % 2 ? { seenAt: new Date() } : { report: { services: [] }, seenAt: new Date() },
+        ]),
+      );
+      states.set('no-such-host', { seenAt: new Date() });
+      await store.hosts.saveLiveState(states);
+      expect(await counted()).toEqual([{ tbl: 'hosts', op: 'UPDATE', n: 3 }]);
+      // One shape of change: one upsert per thousand hosts, and as many generation bumps.
+      await store.goals.change(
+        'svc',
+        ids.map((id) => ({ hostId: id, stage: 1 })),
+      );
+      expect(await counted()).toEqual([
+        { tbl: 'goals', op: 'INSERT', n: 3 },
+        { tbl: 'hosts', op: 'UPDATE', n: 3 },
+      ]);
+    } finally {
+      await db.end();
+      await store.close();
     }
   });
 });

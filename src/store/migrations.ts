@@ -132,4 +132,17 @@ export const migrations: Record<string, Migration> = {
       await runStatements(db, `alter table hosts add column relay boolean not null default false;`);
     },
   },
+  '0005_host_changed_at': {
+    async up(db: Kysely<unknown>) {
+      // When the row was last written, by the database's clock (so every server replica agrees):
+      // lets a reader fetch only the hosts that changed since it last looked.
+      await runStatements(
+        db,
+        `
+        alter table hosts add column changed_at timestamptz not null default now();
+        create index hosts_changed_at on hosts (changed_at);
+      `,
+      );
+    },
+  },
 };

@@ -52,21 +52,22 @@ export interface HostRepository {
   /** Every host, by region and name. */
   list(): Promise<HostRow[]>;
   /**
-   * Writes reports and last-seen times of many hosts at once; a host without a report only
-   * has its last-seen time moved.
+   * Writes reports and last-seen times of many hosts at once, in a few set-based statements (one
+   * per thousand hosts); a host without a report only has its last-seen time moved, and a host
+   * that no longer exists is skipped.
    */
-  /**
-   * Hosts written since `since` by the database's clock (every write to a host row counts, its
-   * last-seen time included), with the database's clock at the read: the next call's `since`,
-   * less a margin for transactions that were still open.
-   */
-  changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
   saveLiveState(
     states: ReadonlyMap<
       string,
       { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
     >,
   ): Promise<void>;
+  /**
+   * Hosts written since `since` by the database's clock (every write to a host row counts, its
+   * last-seen time included), with the database's clock at the read: the next call's `since`,
+   * less a margin for transactions that were still open. A removed host is not among them.
+   */
+  changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
 }
 
 export interface ServiceMapRepository {
@@ -134,7 +135,10 @@ export interface GoalRepository {
   ofService(service: string): Promise<GoalRow[]>;
   /** The goals of every one of these hosts. */
   ofHosts(hostIds: readonly string[]): Promise<GoalRow[]>;
-  /** Changes goals (absent fields kept), bumps each touched host's generation; returns them. */
+  /**
+   * Changes goals (absent fields kept), bumps each touched host's generation; returns them. A
+   * host named twice gets both changes, the later one's fields winning.
+   */
   change(
     service: string,
     changes: { hostId: string; stage?: number | null; active?: number | null }[],

@@ -31,6 +31,8 @@ export interface Database {
     bytes_received: Json;
     goal_generation: Int8;
     relay: ColumnType<boolean, boolean | undefined, boolean>;
+    /** Set to the database's `now()` by every write to the row (its default on insert). */
+    changed_at: ColumnType<Date, never, Date>;
   };
   service_maps: {
     version: Generated<number>;

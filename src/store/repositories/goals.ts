@@ -1,6 +1,6 @@
 /** Goal state: per host and service, the release to hold staged and the one to run. */
 import { sql } from 'kysely';
-import type { Db } from '../db.js';
+import { byId, dbNow, inBatches, type Db } from '../db.js';
 import type { GoalRepository } from '../repositories.js';
 import { toGoal, type GoalRow } from '../rows.js';
 
@@ -36,38 +36,68 @@ export class KyselyGoals implements GoalRepository {
     return rows.map(toGoal);
   }
 
+  /**
+   * One multi-row upsert per batch of hosts whose changes name the same fields: on conflict, the
+   * fields a change leaves out keep their stored values, so each set of named fields has its own
+   * statement. Then one UPDATE per batch bumps the generations. Hosts in id order, so
+   * concurrent writers of the same rows take their locks in one order.
+   */
   async change(
     service: string,
     changes: { hostId: string; stage?: number | null; active?: number | null }[],
   ): Promise<string[]> {
-    const touched = new Set<string>();
+    // A host named twice: both changes applied in turn are the later one's fields over the
+    // earlier one's (a multi-row upsert may not touch one row twice).
+    const merged = new Map<string, { stage?: number | null; active?: number | null }>();
     for (const c of changes) {
-      const set: {
-        stage_version?: number | null;
-        active_version?: number | null;
-        updated_at: Date;
-      } = { updated_at: new Date() };
-      if (c.stage !== undefined) set.stage_version = c.stage;
-      if (c.active !== undefined) set.active_version = c.active;
-      await this.db
-        .insertInto('goals')
-        .values({
-          host_id: c.hostId,
-          service,
-          stage_version: c.stage ?? null,
-          active_version: c.active ?? null,
-        })
-        .onConflict((oc) => oc.columns(['host_id', 'service']).doUpdateSet(set))
-        .execute();
-      touched.add(c.hostId);
+      const m = merged.get(c.hostId) ?? {};
+      if (c.stage !== undefined) m.stage = c.stage;
+      if (c.active !== undefined) m.active = c.active;
+      merged.set(c.hostId, m);
     }
-    if (touched.size > 0) {
+    const touched = [...merged.keys()];
+    const byFields = new Map<
+      string,
+      [string, { stage?: number | null; active?: number | null }][]
+    >();
+    for (const entry of [...merged].sort(([a], [b]) => byId(a, b))) {
+      const key = `${entry[1].stage !== undefined}/${entry[1].active !== undefined}`;
+      const group = byFields.get(key);
+      if (group) group.push(entry);
+      else byFields.set(key, [entry]);
+    }
+    for (const group of byFields.values()) {
+      const setsStage = group[0]![1].stage !== undefined;
+      const setsActive = group[0]![1].active !== undefined;
+      for (const batch of inBatches(group)) {
+        const ids = batch.map(([id]) => id);
+        const stages = batch.map(([, c]) => c.stage ?? null);
+        const actives = batch.map(([, c]) => c.active ?? null);
+        await this.db
+          .insertInto('goals')
+          .columns(['host_id', 'service', 'stage_version', 'active_version'])
+          .expression(
+            sql`select v.host_id, ${service}::text, v.stage, v.active
+              from unnest(${ids}::text[], ${stages}::integer[], ${actives}::integer[])
+                as v (host_id, stage, active)`,
+          )
+          .onConflict((oc) =>
+            oc.columns(['host_id', 'service']).doUpdateSet((eb) => ({
+              ...(setsStage && { stage_version: eb.ref('excluded.stage_version') }),
+              ...(setsActive && { active_version: eb.ref('excluded.active_version') }),
+              updated_at: dbNow,
+            })),
+          )
+          .execute();
+      }
+    }
+    for (const batch of inBatches([...touched].sort(byId))) {
       await this.db
         .updateTable('hosts')
-        .set({ goal_generation: sql<number>`goal_generation + 1` })
-        .where('id', 'in', [...touched])
+        .set({ goal_generation: sql<number>`goal_generation + 1`, changed_at: dbNow })
+        .where(sql<boolean>`id = any(${batch}::text[])`)
         .execute();
     }
-    return [...touched];
+    return touched;
   }
 }

@@ -1,6 +1,7 @@
 /** Registered hosts: name, region, labels, and what they last reported. */
+import { sql } from 'kysely';
 import type { HostInfo } from '../../core/index.js';
-import type { Db } from '../db.js';
+import { byId, dbNow, inBatches, type Db } from '../db.js';
 import type { HostRepository } from '../repositories.js';
 import { toHost, type HostRow } from '../rows.js';
 
@@ -31,7 +32,11 @@ export class KyselyHosts implements HostRepository {
   }
 
   async setRelay(id: string, relay: boolean): Promise<void> {
-    await this.db.updateTable('hosts').set({ relay }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('hosts')
+      .set({ relay, changed_at: dbNow })
+      .where('id', '=', id)
+      .execute();
   }
 
   async byName(name: string): Promise<HostRow | undefined> {
@@ -62,31 +67,57 @@ export class KyselyHosts implements HostRepository {
     return rows.map(toHost);
   }
 
-  // TEMPORARY stand-in until the changed_at column lands: reads everything.
-  async changedSince(_since: Date): Promise<{ hosts: HostRow[]; now: Date }> {
-    return { hosts: await this.list(), now: new Date() };
+  /**
+   * The database's clock is read first, the rows after: a row written meanwhile is returned now
+   * and again next time, never missed. `now` is cut to milliseconds (a Date holds no more),
+   * downwards, for the same reason.
+   */
+  async changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }> {
+    const clock = await sql<{ now: Date }>`select date_trunc('milliseconds', now()) as now`.execute(
+      this.db,
+    );
+    const rows = await this.db
+      .selectFrom('hosts')
+      .selectAll()
+      .where('changed_at', '>=', since)
+      .orderBy('changed_at')
+      .execute();
+    return { hosts: rows.map(toHost), now: clock.rows[0]!.now };
   }
 
+  /**
+   * One UPDATE per batch of hosts, their values passed as one array per column. A host without
+   * a report has SQL null in the report and bytes columns, which keeps the stored ones (a report
+   * is never SQL null: even JSON `null` is a jsonb value). Hosts in id order, so concurrent
+   * writers of the same rows take their locks in one order.
+   */
   async saveLiveState(
     states: ReadonlyMap<
       string,
       { report?: unknown; bytesReceived?: Record<string, number>; seenAt: Date }
     >,
   ): Promise<void> {
-    for (const [id, h] of states) {
-      await this.db
-        .updateTable('hosts')
-        .set(
-          h.report === undefined
-            ? { last_seen_at: h.seenAt }
-            : {
-                report: JSON.stringify(h.report),
-                bytes_received: JSON.stringify(h.bytesReceived ?? {}),
-                last_seen_at: h.seenAt,
-              },
-        )
-        .where('id', '=', id)
-        .execute();
+    const sorted = [...states].sort(([a], [b]) => byId(a, b));
+    for (const batch of inBatches(sorted)) {
+      const ids = batch.map(([id]) => id);
+      const seenAt = batch.map(([, h]) => h.seenAt);
+      const reports = batch.map(([, h]) =>
+        h.report === undefined ? null : JSON.stringify(h.report),
+      );
+      const bytes = batch.map(([, h]) =>
+        h.report === undefined ? null : JSON.stringify(h.bytesReceived ?? {}),
+      );
+      await sql`
+        update hosts set
+          last_seen_at = v.seen_at,
+          report = coalesce(v.report, hosts.report),
+          bytes_received = coalesce(v.bytes_received, hosts.bytes_received),
+          changed_at = ${dbNow}
+        from unnest(
+          ${ids}::text[], ${seenAt}::timestamptz[], ${reports}::jsonb[], ${bytes}::jsonb[]
+        ) as v (id, seen_at, report, bytes_received)
+        where hosts.id = v.id
+      `.execute(this.db);
     }
   }
 }
