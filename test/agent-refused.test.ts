@@ -99,7 +99,7 @@ async function enrolledThenRevoked(): Promise<string> {
   await first.stop();
   agents.splice(agents.indexOf(first), 1);
   await store.tokens.revokeOfHost(first.hostId!);
-  // The server keeps tokens it found for a few seconds: wait until it refuses this one.
+  // The revocation is announced, and the server drops the token from its cache.
   const client = new SlipwayClient({ server: url, token: token.token });
   await until('the server to refuse the revoked credential', () =>
     client.agentReport({ services: [] }).then(

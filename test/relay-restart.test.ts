@@ -89,7 +89,7 @@ describe('a server restarted mid-stage', () => {
     ).toBeLessThanOrEqual(IMAGE_BYTES / 10);
     expect(fromOrigin(counts, 'relay')).toBeLessThan(IMAGE_BYTES * 1.2);
     expect(final.hosts.map((h) => h.hostName).sort()).toEqual(['h1', 'h2', 'h3', 'relay']);
-  });
+  }, 180_000);
 });
 
 /** What the hosts' fetches ran into, to read when they did go to the origin. */

@@ -2,13 +2,16 @@
  * Two server processes on one PostgreSQL: what one commits, the other's event streams and
  * agents' long polls see, because both read events and goal changes back from the database; an
  * agent's peers include the hosts of its region that report to the other server, which each
- * server learns from the store a few seconds behind.
+ * server learns from the store a few seconds behind; a credential revoked through one stops
+ * working on the other at once, though the other had it cached.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
+import type { SlipwayError } from '../src/core/index.js';
 import { ObjectStore } from '../src/image/index.js';
 import { bootstrapTokens, buildServer, type SlipwayServer } from '../src/server/index.js';
 import { openStore, type Store } from '../src/store/index.js';
@@ -52,10 +55,16 @@ describe('two server replicas on one PostgreSQL', () => {
   const urls: string[] = [];
   let admin: string;
   let joinToken: string;
+  let db: string;
+  /**
+   * Replica 1's clock, which a test may stop: then nothing it cached gets old, and only an
+   * announcement (or its loss) can make it forget a token.
+   */
+  let stoppedAt: number | null = null;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'slipway-replicas-'));
-    const db = await freshPostgresUrl();
+    db = await freshPostgresUrl();
     for (const i of [0, 1]) {
       const store = await openStore({ engine: 'postgres', url: db });
       if (i === 0) {
@@ -65,6 +74,7 @@ describe('two server replicas on one PostgreSQL', () => {
       }
       const server = buildServer({
         serverKey: TEST_SERVER_KEY,
+        now: i === 1 ? () => stoppedAt ?? Date.now() : Date.now,
         store,
         objects: new ObjectStore(join(dir, `origin-${i}`)),
       });
@@ -145,5 +155,62 @@ describe('two server replicas on one PostgreSQL', () => {
       ['far-relay', true],
     ]);
     expect(peering.share).toEqual({ index: expect.any(Number) as number, of: 2 });
+  });
+
+  /** Enrolls a host through replica 0; its agent talks to replica 1, which caches its token. */
+  async function agentCachedOnReplicaOne(name: string) {
+    const enrolled = await new SlipwayClient({ server: urls[0]!, token: joinToken }).enroll({
+      name,
+      region: 'r1',
+      labels: {},
+    });
+    const agent = new SlipwayClient({ server: urls[1]!, token: enrolled.token });
+    const lookups = vi.spyOn(stores[1]!.tokens, 'find');
+    try {
+      await agent.agentReport({ services: [] });
+      await agent.agentReport({ services: [] });
+      expect(lookups).toHaveBeenCalledTimes(1); // the second request was answered from the cache
+    } finally {
+      lookups.mockRestore();
+    }
+    const refused = () =>
+      agent.agentReport({ services: [] }).then(
+        () => false,
+        (e: SlipwayError) => e.code === 'UNAUTHENTICATED',
+      );
+    return { hostId: enrolled.hostId, refused };
+  }
+
+  it('refuses on one replica the token of a host removed through the other, at once', async () => {
+    stoppedAt = Date.now();
+    try {
+      const { refused } = await agentCachedOnReplicaOne('removed-elsewhere');
+      await new SlipwayClient({ server: urls[0]!, token: admin }).removeHost('removed-elsewhere');
+      await until('replica 1 to refuse the removed host’s token', refused);
+    } finally {
+      stoppedAt = null;
+    }
+  });
+
+  it('forgets cached tokens when its listening connection was lost: a revocation may be missed', async () => {
+    stoppedAt = Date.now();
+    const sql = new pg.Client({ connectionString: db });
+    await sql.connect();
+    try {
+      const { hostId, refused } = await agentCachedOnReplicaOne('revoked-unannounced');
+      // Revoked with no announcement, as if it had been made while the connection was down.
+      await sql.query('delete from tokens where host_id = $1', [hostId]);
+      expect(await refused()).toBe(false);
+      // Drop both replicas' LISTEN connections; they connect again by themselves.
+      const killed = await sql.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and query like 'LISTEN %'`,
+      );
+      expect(killed.rowCount).toBe(2);
+      await until('replica 1 to refuse the revoked token once it listens again', refused);
+    } finally {
+      stoppedAt = null;
+      await sql.end();
+    }
   });
 });

@@ -2,7 +2,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../src/core/index.js';
-import { openStore, type Store } from '../src/store/index.js';
+import { openStore, parseRevoked, type Store } from '../src/store/index.js';
 import { freshPostgresUrl } from './helpers/fresh-postgres.js';
 import { until } from './helpers/until.js';
 
@@ -337,6 +337,31 @@ describe.each(engines)('store over %s', (_name, open) => {
     // The clock handed back is where the next read starts: nothing written since, nothing read.
     const next = await clockAfterWrites(store);
     expect((await store.hosts.changedSince(next)).hosts).toEqual([]);
+  });
+
+  it('announces the tokens it revokes, with the transaction that deletes them', async () => {
+    await store.tokens.add('a'.repeat(64), 'agent', 'h-revoked');
+    await store.tokens.add('b'.repeat(64), 'agent', 'h-kept');
+    const heard: string[] = [];
+    const stop = store.listen('tokens', (p) => heard.push(p));
+    try {
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.tokens.revokeOfHost('h-revoked');
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await store.tokens.find('a'.repeat(64))).toBeDefined();
+      await store.transaction((tx) => tx.tokens.revokeOfHost('h-revoked'));
+      await until('the revocation', () => heard.length > 0);
+      expect(heard.map(parseRevoked)).toEqual([
+        { hashes: ['a'.repeat(64)], hostIds: ['h-revoked'] },
+      ]);
+      expect(await store.tokens.find('a'.repeat(64))).toBeUndefined();
+      expect(await store.tokens.find('b'.repeat(64))).toBeDefined();
+    } finally {
+      stop();
+    }
   });
 });
 

@@ -131,7 +131,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     kick: () => orchestrator.kick(),
     pass: () => orchestrator.pass(),
   };
-  const routeHost = { app, auth: new Authenticator(store, now) };
+  const auth = new Authenticator(store, now);
+  const routeHost = { app, auth };
 
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
@@ -178,6 +179,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       feed.stop();
       goals.stop();
       imageAccess.stop();
+      auth.stop();
       await orchestrator.stop();
       await app.close();
       await hosts.close();

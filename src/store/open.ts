@@ -98,10 +98,12 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
 /**
  * One dedicated connection that LISTENs on Slipway's channels: how a server process hears of
  * changes other processes on the same database commit. A lost connection is made again with
- * backoff; what was announced meanwhile is not lost, only late, since readers also poll.
+ * backoff; what was announced meanwhile is lost, so once it listens again it tells the store's
+ * `onMissed` callbacks (readers of events and goals also poll; the token cache is dropped).
  */
 class PostgresListener {
   private client: pg.Client | null = null;
+  private listenedBefore = false;
   private stopped = false;
   private retryMs = 250;
   private timer: NodeJS.Timeout | null = null;
@@ -123,6 +125,8 @@ class PostgresListener {
     for (const [, name] of channels) await client.query(`LISTEN ${name}`);
     this.client = client;
     this.retryMs = 250;
+    if (this.listenedBefore) this.listeners.missed();
+    this.listenedBefore = true;
   }
 
   private reconnect(failed: pg.Client): void {

@@ -21,6 +21,11 @@ export interface TokenRepository {
   add(hash: string, kind: TokenKind, hostId?: string): Promise<void>;
   find(hash: string): Promise<{ kind: TokenKind; hostId: string | null } | undefined>;
   exists(kind: 'admin' | 'join'): Promise<boolean>;
+  /**
+   * Deletes the host's tokens and announces them on `tokens` (`revoked-tokens.ts`), with the
+   * transaction, so that every server process stops accepting them from its cache. Every
+   * deletion of tokens goes through here, or announces the same way.
+   */
   revokeOfHost(hostId: string): Promise<void>;
 }
 
@@ -152,8 +157,11 @@ export interface EventRepository {
   lastId(): Promise<number>;
 }
 
-/** Channels on which a committed change is announced to every server process. */
-export type Channel = 'events' | 'goals';
+/**
+ * Channels on which a committed change is announced to every server process: `events` (the
+ * last event id), `goals` (host ids, or `*`), `tokens` (revoked credentials, `revoked-tokens.ts`).
+ */
+export type Channel = 'events' | 'goals' | 'tokens';
 
 /**
  * A named lead that at most one process on the database holds at a time (on PostgreSQL a session
@@ -197,6 +205,13 @@ export interface Store {
   notify(channel: Channel, payload: string): Promise<void>;
   /** Calls `fn` with each payload announced on `channel`; returns the unsubscribe. */
   listen(channel: Channel, fn: (payload: string) => void): () => void;
+  /**
+   * Calls `fn` when announcements on any channel may have been missed: the connection that
+   * listens (PostgreSQL) was lost and listens again; `fn` runs once it does, so nothing is missed
+   * after. Whoever keeps state that announcements keep fresh drops or reads it again here.
+   * Embedded PGlite misses nothing and never calls it. Returns the unsubscribe.
+   */
+  onMissed(fn: () => void): () => void;
   /** A new handle on the named lead; released when the store closes. */
   leadership(name: string): Leadership;
   close(): Promise<void>;

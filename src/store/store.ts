@@ -19,11 +19,13 @@ import { KyselyServerKeys, KyselyTokens } from './repositories/tokens.js';
 export const CHANNELS: Record<Channel, string> = {
   events: 'slipway_events',
   goals: 'slipway_goals',
+  tokens: 'slipway_tokens',
 };
 
 /** In-process listeners of each channel; the engine's LISTEN connection feeds it. */
 export class Listeners {
   private readonly fns = new Map<Channel, Set<(payload: string) => void>>();
+  private readonly missedFns = new Set<() => void>();
 
   add(channel: Channel, fn: (payload: string) => void): () => void {
     let set = this.fns.get(channel);
@@ -34,6 +36,16 @@ export class Listeners {
 
   dispatch(channel: Channel, payload: string): void {
     for (const fn of this.fns.get(channel) ?? []) fn(payload);
+  }
+
+  onMissed(fn: () => void): () => void {
+    this.missedFns.add(fn);
+    return () => this.missedFns.delete(fn);
+  }
+
+  /** Tells everyone that announcements may have been lost (the LISTEN connection was). */
+  missed(): void {
+    for (const fn of this.missedFns) fn();
   }
 }
 
@@ -56,7 +68,7 @@ export class KyselyStore implements Store {
     private readonly leaderships: (name: string) => Leadership,
     private readonly closer: () => Promise<void> = async () => {},
   ) {
-    this.tokens = new KyselyTokens(db);
+    this.tokens = new KyselyTokens(db, (payload) => this.notify('tokens', payload));
     this.keys = new KyselyServerKeys(db);
     this.hosts = new KyselyHosts(db);
     this.serviceMaps = new KyselyServiceMaps(db);
@@ -81,6 +93,10 @@ export class KyselyStore implements Store {
 
   listen(channel: Channel, fn: (payload: string) => void): () => void {
     return this.listeners.add(channel, fn);
+  }
+
+  onMissed(fn: () => void): () => void {
+    return this.listeners.onMissed(fn);
   }
 
   leadership(name: string): Leadership {

@@ -5,9 +5,10 @@ import type { Identity } from '../authz/identity.js';
 import type { AppContext } from './context.js';
 
 /**
- * Removes a host: its credential, its goals and the host itself, in one unit of work. A running
- * deployment that includes it stops waiting for it (the orchestrator sees it gone). Its name is
- * free again for a new host to enroll.
+ * Removes a host: its credential, its goals and the host itself, in one unit of work. Revoking
+ * the credential announces it, so every server process drops it from its token cache at once.
+ * A running deployment that includes it stops waiting for it (the orchestrator sees it gone).
+ * Its name is free again for a new host to enroll.
  */
 export async function removeHost(ctx: AppContext, actor: Identity, name: string): Promise<void> {
   const hostId = await ctx.uow.run(actor, async ({ tx, emit }) => {

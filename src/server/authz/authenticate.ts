@@ -1,27 +1,42 @@
 /** From a request's bearer token to the identity behind it. */
 import { SlipwayError } from '../../core/index.js';
-import type { Store, TokenKind } from '../../store/index.js';
+import { parseRevoked, type Store } from '../../store/index.js';
 import { ADMIN, type Identity } from './identity.js';
+import {
+  DEFAULT_TOKEN_CACHE,
+  TokenCache,
+  type FoundToken,
+  type TokenCacheLimits,
+} from './token-cache.js';
 import { hashToken } from './tokens.js';
 
-type FoundToken = { kind: TokenKind; hostId: string | null };
-
 /**
- * Tokens found recently: every chunk an agent fetches from the origin is a request, and a
- * database lookup for each costs more than serving the chunk. Only tokens that exist are kept,
- * for a few seconds: a token revoked on any replica stops working within TOKEN_CACHE_MS. A
- * cache, not a source of truth: a miss always asks the database.
+ * Tokens are looked up in the database once and then served from a cache (`token-cache.ts`):
+ * every chunk an agent fetches is a request, and thousands of agents call every few seconds.
+ * A revocation reaches every server process as a `tokens` announcement, which drops the revoked
+ * tokens at once; when announcements may have been missed (the listening connection was lost)
+ * the whole cache goes. Unknown tokens are never cached, so guessing cannot push good ones out.
  */
-const TOKEN_CACHE_MS = 5_000;
-const TOKEN_CACHE_MAX = 10_000;
-
 export class Authenticator {
-  private readonly cache = new Map<string, { found: FoundToken; until: number }>();
+  private readonly cache: TokenCache;
+  /** Lookups under way, shared by the requests that carry the same token meanwhile. */
+  private readonly pending = new Map<
+    string,
+    { mark: number; found: Promise<FoundToken | undefined> }
+  >();
+  private readonly unlisten: (() => void)[];
 
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
-  ) {}
+    limits: TokenCacheLimits = DEFAULT_TOKEN_CACHE,
+  ) {
+    this.cache = new TokenCache(limits);
+    this.unlisten = [
+      store.listen('tokens', (payload) => this.cache.drop(parseRevoked(payload))),
+      store.onMissed(() => this.cache.drop('all')),
+    ];
+  }
 
   /** The identity of an `Authorization` header; throws UNAUTHENTICATED without a valid token. */
   async identify(header: string | undefined): Promise<Identity> {
@@ -45,20 +60,29 @@ export class Authenticator {
     }
   }
 
-  /** Forgets cached tokens at once (after this process revoked some). */
-  forget(): void {
-    this.cache.clear();
+  /** Stops listening for revocations. */
+  stop(): void {
+    for (const unlisten of this.unlisten) unlisten();
   }
 
-  private async find(hash: string): Promise<FoundToken | undefined> {
+  private find(hash: string): Promise<FoundToken | undefined> {
     const now = this.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > now) return hit.found;
-    const found = await this.store.tokens.find(hash);
-    if (found) {
-      if (this.cache.size >= TOKEN_CACHE_MAX) this.cache.clear();
-      this.cache.set(hash, { found, until: now + TOKEN_CACHE_MS });
-    } else this.cache.delete(hash);
+    const hit = this.cache.get(hash, now);
+    if (hit) return Promise.resolve(hit);
+    const mark = this.cache.mark();
+    // A lookup begun before a revocation may have read the token before it went: not shared.
+    const pending = this.pending.get(hash);
+    if (pending?.mark === mark) return pending.found;
+    const found = this.store.tokens
+      .find(hash)
+      .then((f) => {
+        if (f) this.cache.set(hash, f, now, mark);
+        return f;
+      })
+      .finally(() => {
+        if (this.pending.get(hash)?.found === found) this.pending.delete(hash);
+      });
+    this.pending.set(hash, { mark, found });
     return found;
   }
 }

@@ -25,8 +25,6 @@ export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
 
   addRoute(host, routes.removeHost, async ({ identity, params }) => {
     await removeHost(ctx, identity, params.name ?? '');
-    // Its credential must stop working here at once, not when the token cache expires.
-    host.auth.forget();
     return { ok: true as const };
   });
 

@@ -1,9 +1,14 @@
 /** API tokens (hashes only) and the control plane's own key pairs. */
 import type { Db } from '../db.js';
 import type { ServerKeyRepository, TokenKind, TokenRepository } from '../repositories.js';
+import { revokedPayload } from '../revoked-tokens.js';
 
 export class KyselyTokens implements TokenRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Announces on the `tokens` channel (with the transaction, when in one). */
+    private readonly announce: (payload: string) => Promise<void>,
+  ) {}
 
   async add(hash: string, kind: TokenKind, hostId?: string): Promise<void> {
     await this.db
@@ -31,7 +36,12 @@ export class KyselyTokens implements TokenRepository {
   }
 
   async revokeOfHost(hostId: string): Promise<void> {
-    await this.db.deleteFrom('tokens').where('host_id', '=', hostId).execute();
+    const gone = await this.db
+      .deleteFrom('tokens')
+      .where('host_id', '=', hostId)
+      .returning('hash')
+      .execute();
+    await this.announce(revokedPayload({ hashes: gone.map((r) => r.hash), hostIds: [hostId] }));
   }
 }
 
