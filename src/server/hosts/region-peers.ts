@@ -18,7 +18,8 @@ import { isOnline } from './online.js';
 /**
  * How often the hosts are read from the store, for the agents of other servers. No other server
  * shares an embedded store: there the read only catches what this server missed (it learns of
- * every change to hosts as it makes it), and, as PGlite runs on this process's thread, is rare.
+ * every change to hosts as it makes it), and, as PGlite takes the whole session (one query at a
+ * time) while it reads, is rare.
  */
 export const REFRESH_MS = { postgres: 5_000, pglite: 60_000 } as const;
 /** How often a region's set drops the hosts that went offline. */
