@@ -2,7 +2,7 @@
  * The embedded database runs on a thread of its own: this thread stays free while it works, its
  * values and errors arrive as PGlite made them, and its thread dying fails every query clearly.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -145,6 +145,21 @@ describe('the embedded database on its own thread', () => {
     expect(onStopped).toHaveBeenCalledTimes(1);
     expect(onStopped.mock.calls[0]?.[0]).toMatchObject({ code: 'UNAVAILABLE' });
     await db.close(); // nothing left to close
+  });
+
+  it('says which database could not be opened, and why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'slipway-pglite-'));
+    try {
+      await writeFile(join(dir, 'file'), '');
+      const db = new PGliteThread(startPGliteWorker(join(dir, 'file', 'db')), 'in x/file/db');
+      await expect(db.waitReady).rejects.toThrow(
+        /^cannot open the embedded database in x\/file\/db: /,
+      );
+      await expect(db.query('select 1')).rejects.toThrow(/^cannot open the embedded database/);
+      await db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('closes its data directory consistently: what was committed is there when reopened', async () => {

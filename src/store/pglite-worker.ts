@@ -29,6 +29,24 @@ async function handle(db: PGlite, req: Request): Promise<Reply> {
   }
 }
 
+/** Handles one request and replies to it; never rejects, so the requests after it still run. */
+async function answer(db: PGlite, req: Request): Promise<void> {
+  let reply: Reply;
+  try {
+    reply = await handle(db, req);
+  } catch (e) {
+    reply = { kind: 'error', id: req.id, error: toWire(e) };
+  }
+  try {
+    send(reply);
+  } catch (e) {
+    // A row that does not survive structured clone: the query fails, the worker goes on.
+    send({ kind: 'error', id: req.id, error: toWire(e) });
+  }
+  // Closed: nothing more comes, and the thread ends once its port does.
+  if (req.op === 'close') port.close();
+}
+
 async function main(): Promise<void> {
   const { dataDir } = workerData as WorkerSettings;
   let db: PGlite;
@@ -42,22 +60,7 @@ async function main(): Promise<void> {
   }
   let queue = Promise.resolve();
   port.on('message', (req: Request) => {
-    queue = queue.then(async () => {
-      let reply: Reply;
-      try {
-        reply = await handle(db, req);
-      } catch (e) {
-        reply = { kind: 'error', id: req.id, error: toWire(e) };
-      }
-      try {
-        send(reply);
-      } catch (e) {
-        // A row that does not survive structured clone: the query fails, the worker goes on.
-        send({ kind: 'error', id: req.id, error: toWire(e) });
-      }
-      // Closed: nothing more comes, and the thread ends once its port does.
-      if (req.op === 'close') port.close();
-    });
+    queue = queue.then(() => answer(db, req));
   });
   send({ kind: 'ready' });
 }
