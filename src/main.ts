@@ -49,7 +49,16 @@ const processes: ProcessCommands = {
     const store = await openStore(
       databaseUrl
         ? { engine: 'postgres', url: databaseUrl }
-        : { engine: 'pglite', dataDir: join(dataDir, 'db') },
+        : {
+            engine: 'pglite',
+            dataDir: join(dataDir, 'db'),
+            // Every query fails from now on: exit, so that a supervisor starts the server again
+            // (it resumes from the data directory, as after any crash).
+            onStopped: (e) => {
+              log('server')(`${e.message}; exiting`);
+              process.exit(1);
+            },
+          },
     );
     const objects = new ObjectStore(join(dataDir, 'objects'));
     const { written } = await bootstrapTokens(store, dataDir);

@@ -1,6 +1,5 @@
 /** Opens the store: PGlite in a data directory by default, PostgreSQL when a URL is given. */
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { SlipwayError } from '../core/index.js';
@@ -12,12 +11,21 @@ import {
   type LeadershipTiming,
 } from './leadership.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { PGliteThread, startPGliteWorker } from './pglite-thread.js';
 import type { Channel, Leadership, Store } from './repositories.js';
 import type { Database } from './schema.js';
 import { CHANNELS, KyselyStore, Listeners } from './store.js';
 
 export type StoreOptions =
-  | { engine: 'pglite'; dataDir: string | null /* null: in memory */ }
+  | {
+      engine: 'pglite';
+      dataDir: string | null /* null: in memory */;
+      /**
+       * Called if the embedded database stops by itself (its thread crashed or ran out of
+       * memory): every query fails from then on, so a server should exit and be restarted.
+       */
+      onStopped?: (e: Error) => void;
+    }
   | { engine: 'postgres'; url: string; leadership?: LeadershipTiming };
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
@@ -46,12 +54,20 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   };
   if (opts.engine === 'pglite') {
     if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-    const pglite = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
-    await pglite.waitReady;
-    // Before any query of Kysely's: PGlite is one session, and LISTEN issued inside someone's
-    // transaction would be undone with it.
-    for (const [channel, name] of channels)
-      await pglite.listen(name, (payload) => listeners.dispatch(channel, payload));
+    // On a thread of its own: PGlite runs queries synchronously, which on this thread would keep
+    // it from answering anything else while the database works.
+    const where = opts.dataDir ? `in ${opts.dataDir}` : 'in memory';
+    const pglite = new PGliteThread(startPGliteWorker(opts.dataDir), where, opts.onStopped);
+    try {
+      await pglite.waitReady;
+      // Before any query of Kysely's: PGlite is one session, and LISTEN issued inside someone's
+      // transaction would be undone with it.
+      for (const [channel, name] of channels)
+        await pglite.listen(name, (payload) => listeners.dispatch(channel, payload));
+    } catch (e) {
+      await pglite.close().catch(() => {});
+      throw e;
+    }
     db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
     close = async () => {
       await db.destroy();

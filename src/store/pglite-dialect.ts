@@ -1,8 +1,8 @@
 /**
- * A Kysely dialect over PGlite. PGlite is one session, so connections are handed out one at a
- * time: a transaction holds the session until it ends, and other queries wait for it.
+ * A Kysely dialect over PGlite (on its own thread, `pglite-thread.ts`). PGlite is one session, so
+ * connections are handed out one at a time: a transaction holds the session until it ends, and
+ * other queries wait for it.
  */
-import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
   PostgresAdapter,
@@ -14,12 +14,13 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
+import type { PGliteThread } from './pglite-thread.js';
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly db: PGliteThread) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const res = await this.db.query<R>(query.sql, [...query.parameters], { rowMode: 'object' });
+    const res = await this.db.query<R>(query.sql, query.parameters);
     return {
       rows: res.rows,
       numAffectedRows: res.affectedRows !== undefined ? BigInt(res.affectedRows) : undefined,
@@ -37,7 +38,7 @@ class PGliteDriver implements Driver {
   private release: (() => void) | null = null;
   private readonly connection: PGliteConnection;
 
-  constructor(db: PGlite) {
+  constructor(db: PGliteThread) {
     this.connection = new PGliteConnection(db);
   }
 
@@ -74,9 +75,9 @@ class PGliteDriver implements Driver {
   async destroy(): Promise<void> {}
 }
 
-/** Kysely over an open PGlite database. Closing the PGlite instance is the caller's. */
+/** Kysely over an open PGlite database. Closing it is the caller's. */
 export class PGliteDialect implements Dialect {
-  constructor(private readonly db: PGlite) {}
+  constructor(private readonly db: PGliteThread) {}
 
   createAdapter() {
     return new PostgresAdapter();
