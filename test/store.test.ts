@@ -363,6 +363,14 @@ describe.each(engines)('store over %s', (_name, open) => {
       stop();
     }
   });
+
+  it('reads the hosts of many ids at once, leaving out the unknown ones', async () => {
+    const ids = Array.from({ length: 1_200 }, (_, i) => `many-${String(i).padStart(4, '0')}`);
+    for (const id of ids) await store.hosts.add({ id, name: id, region: 'eu', labels: {} });
+    const got = await store.hosts.byIds([...ids, 'no-such-host']);
+    expect(got.map((h) => h.id).sort()).toEqual(ids);
+    expect(await store.hosts.byIds([])).toEqual([]);
+  });
 });
 
 describe('two stores on one PostgreSQL (two server processes)', () => {

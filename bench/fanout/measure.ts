@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { sleep } from '../../src/core/index.js';
 
 /** The `q` quantile (0..1) of `values` by the nearest-rank method; null when there are none. */
@@ -65,11 +66,51 @@ export interface Probe {
   stop(): Promise<number[]>;
 }
 
+/** What a probe sends, and how often. */
+export interface ProbeSpec {
+  url: string;
+  headers: Record<string, string>;
+  everyMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * Runs {@link probeLoop} on a thread of its own: the simulated agents keep this process's event
+ * loop busy (a second behind at 1,000 agents), and a probe on it would time that, not the server.
+ */
+export function startProbe(
+  url: string,
+  headers: Record<string, string>,
+  everyMs: number,
+  timeoutMs: number,
+): Probe {
+  const spec: ProbeSpec = { url, headers, everyMs, timeoutMs };
+  // The bench runs as TypeScript through tsx: so does the probe's thread (an eval worker is a
+  // CommonJS script, which may still import()).
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const source = JSON.stringify(new URL('./probe-worker.ts', import.meta.url).href);
+  const boot = `import(${tsx}).then((tsx) => { tsx.register(); return import(${source}); });`;
+  const worker = new Worker(boot, { eval: true, workerData: spec });
+  const result = new Promise<number[]>((resolve, reject) => {
+    worker.once('message', (latencies: number[]) => resolve(latencies));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the probe's thread exited with code ${code}`)));
+  });
+  return {
+    async stop() {
+      worker.postMessage('stop');
+      const latencies = await result;
+      await worker.terminate();
+      return latencies;
+    },
+  };
+}
+
 /**
  * Sends GET `url` every `everyMs` on its own keep-alive agent (apart from the agents' sockets),
  * recording each answer's latency; a failed or unanswered request counts as `timeoutMs`.
  */
-export function startProbe(
+export function probeLoop(
   url: string,
   headers: Record<string, string>,
   everyMs: number,

@@ -105,7 +105,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   const uow = new UnitOfWork(store);
   const ticketKey = new TicketKey(store, deps.serverKey);
   const hosts = new LiveHosts(store, log, now);
-  const goals = new GoalWatch(store, () => hosts.refresh(), log);
+  const goals = new GoalWatch(store, (ids) => hosts.reread(ids), log);
   const feed = new EventFeed(store, log);
   const orchestrator = new Orchestrator({
     store,

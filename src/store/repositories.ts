@@ -53,6 +53,8 @@ export interface HostRepository {
   /** Names the host its region's relay, or not. */
   setRelay(id: string, relay: boolean): Promise<void>;
   byId(id: string): Promise<HostRow | undefined>;
+  /** The hosts of these ids that exist, in no particular order. */
+  byIds(ids: readonly string[]): Promise<HostRow[]>;
   byName(name: string): Promise<HostRow | undefined>;
   /** Every host, by region and name. */
   list(): Promise<HostRow[]>;

@@ -1,8 +1,8 @@
 /**
  * Agents' long polls wait here for their host's goal to change, on any server process. A goal
  * announcement first brings the hosts' new generations into the live host state (one read of
- * the rows written since the last, however many hosts changed), then wakes exactly the long
- * polls of the hosts it names, or every one when it names all.
+ * the hosts it names, or of all when it names all), then wakes exactly the long polls of the
+ * hosts it names, or every one.
  */
 import type { Store } from '../../store/index.js';
 import { ALL_HOSTS } from '../app/unit-of-work.js';
@@ -11,10 +11,10 @@ export class GoalWatch {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly unlisten: () => void;
 
-  /** `refresh` resolves once what was committed before the call can be read. */
+  /** `reread` resolves once the hosts' rows, as committed before the call, can be read. */
   constructor(
     store: Store,
-    private readonly refresh: () => Promise<void>,
+    private readonly reread: (hostIds: string[] | 'all') => Promise<void>,
     private readonly log: (msg: string) => void = () => {},
   ) {
     this.unlisten = store.listen('goals', (payload) => this.announced(payload));
@@ -44,16 +44,16 @@ export class GoalWatch {
   }
 
   private announced(payload: string): void {
+    const ids = payload === ALL_HOSTS ? 'all' : payload.split(',');
     const wake = () => {
-      if (payload === ALL_HOSTS) {
+      if (ids === 'all') {
         for (const set of this.waiters.values()) for (const done of [...set]) done();
         return;
       }
-      for (const id of payload.split(','))
-        for (const done of [...(this.waiters.get(id) ?? [])]) done();
+      for (const id of ids) for (const done of [...(this.waiters.get(id) ?? [])]) done();
     };
     // Woken either way: a failed read leaves the long poll to look for itself.
-    this.refresh()
+    this.reread(ids)
       .catch((e: unknown) => this.log(`reading new goals: ${(e as Error).message}`))
       .finally(wake);
   }

@@ -80,3 +80,29 @@ describe('the host cache', () => {
     expect(s.reads.length).toBe(before + 1);
   });
 });
+
+describe('the host cache, told which hosts changed', () => {
+  it('reads them whatever time their rows carry, and drops the ones gone', async () => {
+    const s = stampedStore();
+    const byIds = (ids: readonly string[]) =>
+      Promise.all(ids.map((id) => s.store.hosts.byId(id))).then((rows) =>
+        rows.filter((r): r is HostRow => r !== undefined),
+      );
+    Object.assign(s.store.hosts, { byIds });
+    const cache = new HostCache(s.store);
+    s.write(row('a'));
+    s.write(row('b'));
+    s.tick(10_000);
+    await cache.refresh();
+    // A long transaction: its rows carry a time long before the reads of changes.
+    s.tick(-10_000);
+    s.write(row('a', 7));
+    s.tick(10_000);
+    await cache.refresh();
+    expect((await cache.byId('a'))!.goalGeneration).toBe(0);
+    s.remove('b');
+    await cache.reread(['a', 'b']);
+    expect((await cache.byId('a'))!.goalGeneration).toBe(7);
+    expect(cache.peek('b')).toBeUndefined();
+  });
+});

@@ -4,8 +4,9 @@
  * fifth of a second of the embedded database, and those run thousands of times a minute.
  *
  * Kept fresh by reading only the rows written since the last read (the store stamps every write
- * to a host row with the database's clock): every {@link CHANGES_EVERY_MS}, and at once when
- * goals changed (a long poll must see its host's new generation). A full read every
+ * to a host row with the database's clock) every {@link CHANGES_EVERY_MS}, and the hosts whose
+ * goals changed at once when that is announced (a long poll must see its host's new generation,
+ * and the transaction of a fleet-wide change may outlast the reads' overlap). A full read every
  * {@link FULL_READ_MS} also drops hosts another server removed. A host this server has not read
  * yet (enrolled on another server a moment ago) is read on its own when asked for.
  */
@@ -49,6 +50,22 @@ export class HostCache {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * Reads these hosts again (all of them: `'all'`), as committed now. For changes announced by
+   * their writer: a goal change may commit long after its transaction began, when the read of
+   * changes has gone past the time its rows carry.
+   */
+  async reread(ids: readonly string[] | 'all'): Promise<void> {
+    if (ids === 'all') {
+      this.fullAt = -Infinity;
+      return this.refresh();
+    }
+    const rows = await this.store.hosts.byIds(ids);
+    for (const r of rows) this.put(r);
+    const found = new Set(rows.map((r) => r.id));
+    for (const id of ids) if (!found.has(id)) this.removed(id);
   }
 
   /**

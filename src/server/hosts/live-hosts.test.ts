@@ -29,6 +29,7 @@ function oneHost() {
   const store = {
     hosts: {
       byId: () => Promise.resolve({ ...row }),
+      byIds: () => Promise.resolve([{ ...row }]),
       list: () => Promise.resolve([{ ...row }]),
       changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
     },
@@ -82,7 +83,7 @@ describe('a host is online', () => {
     live.pollClosed('h1', at(1_000));
     // The agent polls another server now, which writes the last-seen time it saw.
     row.lastSeenAt = at(1_500);
-    await live.refresh();
+    await live.reread(['h1']);
     expect(await onlineAt(9_000)).toBe(true);
     await live.close();
   });

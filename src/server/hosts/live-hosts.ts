@@ -60,11 +60,11 @@ export class LiveHosts {
   }
 
   /**
-   * Resolves once what was committed before the call (new goal generations, say) is what
-   * {@link byId} and {@link list} return.
+   * Resolves once these hosts' rows as committed before the call (new goal generations, say)
+   * are what {@link byId} and {@link list} return.
    */
-  refresh(): Promise<void> {
-    return this.cache.refresh();
+  reread(hostIds: string[] | 'all'): Promise<void> {
+    return this.cache.reread(hostIds);
   }
 
   /** Records an agent's report; readers here see it at once, the table within a second. */

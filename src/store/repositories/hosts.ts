@@ -57,6 +57,16 @@ export class KyselyHosts implements HostRepository {
     return row && toHost(row);
   }
 
+  async byIds(ids: readonly string[]): Promise<HostRow[]> {
+    const rows: HostRow[] = [];
+    for (const part of inBatches(ids)) {
+      if (part.length === 0) continue;
+      const got = await this.db.selectFrom('hosts').selectAll().where('id', 'in', part).execute();
+      rows.push(...got.map(toHost));
+    }
+    return rows;
+  }
+
   async list(): Promise<HostRow[]> {
     const rows = await this.db
       .selectFrom('hosts')
