@@ -122,7 +122,10 @@ export class SimAgent {
       if (signal.aborted) return;
       this.reportErrors++;
       this.failed('report', e);
-      this.quietUntil = Date.now() + this.reportBackoff.next();
+      // As the agent's reporter: the state goes again once the wait is over.
+      const wait = this.reportBackoff.next();
+      this.quietUntil = Date.now() + wait;
+      setTimeout(() => void this.report(signal), wait).unref();
     }
   }
 }

@@ -32,6 +32,7 @@ export interface ReportSources {
 export class Reporter {
   private heartbeat: NodeJS.Timeout | null = null;
   private soon: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
   private soonAt = 0;
   private readonly backoff: Backoff;
   /** No report is sent before this time (after failures). */
@@ -48,6 +49,7 @@ export class Reporter {
   stop(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.soon) clearTimeout(this.soon);
+    if (this.retry) clearTimeout(this.retry);
   }
 
   /**
@@ -79,7 +81,7 @@ export class Reporter {
   async send(): Promise<void> {
     const { enrollment, signal } = this.from;
     if (!enrollment.enrolled || signal.aborted) return;
-    if (Date.now() < this.quietUntil) return; // the heartbeat after it sends the state
+    if (Date.now() < this.quietUntil) return; // the retry after it sends the state
     try {
       await enrollment.client.agentReport({
         services: this.from.services(),
@@ -89,8 +91,15 @@ export class Reporter {
       });
       this.backoff.reset();
     } catch {
-      // The goal watch logs lost connections and refusals; the heartbeat sends the state again.
-      this.quietUntil = Date.now() + this.backoff.next();
+      // The goal watch logs lost connections and refusals. The state goes again once the wait
+      // is over: the server may not have it, and the heartbeat is a minute away.
+      const wait = this.backoff.next();
+      this.quietUntil = Date.now() + wait;
+      if (this.retry) clearTimeout(this.retry);
+      this.retry = setTimeout(() => {
+        this.retry = null;
+        void this.send();
+      }, wait);
     }
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { SlipwayError, type ErrorCode } from '../core/index.js';
-import { routes, type RouteName } from './routes.js';
+import { routes, type RouteDef, type RouteName } from './routes.js';
 import * as s from './schemas.js';
 
 export interface ClientOptions {
@@ -227,7 +227,15 @@ export class SlipwayClient {
     const signal = AbortSignal.any(signals.filter((x): x is AbortSignal => x !== undefined));
     let res: Response;
     try {
-      res = await fetch(url, { method: route.method, headers, body, signal });
+      res = await fetch(url, { method: route.method, headers, body, signal }).catch(
+        (e: unknown) => {
+          // A kept-alive connection the server closed as idle just as this request went out on
+          // it: sent again, on another connection, when that is harmless.
+          const repeatable = route.method === 'GET' || (route as RouteDef).repeatable === true;
+          if (!repeatable || signal.aborted || !CLOSED_UNDER_US.has(causeCode(e) ?? '')) throw e;
+          return fetch(url, { method: route.method, headers, body, signal });
+        },
+      );
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       throw new SlipwayError(
@@ -253,6 +261,13 @@ async function errorFrom(res: Response, path: string): Promise<SlipwayError> {
   } catch {
     return new SlipwayError('INTERNAL', `HTTP ${res.status} from ${path}: ${text.slice(0, 200)}`);
   }
+}
+
+/** How a request fails when the connection it went out on was closed by the other side. */
+const CLOSED_UNDER_US = new Set(['UND_ERR_SOCKET', 'ECONNRESET']);
+
+function causeCode(e: unknown): string | undefined {
+  return (e as { cause?: { code?: string } } | undefined)?.cause?.code;
 }
 
 function describeFetchError(e: unknown): string {

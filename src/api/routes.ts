@@ -25,6 +25,8 @@ export interface RouteDef {
   contentType?: 'application/octet-stream' | 'text/event-stream';
   /** Largest body the route reads, in bytes (default `DEFAULT_BODY_LIMIT`); larger gets 413. */
   bodyLimit?: number;
+  /** Sending it twice does what sending it once does (every GET is; some POSTs are too). */
+  repeatable?: true;
 }
 
 const KiB = 1024;
@@ -72,6 +74,8 @@ export const routes = {
     body: s.agentReport,
     response: ok,
     bodyLimit: 1 * MiB,
+    // A report is the host's whole state, not a change to it.
+    repeatable: true,
   },
   listHosts: {
     method: 'GET',
