@@ -69,7 +69,8 @@ describe('the orchestrator’s leader killed mid-deployment', () => {
     // The leader drives a deployment whose agents report only to the other replica.
     const v1 = await build(client, 'scores-api', { version: '1', model: 'momentum' });
     const first = await client.createDeployment({ service: 'scores-api', image: v1 });
-    expect((await waitEnd(first)).state).toBe('succeeded');
+    const firstEnd = await waitEnd(first);
+    expect(firstEnd.state, firstEnd.reason ?? undefined).toBe('succeeded');
     expect(await logOf(standby.process)).not.toContain(LEADING);
 
     const v2 = await build(client, 'scores-api', {

@@ -196,12 +196,17 @@ export class Orchestrator {
     }
   }
 
-  private async step(id: string, hosts: ReadonlyMap<string, HostRow>): Promise<void> {
+  private async step(id: string, hosts: Map<string, HostRow>): Promise<void> {
     await this.opts.uow.run(ORCHESTRATOR, async ({ tx, emit, goalsChanged }) => {
       const row = await tx.deployments.getForUpdate(id);
       if (!row) return;
       const current = row.deployment;
       if (isTerminal(current.state)) return;
+      // Hosts enrolled on another server a moment ago may not be in this one's cache yet: the
+      // store says whether they exist (a host missing there was removed).
+      const unknown = current.hosts.map((h) => h.hostId).filter((id) => !hosts.has(id));
+      if (unknown.length > 0)
+        for (const h of await this.opts.hosts.byIds(unknown, tx)) hosts.set(h.id, h);
       const timing = await this.timingOf(tx, current.service, current.release);
       const obs = new Map(
         current.hosts.map((h) => [h.hostId, observationOf(hosts.get(h.hostId), current.service)]),

@@ -163,6 +163,17 @@ export class LiveHosts {
     return h && this.overlay(h);
   }
 
+  /**
+   * These hosts as `tx` sees them in the store, as their agents last described them: for hosts
+   * the cache does not hold yet (enrolled on another server a moment ago), where a missing host
+   * must mean a removed one.
+   */
+  async byIds(ids: readonly string[], tx: Store): Promise<LiveHostRow[]> {
+    const rows = await tx.hosts.byIds(ids);
+    for (const r of rows) this.cache.put(r);
+    return rows.map((h) => this.overlay(h));
+  }
+
   async byName(name: string): Promise<LiveHostRow | undefined> {
     const h = await this.cache.byName(name);
     return h && this.overlay(h);
