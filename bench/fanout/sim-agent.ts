@@ -53,8 +53,9 @@ export class SimAgent {
     readonly spec: SimSpec,
     server: string,
     joinToken: string,
+    fetch?: typeof globalThis.fetch,
   ) {
-    this.client = new SlipwayClient({ server, token: joinToken });
+    this.client = new SlipwayClient({ server, token: joinToken, fetch });
   }
 
   /** Enrolls with the join token; afterwards every call uses the host's own token. */

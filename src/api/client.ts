@@ -13,6 +13,11 @@ export interface ClientOptions {
   token?: string;
   /** Default timeout of one request in ms (long polls pass their own). */
   timeoutMs?: number;
+  /**
+   * How requests go out: the global `fetch` by default. Thousands of simulated agents in one
+   * process give each group of them its own connection pool through this.
+   */
+  fetch?: typeof fetch;
 }
 
 interface CallOptions {
@@ -41,16 +46,23 @@ export class SlipwayClient {
   readonly server: string;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  private readonly fetch: typeof fetch;
 
   constructor(opts: ClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
     this.token = opts.token;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.fetch = opts.fetch ?? fetch;
   }
 
   /** A client of the same server with another token. */
   withToken(token: string): SlipwayClient {
-    return new SlipwayClient({ server: this.server, token, timeoutMs: this.timeoutMs });
+    return new SlipwayClient({
+      server: this.server,
+      token,
+      timeoutMs: this.timeoutMs,
+      fetch: this.fetch,
+    });
   }
 
   health() {
@@ -226,16 +238,15 @@ export class SlipwayClient {
     const signals = [opts.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined];
     const signal = AbortSignal.any(signals.filter((x): x is AbortSignal => x !== undefined));
     let res: Response;
+    const go = () => this.fetch(url, { method: route.method, headers, body, signal });
     try {
-      res = await fetch(url, { method: route.method, headers, body, signal }).catch(
-        (e: unknown) => {
-          // A kept-alive connection the server closed as idle just as this request went out on
-          // it: sent again, on another connection, when that is harmless.
-          const repeatable = route.method === 'GET' || (route as RouteDef).repeatable === true;
-          if (!repeatable || signal.aborted || !CLOSED_UNDER_US.has(causeCode(e) ?? '')) throw e;
-          return fetch(url, { method: route.method, headers, body, signal });
-        },
-      );
+      res = await go().catch((e: unknown) => {
+        // A kept-alive connection the server closed as idle just as this request went out on
+        // it: sent again, on another connection, when that is harmless.
+        const repeatable = route.method === 'GET' || (route as RouteDef).repeatable === true;
+        if (!repeatable || signal.aborted || !CLOSED_UNDER_US.has(causeCode(e) ?? '')) throw e;
+        return go();
+      });
     } catch (e) {
       if (opts.signal?.aborted) throw e;
       throw new SlipwayError(
