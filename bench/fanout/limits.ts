@@ -1,6 +1,7 @@
 /** File descriptors: every simulated agent holds sockets in this process and in the server. */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { CONNECTIONS_PER_AGENT } from './sim-fleet.js';
 
 /** This process's open-file limits from /proc/self/limits; null where unknown. */
 export function openFileLimits(): { soft: number; hard: number } | null {
@@ -19,28 +20,27 @@ export function openFileLimits(): { soft: number; hard: number } | null {
 }
 
 /**
- * Descriptors `agents` simulated agents need in one process: a long poll and a report each in
- * flight at once, plus files, pipes and the probes.
+ * Descriptors `agents` simulated agents need in one process: a long poll each, connections for
+ * their reports (their pools hold at most {@link CONNECTIONS_PER_AGENT} each), files, pipes and
+ * the probes.
  */
 export function descriptorsNeeded(agents: number): number {
-  return 2 * agents + 512;
+  return Math.ceil(CONNECTIONS_PER_AGENT * agents) + 512;
 }
 
 const RAISED = 'SLIPWAY_BENCH_FANOUT_RAISED_NOFILE';
 
 /**
  * Makes sure this process may open enough descriptors. Node cannot raise its own limit: when
- * the hard limit allows it (or it runs as root, who may raise that too), the bench runs itself
- * again under a raised `ulimit -n` (the servers, its children, inherit it) and resolves with that run's exit code; null to go on in this process.
+ * the hard limit allows it, the bench runs itself again under `ulimit -n <hard>` (the servers,
+ * its children, inherit it) and resolves with that run's exit code; null to go on in this process.
  * Throws, saying what to do, when even the hard limit is too low.
  */
 export async function ensureDescriptors(agents: number): Promise<number | null> {
   const need = descriptorsNeeded(agents);
   const limits = openFileLimits();
   if (!limits || limits.soft >= need) return null;
-  // Root may raise the hard limit too (up to the kernel's fs.nr_open).
-  const root = process.getuid?.() === 0;
-  if ((limits.hard < need && !root) || process.env[RAISED]) {
+  if (limits.hard < need || process.env[RAISED]) {
     throw new Error(
       `${agents} simulated agents need about ${need} open files in this process, but the limit is ` +
         `${limits.soft} (hard limit ${limits.hard}). Raise it (ulimit -n ${need}; as root, or in ` +
@@ -48,9 +48,7 @@ export async function ensureDescriptors(agents: number): Promise<number | null> 
     );
   }
   const argv = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
-  const target = Math.max(need, limits.hard);
-  const raise = root ? 'ulimit -Hn "$0" && ulimit -n "$0"' : 'ulimit -n "$0"';
-  const child = spawn('sh', ['-c', `${raise} && exec "$@"`, String(target), ...argv], {
+  const child = spawn('sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(limits.hard), ...argv], {
     stdio: 'inherit',
     env: { ...process.env, [RAISED]: '1' },
   });

@@ -8,6 +8,11 @@ import { SimAgent } from './sim-agent.js';
  * the bench at 5,000 agents that scan took a core: the bench, not the server, set the pace).
  */
 const AGENTS_PER_POOL = 32;
+/**
+ * Connections a pool may open, per agent in it: each holds one for its long poll nearly all the
+ * time, and reports share the rest (10,000 agents then fit under 20,000 descriptors).
+ */
+export const CONNECTIONS_PER_AGENT = 1.5;
 
 /** `n` agents `sim-<i>` over `regions` regions `r1..`; the first of each region is its relay. */
 export function makeFleet(
@@ -19,7 +24,7 @@ export function makeFleet(
   let pooled: typeof fetch = fetch;
   return Array.from({ length: n }, (_, i) => {
     if (i % AGENTS_PER_POOL === 0) {
-      const dispatcher = new Agent();
+      const dispatcher = new Agent({ connections: AGENTS_PER_POOL * CONNECTIONS_PER_AGENT });
       pooled = ((url: string, init: RequestInit) =>
         undiciFetch(url, { ...init, dispatcher })) as unknown as typeof fetch;
     }
