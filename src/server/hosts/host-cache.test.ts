@@ -106,3 +106,33 @@ describe('the host cache, told which hosts changed', () => {
     expect(cache.peek('b')).toBeUndefined();
   });
 });
+
+describe('the host cache, written to while it reads', () => {
+  it('keeps a row this server put after a read began over what that read brings', async () => {
+    const s = stampedStore();
+    s.write(row('a'));
+    const cache = new HostCache(s.store);
+    await cache.refresh();
+    // A read begins; the store answers it only after this server wrote a newer row.
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    const plain = s.store.hosts.changedSince.bind(s.store.hosts);
+    Object.assign(s.store.hosts, {
+      changedSince: async (since: Date) => {
+        const got = await plain(since);
+        await gate;
+        return got;
+      },
+    });
+    const reading = cache.refresh();
+    await new Promise((r) => setImmediate(r));
+    cache.put(row('a', 5));
+    answer();
+    await reading;
+    expect(cache.peek('a')!.goalGeneration).toBe(5);
+    // A read begun after the put brings what the store holds.
+    s.write(row('a', 6));
+    await cache.refresh();
+    expect(cache.peek('a')!.goalGeneration).toBe(6);
+  });
+});

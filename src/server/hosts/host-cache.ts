@@ -31,6 +31,10 @@ export class HostCache {
   private running: Promise<void> | null = null;
   private next: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Counts reads begun and rows put, to order the two. */
+  private ticks = 0;
+  /** When (in ticks) this server last put each row not read back since. */
+  private readonly putAt = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -62,10 +66,11 @@ export class HostCache {
       this.fullAt = -Infinity;
       return this.refresh();
     }
+    const began = ++this.ticks;
     const rows = await this.store.hosts.byIds(ids);
-    for (const r of rows) this.put(r);
+    for (const r of rows) this.take(r, began);
     const found = new Set(rows.map((r) => r.id));
-    for (const id of ids) if (!found.has(id)) this.removed(id);
+    for (const id of ids) if (!found.has(id) && !this.newerThan(id, began)) this.removed(id);
   }
 
   /**
@@ -109,8 +114,29 @@ export class HostCache {
     return this.rows.get(id);
   }
 
-  /** A row this server wrote (or read inside a transaction): kept until a later read. */
+  /**
+   * A row this server wrote (or read inside a transaction): kept until a read that began after
+   * this call. A read under way may bring the row as it was before the write; that is dropped.
+   */
   put(row: HostRow): void {
+    this.putAt.set(row.id, ++this.ticks);
+    this.set(row);
+  }
+
+  /** A row a read that began at tick `began` brought, unless this server put a newer one since. */
+  private take(row: HostRow, began: number): void {
+    if (!this.newerThan(row.id, began)) this.set(row);
+  }
+
+  private newerThan(id: string, began: number): boolean {
+    const at = this.putAt.get(id);
+    if (at === undefined) return false;
+    if (at > began) return true;
+    this.putAt.delete(id); // read since: the store has it
+    return false;
+  }
+
+  private set(row: HostRow): void {
     const old = this.rows.get(row.id);
     if (old && old.name !== row.name) this.names.delete(old.name);
     this.rows.set(row.id, row);
@@ -119,6 +145,7 @@ export class HostCache {
 
   /** A host removed here (committed). */
   removed(id: string): void {
+    this.putAt.delete(id);
     const old = this.rows.get(id);
     if (!old) return;
     this.rows.delete(id);
@@ -126,7 +153,7 @@ export class HostCache {
   }
 
   private readOne(row: HostRow | undefined): HostRow | undefined {
-    if (row) this.put(row);
+    if (row) this.take(row, this.ticks);
     return row;
   }
 
@@ -134,13 +161,17 @@ export class HostCache {
     const full = this.readAt === null || this.now() - this.fullAt >= FULL_READ_MS;
     const since = full ? new Date(0) : new Date(this.readAt!.getTime() - OVERLAP_MS);
     const started = this.now();
+    const began = ++this.ticks;
     const { hosts, now } = await this.store.hosts.changedSince(since);
     if (full) {
+      // Rows put here since the read began stay; the rest is what the store holds.
+      const kept = [...this.rows.values()].filter((r) => this.newerThan(r.id, began));
       this.rows = new Map();
       this.names.clear();
+      for (const r of kept) this.set(r);
       this.fullAt = started;
     }
-    for (const h of hosts) this.put(h);
+    for (const h of hosts) this.take(h, began);
     this.readAt = now;
   }
 }
