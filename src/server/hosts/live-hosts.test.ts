@@ -99,3 +99,33 @@ describe('a host is online', () => {
     await live.close();
   });
 });
+
+describe('a host being written', () => {
+  it('shows what was heard of it while the write is under way', async () => {
+    const { row } = oneHost();
+    let commit!: () => void;
+    const gate = new Promise<void>((r) => (commit = r));
+    const store = {
+      hosts: {
+        list: () => Promise.resolve([{ ...row }]),
+        changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
+        byId: () => Promise.resolve({ ...row }),
+      },
+      // The write waits for the one database session, which another transaction holds.
+      transaction: async (work: (tx: unknown) => Promise<unknown>) => {
+        await gate;
+        return work({ hosts: { saveLiveState: () => Promise.resolve() } });
+      },
+    } as unknown as Store;
+    const live = new LiveHosts(store);
+    live.report('h1', report, at(0));
+    const flushed = live.flush();
+    // That other transaction reads the hosts from the store: the row does not say it yet.
+    const [h] = await live.list(store);
+    expect(h!.lastSeenAt).toEqual(at(0));
+    expect(h!.report).toEqual(report);
+    commit();
+    await flushed;
+    await live.close();
+  });
+});

@@ -30,6 +30,11 @@ const FLUSH_MS = 1_000;
 
 export class LiveHosts {
   private pending = new Map<string, Pending>();
+  /**
+   * What a flush under way is writing: still this server's to show until it commits (a reader
+   * of the store meanwhile, such as a transaction creating a deployment, sees the rows without it).
+   */
+  private flushing = new Map<string, Pending>();
   /** Goal long polls open on this server, by host. */
   private readonly polls = new Map<string, number>();
   /** When a host's last long poll on this server was dropped, with none open since. */
@@ -184,11 +189,14 @@ export class LiveHosts {
     const taken = this.pending;
     if (taken.size === 0) return;
     this.pending = new Map();
+    this.flushing = taken;
     try {
       await this.store.transaction((tx) => tx.hosts.saveLiveState(taken));
     } catch (e) {
       for (const [id, p] of taken) if (!this.pending.has(id)) this.pending.set(id, p);
       throw e;
+    } finally {
+      this.flushing = new Map();
     }
     // Written: the cached rows say so until the next read brings them back.
     for (const [id, p] of taken) {
@@ -207,9 +215,11 @@ export class LiveHosts {
   }
 
   private overlay(h: HostRow): LiveHostRow {
-    const p = this.pending.get(h.id);
     const droppedAt = this.dropped.get(h.id);
-    const live: LiveHostRow = droppedAt ? { ...h, pollDroppedAt: droppedAt } : h;
+    let live: LiveHostRow = droppedAt ? { ...h, pollDroppedAt: droppedAt } : h;
+    const f = this.flushing.get(h.id);
+    if (f) live = withPending(live, f);
+    const p = this.pending.get(h.id);
     return p ? withPending(live, p) : live;
   }
 
