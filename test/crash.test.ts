@@ -22,7 +22,8 @@ describe('an agent killed mid-activation', () => {
       { name: 'a2', region: 'r1' },
     ]);
     const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
-    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
+    const first = await c.deploy('scores-api', v1);
+    expect(first.state, first.reason ?? undefined).toBe('succeeded');
     const v2 = await c.build('scores-api', { version: '2', model: 'momentum', warmupMs: '1500' });
     const d = await c.client.createDeployment({ service: 'scores-api', image: v2 });
     const cluster = c;
@@ -84,7 +85,8 @@ describe('a server killed mid-deployment', () => {
     const f = fleet;
     // A PGlite server restarted after SIGKILL on a busy machine may take half a minute.
     const waitEnd = (d: DeploymentView) => waitForEnd(f.client, d.id, 120_000);
-    expect((await waitEnd(first)).state).toBe('succeeded');
+    const firstEnd = await waitEnd(first);
+    expect(firstEnd.state, firstEnd.reason ?? undefined).toBe('succeeded');
 
     const v2 = await build(fleet.client, 'scores-api', {
       version: '2',
