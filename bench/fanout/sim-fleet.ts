@@ -21,15 +21,18 @@ export function makeFleet(
   servers: readonly string[],
   joinToken: string,
 ): SimAgent[] {
-  let pooled: typeof fetch = fetch;
+  // Pools by server: an agent talks to one server, and a pool's connections go where its
+  // agents' do.
+  const pools = servers.map(() => ({ members: 0, fetch: fetch }));
   return Array.from({ length: n }, (_, i) => {
-    if (i % AGENTS_PER_POOL === 0) {
+    const pool = pools[i % servers.length]!;
+    if (pool.members++ % AGENTS_PER_POOL === 0) {
       const dispatcher = new Agent({ connections: AGENTS_PER_POOL * CONNECTIONS_PER_AGENT });
-      pooled = ((url: string, init: RequestInit) =>
+      pool.fetch = ((url: string, init: RequestInit) =>
         undiciFetch(url, { ...init, dispatcher })) as unknown as typeof fetch;
     }
     const spec = { name: `sim-${i}`, region: `r${(i % regions) + 1}`, relay: i < regions };
-    return new SimAgent(spec, servers[i % servers.length]!, joinToken, pooled);
+    return new SimAgent(spec, servers[i % servers.length]!, joinToken, pool.fetch);
   });
 }
 
