@@ -20,7 +20,11 @@
  *                 out after HAVE_BATCH_MS or once it holds HAVE_BATCH_MAX chunks, whichever
  *                 comes first) and a request's round trip, and the chunk one transfer in all
  *   materialize   writing the release tree once its chunks are verified
- *   control       the deployment reaching the agents and their reports reaching the server
+ *   control       the deployment reaching the agents and their reports reaching the server:
+ *                 grows with the agents per server, fitted to `npm run bench:fanout` (one server
+ *                 on the embedded store, 2 cores shared with the simulated agents): from the
+ *                 deployment's creation to every agent's goal (p99) plus from then to success,
+ *                 3.4 s at 1,000 agents and 10.8 s at 5,000
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -66,8 +70,13 @@ interface Params {
    * and 60.7 s for 30 and 10 hosts against 62.6 s and 57.6 s measured in one full run of each.
    */
   swarmLoss: number;
-  /** Deployment created → agents fetching, plus their last report → success, seconds. */
-  controlS: number;
+  /**
+   * Deployment created → agents fetching, plus their last report → success, seconds; null: from
+   * the agents per server (see CONTROL_FIT).
+   */
+  controlS: number | null;
+  /** Agents one server serves (replicas on PostgreSQL share the fleet). */
+  agentsPerServer: number;
   /** How fast a host writes the verified release tree, bytes per second. */
   materializeBps: number;
 }
@@ -79,9 +88,20 @@ const DEFAULT_PARAMS: Params = {
   haveBatchS: HAVE_BATCH_MS / 1000,
   tcpGoodput: TCP_PAYLOAD_SHARE,
   swarmLoss: 0.12,
-  controlS: 1.0,
+  controlS: null,
+  agentsPerServer: 10_000,
   materializeBps: 1e9,
 };
+
+/** The control term's fit: a fixed part and a part per 1,000 agents of a server (seconds). */
+const CONTROL_FIT = { fixedS: 1.56, perThousandS: 1.84 };
+
+/** The control term for `hosts` over servers of `agentsPerServer` each. */
+export function controlSeconds(hosts: number, p: Params): number {
+  if (p.controlS !== null) return p.controlS;
+  const perServer = Math.min(hosts, p.agentsPerServer);
+  return CONTROL_FIT.fixedS + (CONTROL_FIT.perThousandS * perServer) / 1000;
+}
 
 /** The issue's fleet: 100,000 hosts in 5 regions, a 10 GB image, 10 Gbit/s everywhere. */
 const SCALE: Inputs = {
@@ -116,8 +136,18 @@ export function predict(i: Inputs, p: Params): Prediction {
   const hop = 2 * p.requestS + batchS / 2;
   const pipeline = chunkS + hops * hop;
   const materialize = i.size / p.materializeBps;
+  const control = controlSeconds(i.hosts, p);
+  const servers = Math.ceil(i.hosts / p.agentsPerServer);
   const terms: [string, number, string][] = [
-    ['control', p.controlS, 'deployment to agents, last report to server'],
+    [
+      'control',
+      control,
+      p.controlS !== null
+        ? 'deployment to agents, last report to server (as given)'
+        : `deployment to agents, last report to server: ${servers} server(s) of up to ` +
+          `${p.agentsPerServer} agents (bench:fanout fit ${CONTROL_FIT.fixedS} s + ` +
+          `${CONTROL_FIT.perThousandS} s per 1,000 agents of a server)`,
+    ],
     [
       'host bound',
       hostBound,
@@ -139,7 +169,7 @@ export function predict(i: Inputs, p: Params): Prediction {
     ['materialize', materialize, `image / ${decimal(p.materializeBps)}/s`],
   ];
   return {
-    seconds: p.controlS + Math.max(hostBound, originBound) + pipeline + materialize,
+    seconds: control + Math.max(hostBound, originBound) + pipeline + materialize,
     terms,
     limitS: i.size / (i.hostRate / 8),
   };
@@ -163,7 +193,7 @@ function printPrediction(title: string, i: Inputs, p: Params): Prediction {
   out(
     `  parameters: chunk ${formatBytes(p.chunkBytes)}, ` +
       `request ${p.requestS * 1000} ms, have batch ${p.haveBatchS * 1000} ms, TCP goodput ${p.tcpGoodput.toFixed(3)}, ` +
-      `swarm loss ${p.swarmLoss}, control ${p.controlS} s, ` +
+      `swarm loss ${p.swarmLoss}, control ${p.controlS === null ? 'from the fleet' : `${p.controlS} s`}, ` +
       `materialize ${decimal(p.materializeBps)}/s`,
   );
   const bound = pr.terms[1]![1] >= pr.terms[2]![1] ? 'host bound' : 'origin bound';
@@ -198,6 +228,7 @@ const { values } = parseArgs({
     'have-batch': { type: 'string' },
     'swarm-loss': { type: 'string' },
     control: { type: 'string' },
+    'agents-per-server': { type: 'string' },
     'materialize-rate': { type: 'string' },
     compare: { type: 'string' },
   },
@@ -215,7 +246,10 @@ const params: Params = {
   haveBatchS: seconds(values['have-batch'], DEFAULT_PARAMS.haveBatchS, '--have-batch'),
   tcpGoodput: DEFAULT_PARAMS.tcpGoodput,
   swarmLoss: values['swarm-loss'] ? Number(values['swarm-loss']) : DEFAULT_PARAMS.swarmLoss,
-  controlS: seconds(values.control, DEFAULT_PARAMS.controlS, '--control'),
+  controlS: values.control === undefined ? null : seconds(values.control, 0, '--control'),
+  agentsPerServer: values['agents-per-server']
+    ? Number(values['agents-per-server'])
+    : DEFAULT_PARAMS.agentsPerServer,
   materializeBps: values['materialize-rate']
     ? parseRate(values['materialize-rate'], '--materialize-rate') / 8
     : DEFAULT_PARAMS.materializeBps,
