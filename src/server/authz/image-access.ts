@@ -22,7 +22,8 @@ const RECHECK_MS = 1_000;
 const IMAGES_KEPT = 128;
 /** Releases of a service whose chunks may serve as delta bases (a host keeps three by default). */
 const BASE_RELEASES = 5;
-const HOSTS_KEPT = 10_000;
+/** Hosts whose allowed images are kept; beyond, the one read longest ago goes. */
+const HOSTS_KEPT = 100_000;
 const NO_CHUNKS: ReadonlySet<string> = new Set();
 
 interface Entry {
@@ -44,6 +45,7 @@ export class ImageAccess {
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
+    private readonly hostsKept: number = HOSTS_KEPT,
   ) {
     this.unlisten = store.listen('goals', (payload) => {
       if (payload === ALL_HOSTS) return this.entries.clear();
@@ -144,7 +146,9 @@ export class ImageAccess {
       for (const r of recent) baseImages.add(r.imageId);
     }
     const entry = { images, baseImages, at: now, relay: host.relay };
-    if (this.entries.size >= HOSTS_KEPT) this.entries.clear();
+    // Not all of them at once: at a fleet's size, every host would then be read again.
+    this.entries.delete(hostId);
+    if (this.entries.size >= this.hostsKept) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(hostId, entry);
     return entry;
   }
