@@ -31,7 +31,7 @@ describe('deploy, upgrade, automatic and explicit rollback', () => {
   it('deploys a first release to every host', async () => {
     v1 = await c.build('scores-api', { version: '1', model: 'mean-reversion' });
     const d = await c.deploy('scores-api', v1);
-    expect(d.state).toBe('succeeded');
+    expect(d.state, d.reason ?? undefined).toBe('succeeded');
     expect(d.release).toBe(1);
     expect(d.hosts.map((h) => h.state)).toEqual(['healthy', 'healthy', 'healthy']);
     for (const a of AGENTS) {
@@ -52,7 +52,8 @@ describe('deploy, upgrade, automatic and explicit rollback', () => {
       model: 'momentum',
     });
     const sec = await c.build('securities-api', { version: '1', currency: 'USD' });
-    expect((await c.deploy('securities-api', sec)).state).toBe('succeeded');
+    const secDeployed = await c.deploy('securities-api', sec);
+    expect(secDeployed.state, secDeployed.reason ?? undefined).toBe('succeeded');
     expect(await c.fetchFrom('a1', 'securities-api', '/securities')).toMatchObject({
       version: '1',
       scoresModel: 'momentum',
@@ -84,7 +85,7 @@ describe('deploy, upgrade, automatic and explicit rollback', () => {
     const d = await c.waitFor(
       await c.client.createDeployment({ service: 'scores-api', kind: 'rollback', toVersion: 1 }),
     );
-    expect(d.state).toBe('succeeded');
+    expect(d.state, d.reason ?? undefined).toBe('succeeded');
     expect(d.kind).toBe('rollback');
     expect(d.release).toBe(1);
     for (const a of AGENTS) {

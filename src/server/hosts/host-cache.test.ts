@@ -136,3 +136,36 @@ describe('the host cache, written to while it reads', () => {
     expect(cache.peek('a')!.goalGeneration).toBe(6);
   });
 });
+
+describe('the host cache, told of a goal change while it reads changes', () => {
+  it('keeps the new generation over what a read begun before the change brings', async () => {
+    const s = stampedStore();
+    const byIds = (ids: readonly string[]) =>
+      Promise.all(ids.map((id) => s.store.hosts.byId(id))).then((rows) =>
+        rows.filter((r): r is HostRow => r !== undefined),
+      );
+    s.write(row('a', 1));
+    const cache = new HostCache(s.store);
+    await cache.refresh();
+    // A read of changes begins before the goal change commits and ends after it was announced.
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    const plain = s.store.hosts.changedSince.bind(s.store.hosts);
+    Object.assign(s.store.hosts, {
+      byIds,
+      changedSince: async (since: Date) => {
+        const got = await plain(since);
+        await gate;
+        return got;
+      },
+    });
+    const reading = cache.refresh();
+    await new Promise((r) => setImmediate(r));
+    s.write(row('a', 2));
+    await cache.reread(['a']);
+    expect(cache.peek('a')!.goalGeneration).toBe(2);
+    answer();
+    await reading;
+    expect(cache.peek('a')!.goalGeneration).toBe(2);
+  });
+});

@@ -68,7 +68,8 @@ export class HostCache {
     }
     const began = ++this.ticks;
     const rows = await this.store.hosts.byIds(ids);
-    for (const r of rows) this.take(r, began);
+    // Newer than whatever a read of changes under way brings: kept over it, as a put is.
+    for (const r of rows) if (!this.newerThan(r.id, began)) this.put(r);
     const found = new Set(rows.map((r) => r.id));
     for (const id of ids) if (!found.has(id) && !this.newerThan(id, began)) this.removed(id);
   }
@@ -138,6 +139,10 @@ export class HostCache {
 
   private set(row: HostRow): void {
     const old = this.rows.get(row.id);
+    // A goal generation only grows: a row read before a goal change committed never takes back
+    // the one read after it (a long poll would wait on for a change it already missed).
+    if (old && old.goalGeneration > row.goalGeneration)
+      row = { ...row, goalGeneration: old.goalGeneration };
     if (old && old.name !== row.name) this.names.delete(old.name);
     this.rows.set(row.id, row);
     this.names.set(row.name, row.id);
