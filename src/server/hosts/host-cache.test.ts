@@ -21,24 +21,39 @@ function stampedStore() {
   const rows = new Map<string, { row: HostRow; at: number }>();
   const reads: number[] = [];
   const singles: string[] = [];
+  /** While set, a read of changes takes what the store holds at once but answers after it. */
+  let held: Promise<void> | null = null;
   const store = {
     hosts: {
-      changedSince: (since: Date) => {
+      changedSince: async (since: Date) => {
         reads.push(since.getTime());
         const hosts = [...rows.values()].filter((r) => r.at > since.getTime()).map((r) => r.row);
-        return Promise.resolve({ hosts, now: new Date(clock) });
+        const now = new Date(clock);
+        if (held) await held;
+        return { hosts, now };
       },
       byId: (id: string) => {
         singles.push(id);
         return Promise.resolve(rows.get(id)?.row);
       },
+      byIds: (ids: readonly string[]) =>
+        Promise.resolve(ids.flatMap((id) => rows.get(id)?.row ?? [])),
       byName: () => Promise.resolve(undefined),
     },
   } as unknown as Store;
   const write = (r: HostRow) => rows.set(r.id, { row: r, at: clock });
   const remove = (id: string) => rows.delete(id);
   const tick = (ms: number) => (clock += ms);
-  return { store, write, remove, tick, reads, singles };
+  /** Holds the answers of reads of changes until the returned function is called. */
+  const holdChangeReads = () => {
+    let release!: () => void;
+    held = new Promise<void>((r) => (release = r));
+    return () => {
+      held = null;
+      release();
+    };
+  };
+  return { store, write, remove, tick, reads, singles, holdChangeReads };
 }
 
 describe('the host cache', () => {
@@ -84,11 +99,6 @@ describe('the host cache', () => {
 describe('the host cache, told which hosts changed', () => {
   it('reads them whatever time their rows carry, and drops the ones gone', async () => {
     const s = stampedStore();
-    const byIds = (ids: readonly string[]) =>
-      Promise.all(ids.map((id) => s.store.hosts.byId(id))).then((rows) =>
-        rows.filter((r): r is HostRow => r !== undefined),
-      );
-    Object.assign(s.store.hosts, { byIds });
     const cache = new HostCache(s.store);
     s.write(row('a'));
     s.write(row('b'));
@@ -114,16 +124,7 @@ describe('the host cache, written to while it reads', () => {
     const cache = new HostCache(s.store);
     await cache.refresh();
     // A read begins; the store answers it only after this server wrote a newer row.
-    let answer!: () => void;
-    const gate = new Promise<void>((r) => (answer = r));
-    const plain = s.store.hosts.changedSince.bind(s.store.hosts);
-    Object.assign(s.store.hosts, {
-      changedSince: async (since: Date) => {
-        const got = await plain(since);
-        await gate;
-        return got;
-      },
-    });
+    const answer = s.holdChangeReads();
     const reading = cache.refresh();
     await new Promise((r) => setImmediate(r));
     cache.put(row('a', 5));
@@ -140,25 +141,11 @@ describe('the host cache, written to while it reads', () => {
 describe('the host cache, told of a goal change while it reads changes', () => {
   it('keeps the new generation over what a read begun before the change brings', async () => {
     const s = stampedStore();
-    const byIds = (ids: readonly string[]) =>
-      Promise.all(ids.map((id) => s.store.hosts.byId(id))).then((rows) =>
-        rows.filter((r): r is HostRow => r !== undefined),
-      );
     s.write(row('a', 1));
     const cache = new HostCache(s.store);
     await cache.refresh();
     // A read of changes begins before the goal change commits and ends after it was announced.
-    let answer!: () => void;
-    const gate = new Promise<void>((r) => (answer = r));
-    const plain = s.store.hosts.changedSince.bind(s.store.hosts);
-    Object.assign(s.store.hosts, {
-      byIds,
-      changedSince: async (since: Date) => {
-        const got = await plain(since);
-        await gate;
-        return got;
-      },
-    });
+    const answer = s.holdChangeReads();
     const reading = cache.refresh();
     await new Promise((r) => setImmediate(r));
     s.write(row('a', 2));

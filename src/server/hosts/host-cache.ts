@@ -101,13 +101,19 @@ export class HostCache {
 
   async byId(id: string): Promise<HostRow | undefined> {
     if (this.readAt === null) await this.refresh();
-    return this.rows.get(id) ?? this.readOne(await this.store.hosts.byId(id));
+    const row = this.rows.get(id);
+    if (row) return row;
+    const began = ++this.ticks;
+    return this.readOne(await this.store.hosts.byId(id), began);
   }
 
   async byName(name: string): Promise<HostRow | undefined> {
     if (this.readAt === null) await this.refresh();
     const id = this.names.get(name);
-    return (id && this.rows.get(id)) || this.readOne(await this.store.hosts.byName(name));
+    const row = id && this.rows.get(id);
+    if (row) return row;
+    const began = ++this.ticks;
+    return this.readOne(await this.store.hosts.byName(name), began);
   }
 
   /** The cached row, if any, without reading the store. */
@@ -157,8 +163,9 @@ export class HostCache {
     this.names.delete(old.name);
   }
 
-  private readOne(row: HostRow | undefined): HostRow | undefined {
-    if (row) this.take(row, this.ticks);
+  /** A row read on its own, begun at tick `began`: kept unless this server put a newer one. */
+  private readOne(row: HostRow | undefined, began: number): HostRow | undefined {
+    if (row) this.take(row, began);
     return row;
   }
 
