@@ -38,6 +38,14 @@ import {
 import { addRoute } from './http/route.js';
 import { Orchestrator } from './orchestrator.js';
 
+/**
+ * Connections the kernel may queue for the server to accept (Node's default is 511; Linux caps it
+ * at net.core.somaxconn, 4096 by default). Thousands of agents reconnect at once after a network
+ * blip or a server restart; a connection the queue cannot take waits for its SYN to be sent
+ * again, a second and then three.
+ */
+const LISTEN_BACKLOG = 4096;
+
 export const VERSION = '0.1.0';
 
 export interface ServerDeps {
@@ -105,7 +113,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   const uow = new UnitOfWork(store);
   const ticketKey = new TicketKey(store, deps.serverKey);
   const hosts = new LiveHosts(store, log, now);
-  const goals = new GoalWatch(store, (ids) => hosts.reread(ids), log);
+  const goals = new GoalWatch(store, (ids) => hosts.readGenerations(ids), log);
   const feed = new EventFeed(store, log);
   const orchestrator = new Orchestrator({
     store,
@@ -165,7 +173,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       // Refuse to start, saying why, when the stored secrets cannot be opened with our key.
       await ticketKey.get();
       hosts.start();
-      const address = await app.listen({ host, port });
+      const address = await app.listen({ host, port, backlog: LISTEN_BACKLOG });
       orchestrator.start();
       gcTimer = setInterval(() => {
         collect(gc.graceMs).catch((e: unknown) => log(`origin gc failed: ${(e as Error).message}`));

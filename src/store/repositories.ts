@@ -56,6 +56,11 @@ export interface HostRepository {
   /** The hosts of these ids that exist, in no particular order. */
   byIds(ids: readonly string[]): Promise<HostRow[]>;
   byName(name: string): Promise<HostRow | undefined>;
+  /**
+   * The goal generations of these hosts (of all: `'all'`) that exist: a goal announcement's
+   * reader needs only these, not the rows with their reports.
+   */
+  generations(ids: readonly string[] | 'all'): Promise<{ id: string; goalGeneration: number }[]>;
   /** Every host, by region and name. */
   list(): Promise<HostRow[]>;
   /**
@@ -71,7 +76,7 @@ export interface HostRepository {
   ): Promise<void>;
   /**
    * Hosts written since `since` by the database's clock (every write to a host row counts, its
-   * last-seen time included), with the database's clock at the read: the next call's `since`,
+   * last-seen time included; a goal change does not: its generation is read when announced), with the database's clock at the read: the next call's `since`,
    * less a margin for transactions that were still open. A removed host is not among them.
    */
   changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
@@ -153,7 +158,11 @@ export interface GoalRepository {
 }
 
 export interface EventRepository {
-  add(events: NewEvent[]): Promise<EventRow[]>;
+  /**
+   * Appends events in their order; resolves with the id of the last one (null for none): ids
+   * grow in the order events are added.
+   */
+  add(events: NewEvent[]): Promise<number | null>;
   /** Events after `afterId`, oldest first; of one deployment when `deploymentId` is given. */
   after(afterId: number, deploymentId: string | null, limit?: number): Promise<EventRow[]>;
   lastId(): Promise<number>;

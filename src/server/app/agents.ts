@@ -53,31 +53,31 @@ export async function agentGoal(
 ): Promise<AgentGoal> {
   const hostId = hostIdOf(actor);
   ctx.hosts.pollOpened(hostId, new Date(ctx.now()));
-  // Waiting starts before the read, so a change committed between the two is not missed.
-  const stop = new AbortController();
-  const onClose = () => stop.abort();
-  opts.closed.addEventListener('abort', onClose);
   // Held at most LONG_POLL_MAX_MS, which liveness counts on; timers keep real time, whatever
   // clock the context keeps.
   const waitMs = Math.min(opts.waitMs, LONG_POLL_MAX_MS);
   const until = performance.now() + waitMs;
-  let changed = ctx.goals.wait(hostId, waitMs, stop.signal);
+  // Waiting starts before the read, so a change committed between the two is not missed.
+  let waiting = ctx.goals.wait(hostId, waitMs);
+  const onClose = () => waiting.cancel();
+  opts.closed.addEventListener('abort', onClose);
   try {
     let host: HostRow | undefined = await ctx.hosts.byId(hostId);
     // An announcement naming every host wakes this poll too: wait on when its goal is unchanged.
-    while (host && host.goalGeneration <= opts.after && !stop.signal.aborted) {
+    while (host && host.goalGeneration <= opts.after && !opts.closed.aborted) {
       if (until - performance.now() <= 0 || waitMs <= 0) break;
-      await changed;
+      await waiting.changed;
       // Again before the read, so that no change between the two is missed.
+      if (opts.closed.aborted) break;
       const left = until - performance.now();
-      if (left > 0) changed = ctx.goals.wait(hostId, left, stop.signal);
+      if (left > 0) waiting = ctx.goals.wait(hostId, left);
       host = await ctx.hosts.byId(hostId);
     }
     if (!host) throw new SlipwayError('UNAUTHENTICATED', 'this host is no longer registered');
     return await goalOfHost(ctx, host);
   } finally {
     opts.closed.removeEventListener('abort', onClose);
-    stop.abort();
+    waiting.cancel();
     // Closed before the answer: the agent (or its network) went away; it re-polls if it runs.
     ctx.hosts.pollClosed(hostId, opts.closed.aborted ? new Date(ctx.now()) : null);
   }

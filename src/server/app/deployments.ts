@@ -52,7 +52,10 @@ export async function createDeployment(
         ? await rollbackTarget(tx, req, env.name)
         : await releaseFor(tx, map, req, env.name);
 
-    const all = await ctx.hosts.list(tx);
+    // From memory: reading 10,000 host rows in the transaction took 0.4 s. A host enrolled on
+    // another server in the last second may be missing, as if the request had come a second
+    // earlier; one removed meanwhile is dropped by the orchestrator.
+    const all = await ctx.hosts.list();
     const targets = targetHosts(map, req.service, env.name, all);
     if (targets.length === 0) {
       throw new ValidationError('nothing to deploy to', [
@@ -65,7 +68,8 @@ export async function createDeployment(
     const now = ctx.now();
     const byId = new Map(all.map((h) => [h.id, h]));
     const online = targets.filter((h) => isOnline(byId.get(h.id)!, now));
-    const skippedOffline = targets.filter((h) => !online.includes(h)).map((h) => h.name);
+    const onlineIds = new Set(online.map((h) => h.id));
+    const skippedOffline = targets.filter((h) => !onlineIds.has(h.id)).map((h) => h.name);
     if (online.length === 0) {
       throw new SlipwayError(
         'UNAVAILABLE',

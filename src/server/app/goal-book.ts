@@ -36,7 +36,7 @@ export class GoalBook {
       this.waiting.set(hostId, list);
       if (!this.scheduled) {
         this.scheduled = true;
-        // Every long poll woken by one announcement asks before the read starts.
+        // Every long poll woken in this turn of the event loop asks before the read starts.
         setImmediate(() => void this.read());
       }
     });

@@ -40,8 +40,8 @@ export class UnitOfWork {
         },
       });
       if (events.length > 0) {
-        const rows = await tx.events.add(events);
-        await tx.notify('events', String(rows.at(-1)!.id));
+        const last = await tx.events.add(events);
+        await tx.notify('events', String(last));
       }
       if (goals.size > 0) {
         const ids = [...goals].join(',');

@@ -83,7 +83,7 @@ describe('a host is online', () => {
     live.pollClosed('h1', at(1_000));
     // The agent polls another server now, which writes the last-seen time it saw.
     row.lastSeenAt = at(1_500);
-    await live.reread(['h1']);
+    await live.refresh();
     expect(await onlineAt(9_000)).toBe(true);
     await live.close();
   });
@@ -107,7 +107,7 @@ describe('a host being written', () => {
     const gate = new Promise<void>((r) => (commit = r));
     const store = {
       hosts: {
-        list: () => Promise.resolve([{ ...row }]),
+        byIds: () => Promise.resolve([{ ...row }]),
         changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
         byId: () => Promise.resolve({ ...row }),
       },
@@ -121,7 +121,7 @@ describe('a host being written', () => {
     live.report('h1', report, at(0));
     const flushed = live.flush();
     // That other transaction reads the hosts from the store: the row does not say it yet.
-    const [h] = await live.list(store);
+    const [h] = await live.byIds(['h1'], store);
     expect(h!.lastSeenAt).toEqual(at(0));
     expect(h!.report).toEqual(report);
     commit();

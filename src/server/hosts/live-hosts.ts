@@ -65,11 +65,16 @@ export class LiveHosts {
   }
 
   /**
-   * Resolves once these hosts' rows as committed before the call (new goal generations, say)
-   * are what {@link byId} and {@link list} return.
+   * Resolves once these hosts' goal generations as committed before the call are what
+   * {@link byId} and {@link list} return.
    */
-  reread(hostIds: string[] | 'all'): Promise<void> {
-    return this.cache.reread(hostIds);
+  readGenerations(hostIds: string[] | 'all'): Promise<void> {
+    return this.cache.readGenerations(hostIds);
+  }
+
+  /** Resolves after a read of the hosts' changes that began after this call. */
+  refresh(): Promise<void> {
+    return this.cache.refresh();
   }
 
   /** Records an agent's report; readers here see it at once, the table within a second. */
@@ -153,14 +158,40 @@ export class LiveHosts {
     return this.polls.get(hostId) ?? 0;
   }
 
-  /**
-   * Hosts as their agents last described them, by region and name. From memory; given a
-   * transaction's store, from the store as that transaction sees it.
-   */
-  async list(tx?: Store): Promise<LiveHostRow[]> {
-    if (tx) return (await tx.hosts.list()).map((h) => this.overlay(h));
+  /** Hosts as their agents last described them, by region and name, from memory. */
+  async list(): Promise<LiveHostRow[]> {
     const rows = (await this.cache.all()).map((h) => this.overlay(h));
     return rows.sort((a, b) => compare(a.region, b.region) || compare(a.name, b.name));
+  }
+
+  /**
+   * Up to `limit` hosts (of `region`) by name, after the name `after`, and the name the next
+   * page starts after (null on the last): costs the page, not the fleet.
+   */
+  async page(q: {
+    after?: string;
+    limit: number;
+    region?: string;
+  }): Promise<{ hosts: LiveHostRow[]; next: string | null }> {
+    const names = await this.cache.sortedNames();
+    let i = 0;
+    if (q.after !== undefined) {
+      // The first name past `after`.
+      let hi = names.length;
+      while (i < hi) {
+        const mid = (i + hi) >>> 1;
+        if (names[mid]! <= q.after) i = mid + 1;
+        else hi = mid;
+      }
+    }
+    const hosts: LiveHostRow[] = [];
+    for (; i < names.length && hosts.length < q.limit; i++) {
+      const row = this.cache.peekByName(names[i]!);
+      if (row && (q.region === undefined || row.region === q.region)) hosts.push(this.overlay(row));
+    }
+    // More may follow only if names are left; a region's last page may then come back empty.
+    const next = i < names.length && hosts.length > 0 ? hosts.at(-1)!.name : null;
+    return { hosts, next };
   }
 
   async byId(id: string): Promise<LiveHostRow | undefined> {

@@ -4,13 +4,22 @@ import { agentGoal, enroll, Reports } from '../app/agents.js';
 import type { AppContext } from '../app/context.js';
 import { addRoute, type RouteHost } from './route.js';
 
+/** Why a long poll stopped waiting: its caller went away. */
+const CLIENT_GONE = new Error('the agent closed its long poll');
+
 export function agentRoutes(host: RouteHost, ctx: AppContext): void {
   addRoute(host, routes.enroll, ({ identity, body }) => enroll(ctx, identity, body));
 
-  addRoute(host, routes.agentGoal, ({ identity, query, request }) => {
+  addRoute(host, routes.agentGoal, async ({ identity, query, request }) => {
+    // Aborted with a reason made once: the default one is a DOMException, stack and all.
     const closed = new AbortController();
-    request.raw.once('close', () => closed.abort());
-    return agentGoal(ctx, identity, { ...query, closed: closed.signal });
+    const onClose = () => closed.abort(CLIENT_GONE);
+    request.raw.once('close', onClose);
+    try {
+      return await agentGoal(ctx, identity, { ...query, closed: closed.signal });
+    } finally {
+      request.raw.off('close', onClose);
+    }
   });
 
   const reports = new Reports(ctx);

@@ -32,7 +32,11 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
   headersTimeoutMs: 15_000,
   // A 64 MiB manifest at 1 MB/s still arrives in time.
   requestTimeoutMs: 120_000,
-  keepAliveTimeoutMs: 15_000,
+  // Longer than an idle agent's minute between reports: its report's connection lives on to the
+  // next one. Shorter, and a goal change to 10,000 agents had each open a new connection at once
+  // (for its report or its next long poll), more than the kernel's queue of connections to
+  // accept takes: the rest, and operators' requests with them, waited out SYN retransmissions.
+  keepAliveTimeoutMs: 75_000,
   idleTimeoutMs: 120_000,
   checkIntervalMs: 1_000,
   maxConnectionsPerAddress: 256,

@@ -3,28 +3,38 @@
  * reacts to them (event streams now, webhooks and metrics later) reads them back from here.
  */
 import { sql } from 'kysely';
-import type { Db } from '../db.js';
+import { inBatches, type Db } from '../db.js';
 import type { EventRepository } from '../repositories.js';
 import { toEvent, type EventRow, type NewEvent } from '../rows.js';
 
 export class KyselyEvents implements EventRepository {
   constructor(private readonly db: Db) {}
 
-  async add(events: NewEvent[]): Promise<EventRow[]> {
-    if (events.length === 0) return [];
-    const rows = await this.db
-      .insertInto('events')
-      .values(
-        events.map((e) => ({
-          deployment_id: e.deploymentId,
-          type: e.type,
-          actor: e.actor ?? null,
-          data: JSON.stringify(e.data),
-        })),
-      )
-      .returningAll()
-      .execute();
-    return rows.map(toEvent);
+  /**
+   * One statement per batch, each column one array parameter, answering only the last id: a
+   * step of a deployment to 10,000 hosts records an event per host, and a row per value or a
+   * row returned per event cost a third of a second there.
+   */
+  async add(events: NewEvent[]): Promise<number | null> {
+    let last: number | null = null;
+    for (const batch of inBatches(events)) {
+      const { rows } = await sql<{ id: number | string }>`
+        with added as (
+          insert into events (deployment_id, type, actor, data)
+          select v.deployment_id, v.type, v.actor, v.data from unnest(
+            ${batch.map((e) => e.deploymentId)}::text[],
+            ${batch.map((e) => e.type)}::text[],
+            ${batch.map((e) => e.actor ?? null)}::text[],
+            ${batch.map((e) => JSON.stringify(e.data))}::jsonb[]
+          ) with ordinality as v (deployment_id, type, actor, data, n)
+          order by n
+          returning id
+        )
+        select max(id) as id from added
+      `.execute(this.db);
+      last = Number(rows[0]!.id);
+    }
+    return last;
   }
 
   async after(afterId: number, deploymentId: string | null, limit = 1000): Promise<EventRow[]> {

@@ -39,7 +39,9 @@ export class KyselyGoals implements GoalRepository {
   /**
    * One multi-row upsert per batch of hosts whose changes name the same fields: on conflict, the
    * fields a change leaves out keep their stored values, so each set of named fields has its own
-   * statement. Then one UPDATE per batch bumps the generations. Hosts in id order, so
+   * statement. Then one UPDATE per batch bumps the generations (not the rows' `changed_at`: a
+   * fleet-wide change would have every server read every row again; the announcement's reader
+   * reads the generations). Hosts in id order, so
    * concurrent writers of the same rows take their locks in one order.
    */
   async change(
@@ -94,7 +96,7 @@ export class KyselyGoals implements GoalRepository {
     for (const batch of inBatches([...touched].sort(byId))) {
       await this.db
         .updateTable('hosts')
-        .set({ goal_generation: sql<number>`goal_generation + 1`, changed_at: dbNow })
+        .set({ goal_generation: sql<number>`goal_generation + 1` })
         .where(sql<boolean>`id = any(${batch}::text[])`)
         .execute();
     }

@@ -67,6 +67,17 @@ export class KyselyHosts implements HostRepository {
     return rows;
   }
 
+  async generations(
+    ids: readonly string[] | 'all',
+  ): Promise<{ id: string; goalGeneration: number }[]> {
+    const q = this.db.selectFrom('hosts').select(['id', 'goal_generation']);
+    const rows = ids === 'all' ? await q.execute() : [];
+    if (ids !== 'all')
+      for (const part of inBatches(ids))
+        rows.push(...(await q.where(sql<boolean>`id = any(${part}::text[])`).execute()));
+    return rows.map((r) => ({ id: r.id, goalGeneration: Number(r.goal_generation) }));
+  }
+
   async list(): Promise<HostRow[]> {
     const rows = await this.db
       .selectFrom('hosts')
