@@ -145,4 +145,41 @@ describe('hosts', () => {
     expect(ended.hosts.find((h) => h.hostName === 'dep-b')?.detail).toMatch(/removed/);
     expect(await store.goals.ofHost(b.hostId)).toEqual([]);
   });
+  it('lists hosts a page at a time by name, of one region if asked, within bounds', async () => {
+    const names = Array.from({ length: 7 }, (_, i) => `page-${i}`);
+    for (const [i, name] of names.entries())
+      await joiner.enroll({ name, region: i % 2 ? 'page-odd' : 'page-even', labels: {} });
+    const everyone = (await admin.listHosts()).map((h) => h.name);
+    expect(everyone).toEqual([...everyone].sort());
+    expect(everyone).toEqual(expect.arrayContaining(names));
+
+    // Pages of three from the first of them on: each starts after the last of the one before.
+    const seen: string[] = [];
+    let after: string | undefined = 'page-';
+    for (let pages = 0; after !== undefined; pages++) {
+      expect(pages).toBeLessThan(5);
+      const page = await admin.listHostsPage({ after, limit: 3 });
+      expect(page.hosts.length).toBeLessThanOrEqual(3);
+      seen.push(...page.hosts.map((h) => h.name).filter((n) => n.startsWith('page-')));
+      after = page.next ?? undefined;
+    }
+    expect(seen).toEqual(names);
+    expect((await admin.listHosts({ region: 'page-odd' })).map((h) => h.name)).toEqual([
+      'page-1',
+      'page-3',
+      'page-5',
+    ]);
+    const odd = await admin.listHostsPage({ region: 'page-odd', limit: 2 });
+    expect(odd.hosts.map((h) => h.name)).toEqual(['page-1', 'page-3']);
+    expect(odd.next).toBe('page-3');
+
+    // Out of bounds: refused with what is wrong, nothing listed.
+    for (const query of ['limit=0', 'limit=2001', 'after=..%2F..', 'limit=ten']) {
+      const res = await fetch(`${url}/v1/hosts?${query}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(res.status, query).toBe(400);
+      expect(JSON.stringify(await res.json()), query).toMatch(/limit|after/);
+    }
+  });
 });

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { SlipwayError, type ErrorCode } from '../core/index.js';
-import { routes, type RouteDef, type RouteName } from './routes.js';
+import { HOSTS_PAGE_MAX, routes, type RouteDef, type RouteName } from './routes.js';
 import * as s from './schemas.js';
 
 export interface ClientOptions {
@@ -81,8 +81,20 @@ export class SlipwayClient {
   agentReport(body: z.input<typeof s.agentReport>) {
     return this.json('agentReport', { body });
   }
-  listHosts() {
-    return this.json('listHosts', {});
+  /** One page of hosts by name, after the name `after` (see HOSTS_PAGE_MAX). */
+  listHostsPage(query: { after?: string; limit?: number; region?: string } = {}) {
+    return this.json('listHosts', { query });
+  }
+  /** Every host (of one region), by name, read a page at a time. */
+  async listHosts(query: { region?: string } = {}): Promise<s.Host[]> {
+    const hosts: s.Host[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.listHostsPage({ ...query, after, limit: HOSTS_PAGE_MAX });
+      hosts.push(...page.hosts);
+      if (page.next === null) return hosts;
+      after = page.next;
+    }
   }
   removeHost(name: string) {
     return this.json('removeHost', { params: { name } });

@@ -42,6 +42,18 @@ const limitQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
+/**
+ * Hosts one answer of GET /v1/hosts names at most: an answer of 10,000 hosts with their reports
+ * is megabytes of JSON that keep the server from answering anything else while they are
+ * written. Pages go by name; `after` is the last name of the page before.
+ */
+export const HOSTS_PAGE_MAX = 2_000;
+const hostsQuery = z.object({
+  after: s.hostName.optional(),
+  limit: z.coerce.number().int().min(1).max(HOSTS_PAGE_MAX).default(500),
+  region: z.string().max(256).optional(),
+});
+
 /** Deployments: besides the service, the environment they went to. */
 const deploymentListQuery = limitQuery.extend({ environment: z.string().optional() });
 
@@ -80,9 +92,10 @@ export const routes = {
   listHosts: {
     method: 'GET',
     path: '/v1/hosts',
-    summary: 'Registered hosts and what they run',
+    summary: 'Registered hosts and what they run, by name, a page at a time (of one region)',
     auth: 'reader',
-    response: z.array(s.host),
+    query: hostsQuery,
+    response: s.hostPage,
   },
   removeHost: {
     method: 'DELETE',

@@ -217,6 +217,10 @@ export const host = z.object({
 });
 export type Host = z.infer<typeof host>;
 
+/** One page of hosts by name; `next` is the `after` of the next page, null on the last. */
+export const hostPage = z.object({ hosts: z.array(host), next: z.string().nullable() });
+export type HostPage = z.infer<typeof hostPage>;
+
 // ---- service map ----
 
 /** The service map as stored: the user's document and its normalized form. */

@@ -15,7 +15,10 @@ export function register(program: Command, ctx: CliContext): void {
     .description('registered hosts (with a verb: remove one, name a relay)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      ctx.out.result(await ctx.client(cmd).listHosts(), o.json, hostsTable);
+      const all = await ctx.client(cmd).listHosts();
+      // By region, then name, as the table groups them; the API pages by name.
+      all.sort((a, b) => (a.region === b.region ? 0 : a.region < b.region ? -1 : 1));
+      ctx.out.result(all, o.json, hostsTable);
     });
 
   hosts

@@ -19,9 +19,10 @@ export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
     return rec;
   });
 
-  addRoute(host, routes.listHosts, async () =>
-    (await ctx.hosts.list()).map((h) => hostView(h, ctx.now())),
-  );
+  addRoute(host, routes.listHosts, async ({ query }) => {
+    const page = await ctx.hosts.page(query);
+    return { hosts: page.hosts.map((h) => hostView(h, ctx.now())), next: page.next };
+  });
 
   addRoute(host, routes.removeHost, async ({ identity, params }) => {
     await removeHost(ctx, identity, params.name ?? '');
