@@ -13,6 +13,8 @@ export interface Options {
   timeoutS: number;
   /** Enrollments in flight at once. */
   enrollConcurrency: number;
+  /** Threads the simulated agents are spread over. */
+  simThreads: number;
   /** How long idle CPU is sampled, in seconds. */
   idleS: number;
   json: boolean;
@@ -29,6 +31,7 @@ const MAX_TIMEOUT_S = 3_600;
 export const USAGE = `usage: npm run bench:fanout -- --agents N [options]
 
   --agents N            simulated agents, all in this process (1..${MAX_AGENTS})
+  --sim-threads N       threads the simulated agents are spread over (default 2, at most 16)
   --replicas R          server processes sharing one PostgreSQL (default 1; R > 1 needs --database-url)
   --database-url URL    an empty PostgreSQL database for the server(s), a new one per run: the
                         first server makes its key and tokens there (default: an embedded store)
@@ -66,6 +69,7 @@ export function parseOptions(argv: string[]): Options | null {
         regions: { type: 'string' },
         timeout: { type: 'string' },
         'enroll-concurrency': { type: 'string' },
+        'sim-threads': { type: 'string' },
         idle: { type: 'string' },
         json: { type: 'boolean', default: false },
         keep: { type: 'boolean', default: false },
@@ -99,6 +103,7 @@ export function parseOptions(argv: string[]): Options | null {
     timeoutS: whole('timeout', values.timeout, 120, 1, MAX_TIMEOUT_S),
     enrollConcurrency: whole('enroll-concurrency', values['enroll-concurrency'], 50, 1, 1_000),
     idleS: whole('idle', values.idle, 10, 1, 600),
+    simThreads: whole('sim-threads', values['sim-threads'], 2, 1, 16),
     json: values.json,
     keep: values.keep,
   };

@@ -1,11 +1,10 @@
 /**
  * Control-plane fan-out benchmark: N simulated agents (the real agent protocol through the
- * agent's own client, all in this process) against real `slipway server` processes. Measures
+ * agent's own client, on a few threads of this process) against real `slipway server` processes. Measures
  * enrolling them all, the server's idle CPU and memory with all of them long-polling and
  * reporting, and how long one deployment's goal takes to reach every agent, with the latency
  * of /healthz and GET /v1/hosts meanwhile. See USAGE in args.ts.
  */
-import { setMaxListeners } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,8 +22,7 @@ import {
 } from './measure.js';
 import { emptyResult, rounded, summaryLines, type Result } from './report.js';
 import { killServersNow, startServers, type Servers } from './servers.js';
-import type { SimAgent } from './sim-agent.js';
-import { arrivals, enrollAll, fleetCounters, makeFleet } from './sim-fleet.js';
+import { SimThreads } from './sim-threads.js';
 
 const PROBE_EVERY_MS = 200;
 /** How long the agents may take to send their first reports before idle CPU is sampled. */
@@ -40,9 +38,13 @@ function checkServers(servers: Servers): void {
 }
 
 /** Resolves once `done()` holds, or after `timeoutMs`; false on timeout. */
-async function waitFor(done: () => boolean, timeoutMs: number, servers: Servers): Promise<boolean> {
+async function waitFor(
+  done: () => Promise<boolean>,
+  timeoutMs: number,
+  servers: Servers,
+): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
-  while (!done()) {
+  while (!(await done())) {
     checkServers(servers);
     if (performance.now() > deadline) return false;
     await sleep(50);
@@ -67,7 +69,7 @@ async function measureFanout(
   servers: Servers,
   admin: SlipwayClient,
   imageId: string,
-  sims: SimAgent[],
+  sims: SimThreads,
   result: Result,
 ): Promise<string> {
   const timeoutMs = o.timeoutS * 1000;
@@ -82,6 +84,7 @@ async function measureFanout(
   );
   const lost = (latencies: number[]) => latencies.filter((l) => l >= timeoutMs).length;
   const t0 = performance.now();
+  const t0Epoch = performance.timeOrigin + t0;
   let release = -1;
   let complete = false;
   let deploymentId = '';
@@ -94,7 +97,7 @@ async function measureFanout(
     );
     const remaining = timeoutMs - (performance.now() - t0);
     complete = await waitFor(
-      () => arrivals(sims, SERVICE, release).every((t) => t !== undefined),
+      async () => (await sims.waiting(SERVICE, release)) === 0,
       remaining,
       servers,
     );
@@ -106,11 +109,11 @@ async function measureFanout(
       `probes: ${h.length} /healthz (${lost(h)} unanswered or failed), ${v.length} GET /v1/hosts (${lost(v)} unanswered or failed); bench event-loop delay p99 ${loop.p99Ms().toFixed(1)} ms`,
     );
   }
-  const got = arrivals(sims, SERVICE, release);
+  const got = await sims.arrivals(SERVICE, release);
   // An agent the goal did not reach within the timeout counts as the timeout (the probes' last
   // answers are awaited after it, and goals may still arrive meanwhile).
   const delays = got.map((t) =>
-    t === undefined ? o.timeoutS : Math.min(o.timeoutS, Math.max(0, (t - t0) / 1000)),
+    t === null ? o.timeoutS : Math.min(o.timeoutS, Math.max(0, (t - t0Epoch) / 1000)),
   );
   result.fanout_p50_s = percentile(delays, 0.5);
   result.fanout_p99_s = percentile(delays, 0.99);
@@ -118,7 +121,7 @@ async function measureFanout(
   const missed = delays.filter((d) => d >= o.timeoutS).length;
   if (!complete)
     log(
-      `fan-out timed out after ${o.timeoutS} s: ${missed} of ${sims.length} agents did not get the goal within it`,
+      `fan-out timed out after ${o.timeoutS} s: ${missed} of ${got.length} agents did not get the goal within it`,
     );
   return deploymentId;
 }
@@ -147,22 +150,27 @@ async function run(o: Options, workDir: string, result: Result): Promise<void> {
     `starting ${o.replicas} server(s) (${o.databaseUrl ? 'PostgreSQL' : 'embedded store'}) in ${workDir}`,
   );
   const servers = await startServers(workDir, o.replicas, o.databaseUrl);
-  const stopAgents = new AbortController();
-  // Every agent's long poll and wait listens to it.
-  setMaxListeners(0, stopAgents.signal);
+  let sims: SimThreads | null = null;
   try {
     const admin = new SlipwayClient({ server: servers.urls[0]!, token: servers.adminToken });
     await admin.applyServiceMap(serviceMap(o.regions));
     const imageId = await buildTinyImage(admin);
     log(`servers at ${servers.urls.join(', ')}; image ${imageId.slice(0, 12)}`);
 
-    const sims = makeFleet(o.agents, o.regions, servers.urls, servers.joinToken);
-    log(`enrolling ${o.agents} agents, ${o.enrollConcurrency} at a time`);
-    result.enroll_s = await enrollAll(sims, o.enrollConcurrency);
+    sims = SimThreads.start(o.agents, o.simThreads, {
+      regions: o.regions,
+      servers: servers.urls,
+      joinToken: servers.joinToken,
+    });
+    log(
+      `enrolling ${o.agents} agents on ${o.simThreads} thread(s), ${o.enrollConcurrency} at a time`,
+    );
+    result.enroll_s = await sims.enroll(o.enrollConcurrency);
     log(`enrolled in ${result.enroll_s.toFixed(2)} s`);
 
-    for (const s of sims) void s.run(stopAgents.signal);
-    const settled = await waitFor(() => sims.every((s) => s.reports > 0), SETTLE_MS, servers);
+    await sims.run();
+    const fleet = sims; // for the closure: `sims` itself may change
+    const settled = await waitFor(async () => (await fleet.unreported()) === 0, SETTLE_MS, servers);
     if (!settled) log(`not every agent reported within ${SETTLE_MS / 1000} s; measuring anyway`);
     await sleep(2_000);
     log(`sampling idle server CPU for ${o.idleS} s`);
@@ -170,13 +178,13 @@ async function run(o: Options, workDir: string, result: Result): Promise<void> {
 
     const id = await measureFanout(o, servers, admin, imageId, sims, result);
     if (id) await reportDeployment(admin, id, 15_000);
-    const c = fleetCounters(sims);
+    const c = await sims.counters();
     log(
       `agents: ${c.reports} reports, ${c.reportErrors} failed reports, ${c.goalErrors} failed long polls`,
     );
     for (const [message, n] of c.commonest) log(`  ${n} × ${message}`);
   } finally {
-    stopAgents.abort();
+    await sims?.stop();
     log(`stopping the server(s); logs: ${servers.logFiles.join(', ')}`);
     await servers.stop();
   }

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { sleep } from '../../src/core/index.js';
+import { tsWorker } from './ts-worker.js';
 
 /** The `q` quantile (0..1) of `values` by the nearest-rank method; null when there are none. */
 export function percentile(values: readonly number[], q: number): number | null {
@@ -85,12 +85,7 @@ export function startProbe(
   timeoutMs: number,
 ): Probe {
   const spec: ProbeSpec = { url, headers, everyMs, timeoutMs };
-  // The bench runs as TypeScript through tsx: so does the probe's thread (an eval worker is a
-  // CommonJS script, which may still import()).
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const source = JSON.stringify(new URL('./probe-worker.ts', import.meta.url).href);
-  const boot = `import(${tsx}).then((tsx) => { tsx.register(); return import(${source}); });`;
-  const worker = new Worker(boot, { eval: true, workerData: spec });
+  const worker = tsWorker(new URL('./probe-worker.ts', import.meta.url), spec);
   const result = new Promise<number[]>((resolve, reject) => {
     worker.once('message', (latencies: number[]) => resolve(latencies));
     worker.once('error', reject);

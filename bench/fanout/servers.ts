@@ -11,6 +11,9 @@ import {
 /** Every server started and not yet seen to exit: killed at once if this process must exit. */
 const running = new Set<FleetProcess>();
 
+/** Flags for the servers' node, e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where their CPU goes. */
+const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+
 /** A server may take this long to start (the embedded store's first start is slow). */
 const START_MS = 120_000;
 
@@ -38,13 +41,14 @@ export async function startServers(
   const dataDir = join(workDir, 'server');
   const procs: FleetProcess[] = [];
   const stop = async () => {
-    await Promise.all(procs.map((p) => stopProcess(p, 5_000)));
+    // A profiling server writes its profile as it exits: give it time.
+    await Promise.all(procs.map((p) => stopProcess(p, nodeFlags.length > 0 ? 60_000 : 5_000)));
   };
   const start = async (i: number) => {
     const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
     args.push('--max-connections-per-address', '0');
     if (databaseUrl) args.push('--database-url', databaseUrl);
-    const p = startSlipway(args, join(workDir, 'logs', `server-${i}.log`));
+    const p = startSlipway(args, join(workDir, 'logs', `server-${i}.log`), process.env, nodeFlags);
     procs.push(p);
     running.add(p);
     p.child.once('exit', () => running.delete(p));

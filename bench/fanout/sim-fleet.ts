@@ -1,5 +1,9 @@
-/** The simulated agents, all in this process, split round-robin between the server replicas. */
-import { Agent, fetch as undiciFetch } from 'undici';
+/**
+ * Simulated agents of one thread (see sim-threads.ts), split round-robin between the server
+ * replicas.
+ */
+import { Agent } from 'undici';
+import { lightFetch } from './light-fetch.js';
 import { SimAgent } from './sim-agent.js';
 
 /**
@@ -14,8 +18,12 @@ const AGENTS_PER_POOL = 32;
  */
 export const CONNECTIONS_PER_AGENT = 1.5;
 
-/** `n` agents `sim-<i>` over `regions` regions `r1..`; the first of each region is its relay. */
+/**
+ * Agents `sim-<i>` for i from `first`, `n` of them, of a fleet over `regions` regions `r1..`
+ * whose first agent of each region is its relay.
+ */
 export function makeFleet(
+  first: number,
   n: number,
   regions: number,
   servers: readonly string[],
@@ -24,12 +32,11 @@ export function makeFleet(
   // Pools by server: an agent talks to one server, and a pool's connections go where its
   // agents' do.
   const pools = servers.map(() => ({ members: 0, fetch: fetch }));
-  return Array.from({ length: n }, (_, i) => {
+  return Array.from({ length: n }, (_, k) => {
+    const i = first + k;
     const pool = pools[i % servers.length]!;
     if (pool.members++ % AGENTS_PER_POOL === 0) {
-      const dispatcher = new Agent({ connections: AGENTS_PER_POOL * CONNECTIONS_PER_AGENT });
-      pool.fetch = ((url: string, init: RequestInit) =>
-        undiciFetch(url, { ...init, dispatcher })) as unknown as typeof fetch;
+      pool.fetch = lightFetch(new Agent({ connections: AGENTS_PER_POOL * CONNECTIONS_PER_AGENT }));
     }
     const spec = { name: `sim-${i}`, region: `r${(i % regions) + 1}`, relay: i < regions };
     return new SimAgent(spec, servers[i % servers.length]!, joinToken, pool.fetch);
@@ -62,9 +69,15 @@ export async function enrollAll(agents: readonly SimAgent[], concurrency: number
   return (performance.now() - start) / 1000;
 }
 
-/** When each agent first got a goal naming `service@version` (performance.now()), or undefined. */
+/**
+ * When each agent first got a goal naming `service@version`, in milliseconds since the epoch
+ * (comparable between threads), or null.
+ */
 export function arrivals(agents: readonly SimAgent[], service: string, version: number) {
-  return agents.map((a) => a.firstSeen.get(`${service}@${version}`));
+  return agents.map((a) => {
+    const t = a.firstSeen.get(`${service}@${version}`);
+    return t === undefined ? null : performance.timeOrigin + t;
+  });
 }
 
 /** Errors and reports summed over the fleet. */

@@ -51,15 +51,19 @@ export interface FleetProcess {
   logFile: string;
 }
 
-/** Starts `slipway <args>` as a child process, its output appended to `logFile`. */
+/**
+ * Starts `slipway <args>` as a child process, its output appended to `logFile`; `nodeFlags` go to
+ * node (a benchmark's `--cpu-prof --cpu-prof-dir=DIR`).
+ */
 export function startSlipway(
   args: string[],
   logFile: string,
   env: NodeJS.ProcessEnv = process.env,
+  nodeFlags: string[] = [],
 ): FleetProcess {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [SLIPWAY_BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, SLIPWAY_BIN, ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
