@@ -2,29 +2,45 @@ import { describe, expect, it } from 'vitest';
 import type { Store } from '../../store/index.js';
 import { ImageAccess } from './image-access.js';
 
-/** A store where each host's goal names its own image; host reads are counted. */
-function storeOfHosts() {
+/**
+ * A store where each host's goal names its own service's release 1 (image `img-<host>`), or,
+ * with `shared`, every host's names service `s` (image `img-s`); reads are counted.
+ */
+function storeOfHosts(shared = false) {
   const reads: string[] = [];
+  const batches: number[] = [];
+  const releaseReads: string[] = [];
   const store = {
     listen: () => () => {},
     hosts: {
-      byId: (id: string) => {
-        reads.push(id);
-        return Promise.resolve({ id, region: 'r1', relay: false });
+      byIds: (ids: string[]) => {
+        reads.push(...ids);
+        batches.push(ids.length);
+        return Promise.resolve(
+          ids.filter((id) => id !== 'gone').map((id) => ({ id, region: 'r1', relay: false })),
+        );
       },
     },
     goals: {
       ofHosts: (ids: string[]) =>
         Promise.resolve(
-          ids.map((id) => ({ hostId: id, service: id, stageVersion: 1, activeVersion: null })),
+          ids.map((id) => ({
+            hostId: id,
+            service: shared ? 's' : id,
+            stageVersion: 1,
+            activeVersion: null,
+          })),
         ),
     },
     releases: {
-      get: (service: string) => Promise.resolve({ imageId: `img-${service}` }),
+      get: (service: string, version: number) => {
+        releaseReads.push(`${service}:${version}`);
+        return Promise.resolve({ imageId: `img-${service}` });
+      },
       list: () => Promise.resolve([]),
     },
   } as unknown as Store;
-  return { store, reads };
+  return { store, reads, batches, releaseReads };
 }
 
 const agent = (hostId: string) => ({ kind: 'agent' as const, hostId });
@@ -41,6 +57,29 @@ describe('image access', () => {
     await access.checkImage(agent('h1'), 'img-h1');
     expect(reads).toEqual(['h1', 'h2', 'h3', 'h4', 'h1']);
     await expect(access.checkImage(agent('h2'), 'img-h1')).rejects.toThrow(
+      /not in this host's goal/,
+    );
+    access.stop();
+  });
+
+  it('reads the hosts that ask at once together, and each release once', async () => {
+    const { store, batches, releaseReads } = storeOfHosts(true);
+    const access = new ImageAccess(store, Date.now);
+    const hosts = Array.from({ length: 300 }, (_, i) => `h${i}`);
+    // Each host asks for two chunks' worth at once, as a fetch does.
+    await Promise.all(
+      hosts.flatMap((h) => [
+        access.checkImage(agent(h), 'img-s'),
+        access.checkImage(agent(h), 'img-s'),
+      ]),
+    );
+    expect(batches).toEqual([300]);
+    expect(releaseReads).toEqual(['s:1']);
+    await expect(access.checkImage(agent('h1'), 'img-other')).rejects.toThrow(
+      /not in this host's goal/,
+    );
+    // A host that is not registered may download nothing.
+    await expect(access.checkImage(agent('gone'), 'img-s')).rejects.toThrow(
       /not in this host's goal/,
     );
     access.stop();

@@ -10,7 +10,7 @@
  */
 import { NotFoundError, SlipwayError } from '../../core/index.js';
 import { manifestChunks, parseManifest } from '../../image/index.js';
-import type { Store } from '../../store/index.js';
+import type { GoalRow, Store } from '../../store/index.js';
 import { ALL_HOSTS } from '../app/unit-of-work.js';
 import type { Identity } from './identity.js';
 
@@ -25,6 +25,10 @@ const BASE_RELEASES = 5;
 /** Hosts whose allowed images are kept; beyond, the one read longest ago goes. */
 const HOSTS_KEPT = 100_000;
 const NO_CHUNKS: ReadonlySet<string> = new Set();
+/** Hosts whose goals one statement reads. */
+const READ_BATCH = 1_000;
+/** Release images kept (releases never change). */
+const RELEASES_KEPT = 4_096;
 
 interface Entry {
   images: ReadonlySet<string>;
@@ -40,6 +44,10 @@ interface Entry {
 export class ImageAccess {
   private readonly entries = new Map<string, Entry>();
   private readonly chunkSets = new Map<string, Promise<ReadonlySet<string>>>();
+  private readonly releaseImages = new Map<string, string>();
+  /** Hosts to read in the next batch, and the reads under way (one per host at a time). */
+  private toRead = new Map<string, { resolve(e: Entry): void; reject(e: unknown): void }>();
+  private readonly reading = new Map<string, Promise<Entry>>();
   private readonly unlisten: () => void;
 
   constructor(
@@ -121,36 +129,119 @@ export class ImageAccess {
     return test(entry);
   }
 
-  /** The images a host's goals (or, for a relay, its region's goals) name. */
-  private async read(hostId: string, now: number): Promise<Entry> {
-    const host = await this.store.hosts.byId(hostId);
-    if (!host) return { images: new Set(), baseImages: new Set(), at: now, relay: false };
-    const hostIds = host.relay
-      ? (await this.store.hosts.list()).filter((h) => h.region === host.region).map((h) => h.id)
-      : [host.id];
-    const images = new Set<string>();
-    const seen = new Set<string>();
-    const goals = await this.store.goals.ofHosts(hostIds);
-    for (const g of goals) {
-      for (const v of [g.stageVersion, g.activeVersion]) {
-        const key = `${g.service}:${v}`;
-        if (v === null || seen.has(key)) continue;
-        seen.add(key);
-        const r = await this.store.releases.get(g.service, v);
-        if (r) images.add(r.imageId);
+  /**
+   * The images a host's goals (or, for a relay, its region's goals) name. Hosts asked for within
+   * one turn of the event loop are read together: when a fleet starts fetching a new release,
+   * every host's first chunk asks at once, and reading each on its own was four queries a host.
+   */
+  private read(hostId: string, now: number): Promise<Entry> {
+    const known = this.reading.get(hostId);
+    if (known) return known;
+    const entry = new Promise<Entry>((resolve, reject) => {
+      this.toRead.set(hostId, { resolve, reject });
+      if (this.toRead.size === 1) setImmediate(() => void this.readBatch(now));
+    });
+    this.reading.set(hostId, entry);
+    const forget = () => this.reading.delete(hostId);
+    entry.then(forget, forget);
+    return entry;
+  }
+
+  private async readBatch(now: number): Promise<void> {
+    const batch = this.toRead;
+    this.toRead = new Map();
+    try {
+      const entries = await this.entriesOf([...batch.keys()], now);
+      for (const [id, waiting] of batch) {
+        const entry = entries.get(id);
+        // A host that is not registered (any more) may download nothing; not kept.
+        if (!entry) {
+          waiting.resolve({ images: new Set(), baseImages: new Set(), at: now, relay: false });
+          continue;
+        }
+        // Not all of them at once: at a fleet's size, every host would then be read again.
+        this.entries.delete(id);
+        if (this.entries.size >= this.hostsKept)
+          this.entries.delete(this.entries.keys().next().value!);
+        this.entries.set(id, entry);
+        waiting.resolve(entry);
+      }
+    } catch (e) {
+      for (const waiting of batch.values()) waiting.reject(e);
+    }
+  }
+
+  /**
+   * The entries of those of these hosts that exist, read in a few statements whatever their
+   * number.
+   */
+  private async entriesOf(hostIds: string[], now: number): Promise<Map<string, Entry>> {
+    const hosts = new Map((await this.store.hosts.byIds(hostIds)).map((h) => [h.id, h]));
+    // A relay fetches for its whole region: its region's hosts' goals count as its own.
+    const relayRegions = new Set([...hosts.values()].filter((h) => h.relay).map((h) => h.region));
+    const regions = new Map<string, string[]>();
+    if (relayRegions.size > 0) {
+      for (const h of await this.store.hosts.list()) {
+        if (!relayRegions.has(h.region)) continue;
+        const ids = regions.get(h.region) ?? [];
+        ids.push(h.id);
+        regions.set(h.region, ids);
       }
     }
-    const baseImages = new Set(images);
-    for (const service of new Set(goals.map((g) => g.service))) {
-      const recent = (await this.store.releases.list(service)).slice(0, BASE_RELEASES);
-      for (const r of recent) baseImages.add(r.imageId);
+    const goalHosts = new Set([...hosts.keys(), ...[...regions.values()].flat()]);
+    const goals = new Map<string, GoalRow[]>();
+    for (let i = 0; i < goalHosts.size; i += READ_BATCH) {
+      const part = [...goalHosts].slice(i, i + READ_BATCH);
+      for (const g of await this.store.goals.ofHosts(part)) {
+        const list = goals.get(g.hostId) ?? [];
+        list.push(g);
+        goals.set(g.hostId, list);
+      }
     }
-    const entry = { images, baseImages, at: now, relay: host.relay };
-    // Not all of them at once: at a fleet's size, every host would then be read again.
-    this.entries.delete(hostId);
-    if (this.entries.size >= this.hostsKept) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(hostId, entry);
-    return entry;
+    const recent = new Map<string, string[]>();
+    const recentOf = async (service: string) => {
+      let images = recent.get(service);
+      if (!images) {
+        const releases = (await this.store.releases.list(service)).slice(0, BASE_RELEASES);
+        recent.set(service, (images = releases.map((r) => r.imageId)));
+      }
+      return images;
+    };
+    const result = new Map<string, Entry>();
+    for (const id of hostIds) {
+      const host = hosts.get(id);
+      if (!host) continue;
+      const mine = (host.relay ? (regions.get(host.region) ?? []) : [id]).flatMap(
+        (h) => goals.get(h) ?? [],
+      );
+      const images = new Set<string>();
+      for (const g of mine) {
+        for (const v of [g.stageVersion, g.activeVersion]) {
+          const image = v === null ? null : await this.imageOfRelease(g.service, v);
+          if (image) images.add(image);
+        }
+      }
+      const baseImages = new Set(images);
+      for (const service of new Set(mine.map((g) => g.service)))
+        for (const image of await recentOf(service)) baseImages.add(image);
+      result.set(id, { images, baseImages, at: now, relay: host.relay });
+    }
+    return result;
+  }
+
+  /** The image of a release (null: there is none); releases never change once made. */
+  private async imageOfRelease(service: string, version: number): Promise<string | null> {
+    const key = `${service}:${version}`;
+    const known = this.releaseImages.get(key);
+    if (known) return known;
+    const image = (await this.store.releases.get(service, version))?.imageId ?? null;
+    // "No such release" is not kept: it may be made yet.
+    if (image) {
+      if (this.releaseImages.size >= RELEASES_KEPT)
+        this.releaseImages.delete(this.releaseImages.keys().next().value!);
+      this.releaseImages.set(key, image);
+    }
+    return image;
   }
 
   private chunksOf(imageId: string): Promise<ReadonlySet<string>> {
