@@ -24,7 +24,7 @@
  *                 grows with the agents per server, fitted to `npm run bench:fanout` (one server
  *                 on the embedded store, 2 cores shared with the simulated agents): from the
  *                 deployment's creation to every agent's goal (p99) plus from then to success,
- *                 3.4 s at 1,000 agents and 10.8 s at 5,000
+ *                 2.0 s at 1,000 agents, 6.4 s at 5,000 and 13.2 s at 10,000
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -94,7 +94,7 @@ const DEFAULT_PARAMS: Params = {
 };
 
 /** The control term's fit: a fixed part and a part per 1,000 agents of a server (seconds). */
-const CONTROL_FIT = { fixedS: 1.56, perThousandS: 1.84 };
+const CONTROL_FIT = { fixedS: 0.76, perThousandS: 1.24 };
 
 /** The control term for `hosts` over servers of `agentsPerServer` each. */
 export function controlSeconds(hosts: number, p: Params): number {
