@@ -172,6 +172,13 @@ describe('slipway verbs', () => {
       await until('the prefix’s event stream to reach the end', () => stop.signal.aborted);
       await streamed.catch(() => {});
       expect(events[0]).toMatchObject({ type: 'deployment.created', deploymentId: id });
+      // The plan, counted: the hosts themselves are in the deployment, not in its first event.
+      expect(events[0]!.data).toMatchObject({
+        hosts: expect.any(Number) as number,
+        batchCount: expect.any(Number) as number,
+        skippedOffline: expect.any(Array) as unknown[],
+        skippedOfflineCount: expect.any(Number) as number,
+      });
       expect(new Set(events.map((e) => e.deploymentId))).toEqual(new Set([id]));
     });
 
