@@ -88,6 +88,11 @@ const processes: ProcessCommands = {
     });
   },
 
+  async stopServices(dataDir) {
+    const { HostLayout, stopServicesLeft } = await import('./agent/index.js');
+    return stopServicesLeft(new HostLayout(dataDir));
+  },
+
   async agent(settings) {
     const { Agent } = await import('./agent/index.js');
     const agent = new Agent({ ...settings, log: log(`agent ${settings.name}`) });

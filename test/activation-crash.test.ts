@@ -30,6 +30,7 @@ services:
 const noProcesses: ProcessCommands = {
   server: () => Promise.reject(new Error('no server process in this test')),
   agent: () => Promise.reject(new Error('no agent process in this test')),
+  stopServices: () => Promise.reject(new Error('no processes here')),
 };
 
 describe('a release whose process exits during activation', () => {

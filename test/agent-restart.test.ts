@@ -1,11 +1,13 @@
 /**
- * An agent killed and started again takes over the service processes it left running: they keep
- * serving throughout, with the same pid, and are supervised again (restarted when they die).
+ * An agent killed or stopped, and started again, takes over the service processes it left
+ * running: they keep serving throughout, with the same pid, and are supervised again
+ * (restarted when they die).
  */
 import { readFile, readlink, realpath, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { HostLayout, stopServicesLeft } from '../src/agent/index.js';
 import { isAlive } from '../src/executor/index.js';
 import { TestCluster } from './helpers/cluster.js';
 import { until } from './helpers/until.js';
@@ -56,7 +58,7 @@ function occurrences(text: string, needle: string): number {
   return text.split(needle).length - 1;
 }
 
-describe('an agent killed and started again', () => {
+describe('an agent killed or stopped, and started again', () => {
   let c: TestCluster | undefined;
   afterEach(async () => {
     await c?.stop();
@@ -163,5 +165,43 @@ describe('an agent killed and started again', () => {
     const log = await c.agentLog('a1');
     expect(log).toContain(`not taking over process ${before.pid}: it runs another image of v1`);
     expect(log).toContain('stopped the process a previous agent left running');
+  });
+
+  it('an agent stopped cleanly (SIGTERM) leaves its service serving; the next takes it over', async () => {
+    c = await TestCluster.start([{ name: 'a1', region: 'r1' }]);
+    const cluster = c;
+    const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
+    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
+    const before = await until('v1 reported healthy', async () => {
+      const a = await reported(cluster);
+      return a?.state === 'healthy' && a.pid !== null && a.port !== null ? a : undefined;
+    });
+    const pid = before.pid!;
+    const load = keepRequesting(before.port!, '/scores');
+    await c.fleet.stopAgent('a1');
+    expect(await c.agentLog('a1')).not.toContain('scores-api: stopped');
+    expect(isAlive(pid)).toBe(true);
+    const sentWhileStopped = load.sent;
+    await until('requests served while no agent runs', () => load.sent > sentWhileStopped + 5);
+    const healthyLine = 'scores-api: v1 healthy';
+    const healthyBefore = occurrences(await c.agentLog('a1'), healthyLine);
+    c.fleet.startAgent({ name: 'a1', region: 'r1' });
+    await until(
+      'the restarted agent to report v1 healthy',
+      async () => occurrences(await cluster.agentLog('a1'), healthyLine) > healthyBefore,
+      { timeoutMs: 30_000 },
+    );
+    await load.stop();
+    expect(load.failures).toEqual([]);
+    expect(await c.agentLog('a1')).toContain(`took over the running process ${pid}`);
+    expect(await reported(cluster)).toMatchObject({ version: 1, pid, state: 'healthy' });
+
+    // A host taken out of service: its agent stopped, what it left running is stopped on purpose.
+    await c.fleet.stopAgent('a1');
+    expect(isAlive(pid)).toBe(true);
+    const layout = new HostLayout(c.agentDir('a1'));
+    expect(await stopServicesLeft(layout)).toEqual(['scores-api']);
+    expect(isAlive(pid)).toBe(false);
+    expect(await stopServicesLeft(layout)).toEqual([]);
   });
 });

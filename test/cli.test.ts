@@ -18,6 +18,7 @@ import { until } from './helpers/until.js';
 const noProcesses: ProcessCommands = {
   server: () => Promise.reject(new Error('no server process in this test')),
   agent: () => Promise.reject(new Error('no agent process in this test')),
+  stopServices: () => Promise.reject(new Error('no processes here')),
 };
 
 describe('slipway verbs', () => {

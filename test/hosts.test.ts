@@ -31,6 +31,7 @@ describe('hosts', () => {
     const none: ProcessCommands = {
       server: () => Promise.reject(new Error('no processes here')),
       agent: () => Promise.reject(new Error('no processes here')),
+      stopServices: () => Promise.reject(new Error('no processes here')),
     };
     const code = await runCli(
       ['node', 'slipway', '--server', url, '--token', adminToken, ...args],

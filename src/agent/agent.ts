@@ -110,13 +110,17 @@ export class Agent {
     this.reporter.start(this.opts.reportEveryMs ?? REPORT_EVERY_MS);
   }
 
-  /** Stops polling and reporting and stops the services this agent runs. */
+  /**
+   * Stops polling, reporting and supervising. The services keep running: an agent restarted
+   * (upgraded, or its unit restarted) takes them over without a blip; a service is stopped when
+   * its goal says so, not because its agent went away.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     this.reporter.stop();
     this.collector.stop();
     await Promise.allSettled(this.loops);
-    await Promise.all([...this.runners.values()].map((r) => r.close()));
+    await Promise.all([...this.runners.values()].map((r) => r.leave()));
     await this.peers?.server.close();
   }
 

@@ -2,9 +2,14 @@
  * A service process an earlier agent of this host left running (it was killed, or upgraded):
  * what its pid file records, and whether a restarted agent takes it over or stops it.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import type { GoalRelease } from '../api/index.js';
-import { isSameProcessAlive, readPidFile, type PidRecord } from '../executor/index.js';
+import {
+  isSameProcessAlive,
+  readPidFile,
+  stopRecordedGroup,
+  type PidRecord,
+} from '../executor/index.js';
 import type { AdoptedProcess } from './activation/hook.js';
 import type { HostLayout } from './host-layout.js';
 
@@ -51,4 +56,21 @@ export async function adoptionFor(
     return { refused: 'it listens on another port' };
   }
   return { adopt: { pid: rec.pid, startTime: rec.startTime, port } };
+}
+
+/**
+ * Stops every service process left running in this agent data dir (an agent that stops leaves
+ * its services running, for the next one to take over): for a host taken out of service, and
+ * for tests and demos that end. Only processes whose pid and start time match their pid file
+ * are signalled. Resolves with the services stopped.
+ */
+export async function stopServicesLeft(layout: HostLayout, graceMs = 5_000): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const service of await readdir(layout.services).catch(() => [])) {
+    const file = layout.pidFile(service);
+    const rec = await readPidFile(file);
+    if (rec && (await stopRecordedGroup(rec, graceMs))) stopped.push(service);
+    await rm(file, { force: true });
+  }
+  return stopped;
 }

@@ -152,7 +152,19 @@ export class ServiceRunner {
     };
   }
 
-  /** Stops the service process (agent shutdown), also one not taken over yet. */
+  /**
+   * The agent stops: the service process keeps running, and serving, for the next agent to take
+   * over (its pid file stays; so does a process a previous agent left that was not taken over).
+   */
+  async leave(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.activation?.abort();
+    await this.work;
+    await this.activation?.leave();
+  }
+
+  /** Stops the service process, also one not taken over yet. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);

@@ -31,6 +31,8 @@ export interface ServerOptions {
 export interface ProcessCommands {
   server(opts: ServerOptions): Promise<void>;
   agent(settings: AgentSettings): Promise<void>;
+  /** Stops the service processes agents left running in `dataDir`; resolves with their names. */
+  stopServices(dataDir: string): Promise<string[]>;
 }
 
 /** Handed to each noun's `register`: everything a verb needs besides its own options. */

@@ -25,6 +25,10 @@ async function slipway(...args: string[]) {
       agent = settings;
       return Promise.resolve();
     },
+    stopServices: (dataDir) => {
+      started.push(`stop-services ${dataDir}`);
+      return Promise.resolve(dataDir.endsWith('empty') ? [] : ['scores-api']);
+    },
   };
   const code = await runCli(['node', 'slipway', ...args], processes, {
     stdout: { write: (s: string) => (text.stdout += s) },
@@ -55,10 +59,11 @@ describe('slipway', () => {
     const r = await slipway('--help');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    const verbs = [...r.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    const verbs = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]);
     expect(verbs).toEqual([
       'server',
       'agent',
+      'stop-services',
       'build',
       'gc',
       'apply',
@@ -72,6 +77,15 @@ describe('slipway', () => {
       'releases',
       'help',
     ]);
+  });
+
+  it('stop-services: stops what agents left running in the data dir, and says what', async () => {
+    const r = await slipway('stop-services', '--data-dir', 'some/dir');
+    expect(r.code).toBe(0);
+    expect(r.started).toEqual([`stop-services ${resolve('some/dir')}`]);
+    expect(r.stdout).toBe('stopped scores-api\n');
+    const none = await slipway('stop-services', '--data-dir', 'empty');
+    expect(none.stdout).toBe('no service process was running\n');
   });
 
   it('server: caps connections per address and image entries, by default and as told', async () => {

@@ -58,6 +58,8 @@ export class Supervisor {
   /** The process taken over from an earlier supervisor, while it runs. */
   private adopted: { rec: PidRecord; timer: NodeJS.Timeout | null } | null = null;
   private stopping = false;
+  /** Left running (see `leave`): what becomes of the process is no longer told. */
+  private left = false;
   private readonly restartWait: Backoff;
   private restartTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
@@ -127,6 +129,21 @@ export class Supervisor {
     };
     this.opts.onEvent?.({ type: 'started', pid: rec.pid, adopted: true });
     void check();
+  }
+
+  /**
+   * Stops supervising without stopping the process: no restart, no watch, no event from now on,
+   * and the pid file stays, for a later supervisor to take the process over (`adopt`). This
+   * process may exit meanwhile; the service's output goes to its log files, not through it.
+   */
+  leave(): void {
+    this.stopping = true;
+    this.left = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    if (this.adopted?.timer) clearTimeout(this.adopted.timer);
+    this.adopted = null;
+    this.child?.unref();
   }
 
   /** Stops restarting, then TERM (KILL after `graceMs`) the process group; resolves when it is gone. */
@@ -210,6 +227,7 @@ export class Supervisor {
 
   /** A run ended: restarted after the backoff unless stopping, and told to every listener. */
   private ended(pid: number, exit: ProcessExit): void {
+    if (this.left) return;
     const restartInMs = this.stopping ? null : this.nextDelay();
     if (restartInMs !== null) {
       this.restartTimer = setTimeout(() => {

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SlipwayError } from '../../src/core/index.js';
 import { SlipwayClient } from '../../src/api/index.js';
+import { HostLayout, stopServicesLeft } from '../../src/agent/index.js';
 
 /**
  * The repository's root. Found by looking upwards, because this file runs both from its source
@@ -226,6 +227,12 @@ export class LocalFleet {
     return p;
   }
 
+  /** Stops an agent as its service manager would: SIGTERM, and its exit awaited. */
+  async stopAgent(name: string): Promise<void> {
+    const p = this.agents.get(name);
+    if (p) await stopProcess(p);
+  }
+
   async killAgent(name: string): Promise<void> {
     const p = this.agents.get(name);
     if (!p) return;
@@ -251,9 +258,17 @@ export class LocalFleet {
     }
   }
 
-  /** Stops every agent (which stops its services), then the server. */
+  /**
+   * Stops every agent, then the services they leave running (an agent that stops leaves them
+   * for the next one), then the servers.
+   */
   async stop(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => stopProcess(a)));
+    await Promise.all(
+      [...this.agents.keys()].map((name) =>
+        stopServicesLeft(new HostLayout(join(this.dir, 'agents', name))),
+      ),
+    );
     await Promise.all(this.replicas.map((r) => stopProcess(r)));
     if (this.server) await stopProcess(this.server);
   }

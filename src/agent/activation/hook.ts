@@ -107,4 +107,9 @@ export interface ActivationHook {
   commit?(ctx: ActivationContext): Promise<void> | void;
   /** Undoes what `start` (or `prepare`) left running. */
   stop?(ctx: ActivationContext): Promise<void> | void;
+  /**
+   * The agent stops: lets go of what runs without stopping it, for the next agent to take over
+   * (a hook without `leave` is stopped instead: it must hold nothing a service needs).
+   */
+  leave?(ctx: ActivationContext): Promise<void> | void;
 }

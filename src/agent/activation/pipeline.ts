@@ -196,6 +196,27 @@ export class Activation implements ReplacedActivation {
     return this.stopping;
   }
 
+  /**
+   * The agent stops: lets go of this activation without stopping its service (hooks that hold
+   * it `leave`, the rest stop), for the next agent to take over. The activation it replaces, if
+   * it still runs (it was being replaced), is stopped: it shares the service's pid file, so the
+   * next agent would not know it. Calling `stop` afterwards does nothing more.
+   */
+  async leave(): Promise<void> {
+    this.hooksStopped ??= (async () => {
+      this.abortController.abort();
+      for (const hook of [...this.entered].reverse()) {
+        try {
+          await (hook.leave ?? hook.stop)?.call(hook, this.ctx);
+        } catch (e) {
+          this.ctx.log(`${this.ctx.service}: leaving v${this.version}: ${(e as Error).message}`);
+        }
+      }
+    })();
+    await this.hooksStopped;
+    await this.stopReplaced();
+  }
+
   /** Stops every entered hook, once, even after one fails to stop; throws the first failure. */
   private stopHooks(): Promise<void> {
     this.hooksStopped ??= (async () => {

@@ -40,5 +40,9 @@ export function supervisorHook(): ActivationHook {
       await supervisor?.stop();
       supervisor = null;
     },
+    leave() {
+      supervisor?.leave();
+      supervisor = null;
+    },
   };
 }

@@ -19,8 +19,24 @@ interface AgentOptions {
   maxBandwidth?: string;
 }
 
-/** Adds `agent`. */
+/** Adds `agent` and `stop-services`. */
 export function register(program: Command, ctx: CliContext): void {
+  registerAgent(program, ctx);
+  program
+    .command('stop-services')
+    .description(
+      'stop the service processes left running in an agent data dir (a stopped agent leaves them serving)',
+    )
+    .option('--data-dir <dir>', 'the agent’s data dir', '.slipway/agent')
+    .action(async (o: { dataDir: string }) => {
+      const stopped = await ctx.processes.stopServices(resolve(o.dataDir));
+      ctx.out.line(
+        stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'no service process was running',
+      );
+    });
+}
+
+function registerAgent(program: Command, ctx: CliContext): void {
   program
     .command('agent')
     .description('run the host agent')
