@@ -139,6 +139,19 @@ export class HealthMonitor {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /**
+   * Unhealthy now, whatever the last probe said (its process exited: a restart that comes up
+   * between two probes must not pass for the process that was healthy); healthy again after
+   * `healthyAfter` probes in a row pass.
+   */
+  markUnhealthy(detail: string): void {
+    this.successes = 0;
+    this.failures = 0;
+    if (!this.healthy) return;
+    this.healthy = false;
+    this.onChange(false, detail);
+  }
+
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.tick(), this.spec.intervalMs);

@@ -124,3 +124,30 @@ describe('a process without a health check that exits after activation', () => {
     await a.stop();
   });
 });
+
+describe('a process with a health check that exits after activation', () => {
+  it('is reported unhealthy at once, though its restart comes up between two probes', async () => {
+    // Probes every 500 ms, unhealthy only after three failures in a row: a restart that is up
+    // within a second would never be seen failing one.
+    const check: HealthSpec = {
+      probe: { kind: 'command', run: { shell: 'test -e ready' } },
+      timeoutMs: 1000,
+      intervalMs: 500,
+      healthyAfter: 1,
+      deadlineMs: 10_000,
+    };
+    const script =
+      'if [ -e ran ]; then sleep 0.3; touch ready; exec sleep 30; fi; touch ran ready; ' +
+      'while [ ! -e stop ]; do sleep 0.05; done; rm ready; echo bye; exit 7';
+    const { a, status } = await activate(script, check);
+    expect(status).toMatchObject({ state: 'healthy', detail: null });
+    await writeFile(join(new HostLayout(dir).release('api', 2), 'stop'), '');
+    await until('unhealthy', () => status?.state === 'unhealthy', { timeoutMs: 5_000 });
+    expect(status?.detail).toBe(
+      'exited with code 7 after activation (last output: "bye"); restarting it',
+    );
+    await until('healthy again', () => status?.state === 'healthy');
+    expect(status?.detail).toBeNull();
+    await a.stop();
+  });
+});

@@ -16,8 +16,9 @@ const NO_CHECK_GRACE_MS = 1_000;
 /**
  * Waits for the release's health check (or, without one, for the process to stay up), reports
  * `healthy` or `unhealthy` with the reason, and watches a healthy release from then on (by its
- * health check, or, without one, by its process's exits: see watchProcess). A process that
- * exits before then is unhealthy at once, the reason saying how it ended and what it wrote last.
+ * health check and its process's exits, or, without one, by the exits: see watchProcess). A
+ * process that exits before then is unhealthy at once, the reason saying how it ended and what
+ * it wrote last.
  * An unhealthy release keeps running (its process restarted by the supervisor): the control
  * plane sees the report and rolls back. A newer goal ends the wait without a verdict.
  */
@@ -65,13 +66,22 @@ export function healthHook(): ActivationHook {
       );
       ctx.changed();
       if (result.healthy && health) {
-        monitor = new HealthMonitor(health, target, (healthy, detail) => {
+        const watching = new HealthMonitor(health, target, (healthy, detail) => {
           if (!ctx.isCurrent()) return;
           status.state = healthy ? 'healthy' : 'unhealthy';
           status.detail = healthy ? null : detail;
           ctx.changed();
         });
+        monitor = watching;
         monitor.start();
+        // An exit is unhealthy at once: the supervisor restarts the process within a fraction
+        // of a second, between two probes, and the restart was not checked yet.
+        stopWatch =
+          ctx.process?.onExit((exit) =>
+            watching.markUnhealthy(
+              `${describeExit(exit)} after activation${describeOutput(exit.output)}; restarting it`,
+            ),
+          ) ?? null;
       } else if (result.healthy && ctx.process) {
         stopWatch = watchProcess(ctx.process, NO_CHECK_GRACE_MS, (healthy, detail) => {
           if (!ctx.isCurrent()) return;
