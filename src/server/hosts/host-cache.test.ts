@@ -166,3 +166,17 @@ describe('the host cache, told of a goal change while it reads changes', () => {
     expect(cache.peek('a')!.goalGeneration).toBe(2);
   });
 });
+
+describe('the host cache, reading one host while this server writes it', () => {
+  it('answers the row it put during the read, not the older one the read brings', async () => {
+    const s = stampedStore();
+    const cache = new HostCache(s.store);
+    await cache.refresh();
+    // Enrolled elsewhere: not cached yet, so byId reads it; this server puts a newer row meanwhile.
+    s.write(row('late', 1));
+    const reading = cache.byId('late');
+    cache.put(row('late', 4));
+    expect((await reading)!.goalGeneration).toBe(4);
+    expect(cache.peek('late')!.goalGeneration).toBe(4);
+  });
+});

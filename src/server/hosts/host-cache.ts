@@ -177,10 +177,14 @@ export class HostCache {
     this.sorted = null;
   }
 
-  /** A row read on its own, begun at tick `began`: kept unless this server put a newer one. */
+  /**
+   * A row read on its own, begun at tick `began`: kept unless this server put a newer one, and
+   * then that newer one is the answer.
+   */
   private readOne(row: HostRow | undefined, began: number): HostRow | undefined {
-    if (row) this.take(row, began);
-    return row;
+    if (!row) return undefined;
+    this.take(row, began);
+    return this.rows.get(row.id) ?? row;
   }
 
   private async read(): Promise<void> {
