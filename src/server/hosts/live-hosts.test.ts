@@ -3,6 +3,7 @@ import { hostReport } from '../../api/index.js';
 import type { HostRow, Store } from '../../store/index.js';
 import { DROPPED_POLL_GRACE_MS, ONLINE_WINDOW_MS, isOnline } from '../views.js';
 import { LiveHosts } from './live-hosts.js';
+import { until } from '../../../test/helpers/until.js';
 
 const T0 = Date.parse('2026-12-07T05:00:00Z');
 const at = (ms: number) => new Date(T0 + ms);
@@ -126,6 +127,47 @@ describe('a host being written', () => {
     expect(h!.report).toEqual(report);
     commit();
     await flushed;
+    await live.close();
+  });
+
+  it('writes one batch at a time, in order, each visible until it is written', async () => {
+    const { row } = oneHost();
+    const gates: (() => void)[] = [];
+    const written: Date[][] = [];
+    const store = {
+      hosts: {
+        byIds: () => Promise.resolve([{ ...row }]),
+        changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
+        byId: () => Promise.resolve({ ...row }),
+      },
+      transaction: async (work: (tx: unknown) => Promise<unknown>) => {
+        await new Promise<void>((r) => gates.push(r));
+        return work({
+          hosts: {
+            saveLiveState: (states: Map<string, { seenAt: Date }>) => {
+              written.push([...states.values()].map((s) => s.seenAt));
+              return Promise.resolve();
+            },
+          },
+        });
+      },
+    } as unknown as Store;
+    const live = new LiveHosts(store);
+    live.report('h1', report, at(0));
+    const first = live.flush();
+    await new Promise((r) => setImmediate(r));
+    live.touch('h1', at(5_000));
+    const second = live.flush();
+    await new Promise((r) => setImmediate(r));
+    // The second waits for the first: one transaction asked for, the first batch still shown.
+    expect(gates).toHaveLength(1);
+    expect((await live.byId('h1'))!.lastSeenAt).toEqual(at(5_000));
+    gates.shift()!();
+    await first;
+    await until('the second write to begin', () => gates.length === 1);
+    gates.shift()!();
+    await second;
+    expect(written).toEqual([[at(0)], [at(5_000)]]);
     await live.close();
   });
 });

@@ -35,6 +35,8 @@ export class LiveHosts {
    * of the store meanwhile, such as a transaction creating a deployment, sees the rows without it).
    */
   private flushing = new Map<string, Pending>();
+  /** The last write begun: the next waits for it. */
+  private flushed: Promise<void> = Promise.resolve();
   /** Goal long polls open on this server, by host. */
   private readonly polls = new Map<string, number>();
   /** When a host's last long poll on this server was dropped, with none open since. */
@@ -216,7 +218,15 @@ export class LiveHosts {
   }
 
   /** Writes what is pending in one transaction; a failed write keeps it for the next try. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    // One at a time: a write that outlasts the flush interval (a busy embedded store) must not
+    // have the next one overtake it, nor hide what it writes from readers (`flushing`).
+    const run = this.flushed.catch(() => {}).then(() => this.flushOnce());
+    this.flushed = run;
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
     const taken = this.pending;
     if (taken.size === 0) return;
     this.pending = new Map();
