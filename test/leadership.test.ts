@@ -87,6 +87,7 @@ describe('a lead on PostgreSQL', () => {
       const { rowCount } = await admin.query(
         `select pg_terminate_backend(pid) from pg_stat_activity
           where application_name = 'slipway lead: orchestrator' and pid <> pg_backend_pid()
+            and datname = current_database()
             and pid in (select pid from pg_locks where locktype = 'advisory' and granted)`,
       );
       expect(rowCount).toBe(1);

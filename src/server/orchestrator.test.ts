@@ -53,7 +53,7 @@ function orchestratorOver(lead: FakeLead, onStep: (n: number) => void = () => {}
       return Promise.resolve();
     },
   } as unknown as UnitOfWork;
-  const hosts = { list: () => Promise.resolve([]) } as unknown as LiveHosts;
+  const hosts = { peek: () => undefined, byIds: () => Promise.resolve([]) } as unknown as LiveHosts;
   const o = new Orchestrator({
     store,
     uow,
@@ -148,7 +148,10 @@ describe('orchestrator passes', () => {
           setTimeout(r, 100);
         }),
     } as unknown as UnitOfWork;
-    const hosts = { list: () => Promise.resolve([]) } as unknown as LiveHosts;
+    const hosts = {
+      peek: () => undefined,
+      byIds: () => Promise.resolve([]),
+    } as unknown as LiveHosts;
     const o = new Orchestrator({ store, uow, hosts, leadership: lead, tickMs: 60_000 });
     o.start();
     await vi.advanceTimersByTimeAsync(0);

@@ -196,6 +196,12 @@ export class LiveHosts {
     return { hosts, next };
   }
 
+  /** The host as kept in memory, if it is (no read of the store). */
+  peek(id: string): LiveHostRow | undefined {
+    const h = this.cache.peek(id);
+    return h && this.overlay(h);
+  }
+
   async byId(id: string): Promise<LiveHostRow | undefined> {
     const h = await this.cache.byId(id);
     return h && this.overlay(h);
