@@ -30,7 +30,7 @@ const MAX_TIMEOUT_S = 3_600;
 
 export const USAGE = `usage: npm run bench:fanout -- --agents N [options]
 
-  --agents N            simulated agents, all in this process (1..${MAX_AGENTS})
+  --agents N            simulated agents, all in this process (on --sim-threads threads) (1..${MAX_AGENTS})
   --sim-threads N       threads the simulated agents are spread over (default 2, at most 16)
   --replicas R          server processes sharing one PostgreSQL (default 1; R > 1 needs --database-url)
   --database-url URL    an empty PostgreSQL database for the server(s), a new one per run: the

@@ -1,9 +1,9 @@
 /**
  * Control-plane fan-out benchmark: N simulated agents (the real agent protocol through the
- * agent's own client, on a few threads of this process) against real `slipway server` processes. Measures
- * enrolling them all, the server's idle CPU and memory with all of them long-polling and
- * reporting, and how long one deployment's goal takes to reach every agent, with the latency
- * of /healthz and GET /v1/hosts meanwhile. See USAGE in args.ts.
+ * agent's own client, on a few threads of this process) against real `slipway server`
+ * processes. Measures enrolling them all, the server's idle CPU and memory with all of them
+ * long-polling and reporting, and how long one deployment's goal takes to reach every agent,
+ * with the latency of /healthz and GET /v1/hosts meanwhile. See USAGE in args.ts.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -11,7 +11,7 @@ import {
 /** Every server started and not yet seen to exit: killed at once if this process must exit. */
 const running = new Set<FleetProcess>();
 
-/** Flags for the servers' node, e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where their CPU goes. */
+/** Flags for the servers' node: `--cpu-prof --cpu-prof-dir=DIR` shows where their CPU goes. */
 const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
 
 /** A server may take this long to start (the embedded store's first start is slow). */

@@ -76,8 +76,9 @@ export interface HostRepository {
   ): Promise<void>;
   /**
    * Hosts written since `since` by the database's clock (every write to a host row counts, its
-   * last-seen time included; a goal change does not: its generation is read when announced), with the database's clock at the read: the next call's `since`,
-   * less a margin for transactions that were still open. A removed host is not among them.
+   * last-seen time included; a goal change does not: its generation is read when announced),
+   * with the database's clock at the read: the next call's `since`, less a margin for
+   * transactions that were still open. A removed host is not among them.
    */
   changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
 }

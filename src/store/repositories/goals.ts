@@ -41,8 +41,8 @@ export class KyselyGoals implements GoalRepository {
    * fields a change leaves out keep their stored values, so each set of named fields has its own
    * statement. Then one UPDATE per batch bumps the generations (not the rows' `changed_at`: a
    * fleet-wide change would have every server read every row again; the announcement's reader
-   * reads the generations). Hosts in id order, so
-   * concurrent writers of the same rows take their locks in one order.
+   * reads the generations). Hosts in id order, so concurrent writers of the same rows take their
+   * locks in one order.
    */
   async change(
     service: string,
