@@ -183,4 +183,47 @@ describe('hosts', () => {
       expect(JSON.stringify(await res.json()), query).toMatch(/limit|after/);
     }
   });
+
+  it('pages what runs where by host, of one service or region if asked', async () => {
+    const running = (service: string, version: number) => ({
+      service,
+      staged: [version],
+      stagingFailed: null,
+      fetching: null,
+      active: { version, state: 'healthy' as const, detail: null, port: null, pid: null },
+    });
+    const reports: [string, string, ReturnType<typeof running>[]][] = [
+      ['st-1', 'st-a', [running('s1', 1), running('s2', 4)]],
+      ['st-2', 'st-b', [running('s1', 1)]],
+      ['st-3', 'st-a', [running('s2', 4)]],
+    ];
+    for (const [name, region, services] of reports) {
+      const { token } = await joiner.enroll({ name, region, labels: {} });
+      await new SlipwayClient({ server: url, token }).agentReport({ services });
+    }
+    const pairs = (rows: { host: string; service: string }[]) =>
+      rows.filter((r) => r.host.startsWith('st-')).map((r) => `${r.host} ${r.service}`);
+    expect(pairs(await admin.status())).toEqual(['st-1 s1', 'st-1 s2', 'st-2 s1', 'st-3 s2']);
+    expect(pairs(await admin.status({ service: 's1' }))).toEqual(['st-1 s1', 'st-2 s1']);
+    expect(pairs(await admin.status({ region: 'st-a' }))).toEqual([
+      'st-1 s1',
+      'st-1 s2',
+      'st-3 s2',
+    ]);
+    // A page is a number of hosts, each with all its rows.
+    const res = await fetch(`${url}/v1/status?after=st-0&limit=1`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    expect(await res.json()).toMatchObject({
+      rows: [
+        { host: 'st-1', service: 's1' },
+        { host: 'st-1', service: 's2' },
+      ],
+      next: 'st-1',
+    });
+    const tooMany = await fetch(`${url}/v1/status?limit=2001`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    expect(tooMany.status).toBe(400);
+  });
 });

@@ -156,8 +156,18 @@ export class SlipwayClient {
   cancelDeployment(id: string) {
     return this.json('cancelDeployment', { params: { id } });
   }
-  status() {
-    return this.json('status', {});
+  /** What runs where (of one service, of one region), read a page of hosts at a time. */
+  async status(query: { service?: string; region?: string } = {}): Promise<s.StatusRow[]> {
+    const rows: s.StatusRow[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.json('status', {
+        query: { ...query, after, limit: HOSTS_PAGE_MAX },
+      });
+      rows.push(...page.rows);
+      if (page.next === null) return rows;
+      after = page.next;
+    }
   }
 
   /**

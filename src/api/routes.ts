@@ -53,6 +53,8 @@ const hostsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(HOSTS_PAGE_MAX).default(500),
   region: z.string().max(256).optional(),
 });
+/** What runs where pages the same way, by host; of one service if asked. */
+const statusQuery = hostsQuery.extend({ service: z.string().max(256).optional() });
 
 /** Deployments: besides the service, the environment they went to. */
 const deploymentListQuery = limitQuery.extend({ environment: z.string().optional() });
@@ -264,9 +266,11 @@ export const routes = {
   status: {
     method: 'GET',
     path: '/v1/status',
-    summary: 'What runs where: one row per host and service',
+    summary:
+      'What runs where: one row per host and service, a page of hosts at a time by name (of one region, of one service)',
     auth: 'reader',
-    response: z.array(s.statusRow),
+    query: statusQuery,
+    response: s.statusPage,
   },
 } as const satisfies Record<string, RouteDef>;
 

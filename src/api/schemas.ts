@@ -350,3 +350,6 @@ export const statusRow = z.object({
   port: z.number().int().nullable(),
 });
 export type StatusRow = z.infer<typeof statusRow>;
+
+/** One page of status rows; `next` is the `after` (a host name) of the next page, null on the last. */
+export const statusPage = z.object({ rows: z.array(statusRow), next: z.string().nullable() });

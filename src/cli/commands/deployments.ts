@@ -75,20 +75,33 @@ export function register(program: Command, ctx: CliContext): void {
     .command('status')
     .description('what runs where and the recent deployments, or one deployment')
     .argument('[deployment]', 'deployment id (or a unique prefix of it)')
+    .option('--service <service>', 'only what runs of this service')
+    .option('--region <region>', 'only the hosts of this region')
     .option('--json', 'print JSON: {"status": [host × service rows], "deployments": [recent]}')
-    .action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
-      const c = ctx.client(cmd);
-      if (id) {
-        ctx.out.result(await c.getDeployment(id), o.json, deploymentText);
-        return;
-      }
-      const [rows, recent] = await Promise.all([c.status(), c.listDeployments({}, RECENT)]);
-      if (o.json) return ctx.out.json({ status: rows, deployments: recent });
-      ctx.out.line(statusTable(rows));
-      if (recent.length > 0) {
-        ctx.out.line('\nrecent deployments:\n' + deploymentsTable(recent, Date.now()));
-      }
-    });
+    .action(
+      async (
+        id: string | undefined,
+        o: { json?: boolean; service?: string; region?: string },
+        cmd: Command,
+      ) => {
+        const c = ctx.client(cmd);
+        if (id) {
+          ctx.out.result(await c.getDeployment(id), o.json, deploymentText);
+          return;
+        }
+        const [rows, recent] = await Promise.all([
+          c.status({ service: o.service, region: o.region }),
+          c.listDeployments({ service: o.service }, RECENT),
+        ]);
+        // By region, then host, as before; the API pages by host name.
+        rows.sort((a, b) => (a.region === b.region ? 0 : a.region < b.region ? -1 : 1));
+        if (o.json) return ctx.out.json({ status: rows, deployments: recent });
+        ctx.out.line(statusTable(rows));
+        if (recent.length > 0) {
+          ctx.out.line('\nrecent deployments:\n' + deploymentsTable(recent, Date.now()));
+        }
+      },
+    );
 
   program
     .command('deployments')

@@ -37,11 +37,13 @@ export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
     (await ctx.store.releases.list(params.service ?? '')).map(releaseView),
   );
 
-  addRoute(host, routes.status, async () => {
+  addRoute(host, routes.status, async ({ query }) => {
     const rows: StatusRow[] = [];
     const now = ctx.now();
-    for (const h of await ctx.hosts.list()) {
+    const page = await ctx.hosts.page(query);
+    for (const h of page.hosts) {
       for (const s of reportOf(h).services) {
+        if (query.service !== undefined && s.service !== query.service) continue;
         rows.push({
           host: h.name,
           region: h.region,
@@ -54,6 +56,6 @@ export function fleetRoutes(host: RouteHost, ctx: AppContext): void {
         });
       }
     }
-    return rows;
+    return { rows, next: page.next };
   });
 }
