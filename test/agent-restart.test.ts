@@ -69,40 +69,50 @@ describe('an agent killed or stopped, and started again', () => {
     return host?.report?.services.find((s) => s.service === 'scores-api')?.active ?? null;
   }
 
-  it('takes over the running service without restarting it, and supervises it again', async () => {
-    c = await TestCluster.start([{ name: 'a1', region: 'r1' }]);
-    const cluster = c;
-    const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
-    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
+  /** A cluster of one agent, a1, running scores-api v1; and v1 as a1 reported it healthy. */
+  async function runningV1() {
+    const cluster = (c = await TestCluster.start([{ name: 'a1', region: 'r1' }]));
+    const v1 = await cluster.build('scores-api', { version: '1', model: 'momentum' });
+    expect((await cluster.deploy('scores-api', v1)).state).toBe('succeeded');
     const before = await until('v1 reported healthy', async () => {
       const a = await reported(cluster);
       return a?.state === 'healthy' && a.pid !== null && a.port !== null ? a : undefined;
     });
-    const pid = before.pid!;
-    const port = before.port!;
-    const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
-    expect(JSON.parse(await readFile(pidFile, 'utf8'))).toMatchObject({ pid });
+    return { cluster, before };
+  }
 
-    // Its output goes straight to the log files, not through the agent: nothing breaks when the
-    // agent dies.
-    const logs = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'logs');
-    expect(await readlink(`/proc/${pid}/fd/1`)).toBe(await realpath(join(logs, 'stdout.log')));
-    expect(await readlink(`/proc/${pid}/fd/2`)).toBe(await realpath(join(logs, 'stderr.log')));
-
-    const load = keepRequesting(port, '/scores');
-    await c.fleet.killAgent('a1');
-    expect(isAlive(pid)).toBe(true);
+  /** Starts a1 again; resolves, with the ms it took, once it logs v1 healthy one more time. */
+  async function restartUntilHealthy(cluster: TestCluster): Promise<number> {
     const healthyLine = 'scores-api: v1 healthy';
-    const healthyBefore = occurrences(await c.agentLog('a1'), healthyLine);
+    const healthyBefore = occurrences(await cluster.agentLog('a1'), healthyLine);
     const restartedAt = Date.now();
-    c.fleet.startAgent({ name: 'a1', region: 'r1' });
-    // Supervising again: the restarted agent took the process over and its health check passed.
+    cluster.fleet.startAgent({ name: 'a1', region: 'r1' });
     await until(
       'the restarted agent to report v1 healthy',
       async () => occurrences(await cluster.agentLog('a1'), healthyLine) > healthyBefore,
       { timeoutMs: 30_000 },
     );
-    const supervisingAfterMs = Date.now() - restartedAt;
+    return Date.now() - restartedAt;
+  }
+
+  it('takes over the running service without restarting it, and supervises it again', async () => {
+    const { cluster, before } = await runningV1();
+    const pid = before.pid!;
+    const port = before.port!;
+    const pidFile = join(cluster.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
+    expect(JSON.parse(await readFile(pidFile, 'utf8'))).toMatchObject({ pid });
+
+    // Its output goes straight to the log files, not through the agent: nothing breaks when the
+    // agent dies.
+    const logs = join(cluster.agentDir('a1'), 'services', 'scores-api', 'shared', 'logs');
+    expect(await readlink(`/proc/${pid}/fd/1`)).toBe(await realpath(join(logs, 'stdout.log')));
+    expect(await readlink(`/proc/${pid}/fd/2`)).toBe(await realpath(join(logs, 'stderr.log')));
+
+    const load = keepRequesting(port, '/scores');
+    await cluster.fleet.killAgent('a1');
+    expect(isAlive(pid)).toBe(true);
+    // Supervising again: the restarted agent took the process over and its health check passed.
+    const supervisingAfterMs = await restartUntilHealthy(cluster);
     const after = await until('the new report', async () => {
       const a = await reported(cluster);
       return a?.state === 'healthy' && a.pid === pid ? a : undefined;
@@ -115,13 +125,13 @@ describe('an agent killed or stopped, and started again', () => {
     );
     expect(load.failures).toEqual([]);
     expect(after).toMatchObject({ version: 1, port, pid, state: 'healthy' });
-    const log = await c.agentLog('a1');
+    const log = await cluster.agentLog('a1');
     expect(log).toContain(`took over the running process ${pid}`);
     expect(log).not.toContain('stopped the process a previous agent left running');
     // The deployment machinery saw nothing change.
-    const rows = await c.client.status();
+    const rows = await cluster.client.status();
     expect(rows.map((r) => [r.active, r.port])).toEqual([[1, port]]);
-    expect((await c.client.listDeployments()).length).toBe(1);
+    expect((await cluster.client.listDeployments()).length).toBe(1);
 
     // Supervised again: the process taken over is restarted when it dies.
     process.kill(pid, 'SIGKILL');
@@ -141,65 +151,44 @@ describe('an agent killed or stopped, and started again', () => {
   });
 
   it('stops a process left running that does not run the release to run, and starts that one', async () => {
-    c = await TestCluster.start([{ name: 'a1', region: 'r1' }]);
-    const cluster = c;
-    const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
-    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
-    const before = await until('v1 reported healthy', async () => {
-      const a = await reported(cluster);
-      return a?.state === 'healthy' && a.pid !== null ? a : undefined;
-    });
-    await c.fleet.killAgent('a1');
+    const { cluster, before } = await runningV1();
+    await cluster.fleet.killAgent('a1');
     // The pid file says the process runs another image (a control plane reset reuses versions).
-    const pidFile = join(c.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
+    const pidFile = join(cluster.agentDir('a1'), 'services', 'scores-api', 'shared', 'service.pid');
     const rec = JSON.parse(await readFile(pidFile, 'utf8')) as { about: { imageId: string } };
     rec.about.imageId = 'f'.repeat(64);
     await writeFile(pidFile, JSON.stringify(rec));
-    c.fleet.startAgent({ name: 'a1', region: 'r1' });
+    cluster.fleet.startAgent({ name: 'a1', region: 'r1' });
     const after = await until('a new process, healthy', async () => {
       const a = await reported(cluster);
       return a?.state === 'healthy' && a.pid !== null && a.pid !== before.pid ? a : undefined;
     });
     expect(isAlive(before.pid!)).toBe(false);
     expect(after).toMatchObject({ version: 1, port: before.port });
-    const log = await c.agentLog('a1');
+    const log = await cluster.agentLog('a1');
     expect(log).toContain(`not taking over process ${before.pid}: it runs another image of v1`);
     expect(log).toContain('stopped the process a previous agent left running');
   });
 
   it('an agent stopped cleanly (SIGTERM) leaves its service serving; the next takes it over', async () => {
-    c = await TestCluster.start([{ name: 'a1', region: 'r1' }]);
-    const cluster = c;
-    const v1 = await c.build('scores-api', { version: '1', model: 'momentum' });
-    expect((await c.deploy('scores-api', v1)).state).toBe('succeeded');
-    const before = await until('v1 reported healthy', async () => {
-      const a = await reported(cluster);
-      return a?.state === 'healthy' && a.pid !== null && a.port !== null ? a : undefined;
-    });
+    const { cluster, before } = await runningV1();
     const pid = before.pid!;
     const load = keepRequesting(before.port!, '/scores');
-    await c.fleet.stopAgent('a1');
-    expect(await c.agentLog('a1')).not.toContain('scores-api: stopped');
+    await cluster.fleet.stopAgent('a1');
+    expect(await cluster.agentLog('a1')).not.toContain('scores-api: stopped');
     expect(isAlive(pid)).toBe(true);
     const sentWhileStopped = load.sent;
     await until('requests served while no agent runs', () => load.sent > sentWhileStopped + 5);
-    const healthyLine = 'scores-api: v1 healthy';
-    const healthyBefore = occurrences(await c.agentLog('a1'), healthyLine);
-    c.fleet.startAgent({ name: 'a1', region: 'r1' });
-    await until(
-      'the restarted agent to report v1 healthy',
-      async () => occurrences(await cluster.agentLog('a1'), healthyLine) > healthyBefore,
-      { timeoutMs: 30_000 },
-    );
+    await restartUntilHealthy(cluster);
     await load.stop();
     expect(load.failures).toEqual([]);
-    expect(await c.agentLog('a1')).toContain(`took over the running process ${pid}`);
+    expect(await cluster.agentLog('a1')).toContain(`took over the running process ${pid}`);
     expect(await reported(cluster)).toMatchObject({ version: 1, pid, state: 'healthy' });
 
     // A host taken out of service: its agent stopped, what it left running is stopped on purpose.
-    await c.fleet.stopAgent('a1');
+    await cluster.fleet.stopAgent('a1');
     expect(isAlive(pid)).toBe(true);
-    const layout = new HostLayout(c.agentDir('a1'));
+    const layout = new HostLayout(cluster.agentDir('a1'));
     expect(await stopServicesLeft(layout)).toEqual(['scores-api']);
     expect(isAlive(pid)).toBe(false);
     expect(await stopServicesLeft(layout)).toEqual([]);

@@ -157,21 +157,23 @@ export class ServiceRunner {
    * over (its pid file stays; so does a process a previous agent left that was not taken over).
    */
   async leave(): Promise<void> {
-    this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.activation?.abort();
-    await this.work;
+    await this.quiesce();
     await this.activation?.leave();
   }
 
   /** Stops the service process, also one not taken over yet. */
   async close(): Promise<void> {
+    await this.quiesce();
+    await this.activation?.stop();
+    await this.stopLeftover('the agent stops');
+  }
+
+  /** No new work from now on; resolves once the work under way has ended. */
+  private async quiesce(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.activation?.abort();
     await this.work;
-    await this.activation?.stop();
-    await this.stopLeftover('the agent stops');
   }
 
   private schedule(): void {

@@ -86,15 +86,11 @@ export class SlipwayClient {
     return this.json('listHosts', { query });
   }
   /** Every host (of one region), by name, read a page at a time. */
-  async listHosts(query: { region?: string } = {}): Promise<s.Host[]> {
-    const hosts: s.Host[] = [];
-    let after: string | undefined;
-    for (;;) {
+  listHosts(query: { region?: string } = {}): Promise<s.Host[]> {
+    return allPages(async (after) => {
       const page = await this.listHostsPage({ ...query, after, limit: HOSTS_PAGE_MAX });
-      hosts.push(...page.hosts);
-      if (page.next === null) return hosts;
-      after = page.next;
-    }
+      return { items: page.hosts, next: page.next };
+    });
   }
   removeHost(name: string) {
     return this.json('removeHost', { params: { name } });
@@ -157,17 +153,11 @@ export class SlipwayClient {
     return this.json('cancelDeployment', { params: { id } });
   }
   /** What runs where (of one service, of one region), read a page of hosts at a time. */
-  async status(query: { service?: string; region?: string } = {}): Promise<s.StatusRow[]> {
-    const rows: s.StatusRow[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.json('status', {
-        query: { ...query, after, limit: HOSTS_PAGE_MAX },
-      });
-      rows.push(...page.rows);
-      if (page.next === null) return rows;
-      after = page.next;
-    }
+  status(query: { service?: string; region?: string } = {}): Promise<s.StatusRow[]> {
+    return allPages(async (after) => {
+      const page = await this.json('status', { query: { ...query, after, limit: HOSTS_PAGE_MAX } });
+      return { items: page.rows, next: page.next };
+    });
   }
 
   /**
@@ -280,6 +270,20 @@ export class SlipwayClient {
     }
     if (!res.ok) throw await errorFrom(res, route.path);
     return res;
+  }
+}
+
+/** Every item of a paged list: pages are read in turn, each after the `next` of the one before. */
+async function allPages<T>(
+  page: (after: string | undefined) => Promise<{ items: T[]; next: string | null }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const p = await page(after);
+    items.push(...p.items);
+    if (p.next === null) return items;
+    after = p.next;
   }
 }
 

@@ -145,7 +145,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
   agentRoutes(routeHost, ctx);
-  const imageAccess = new ImageAccess(store, now);
+  const imageAccess = new ImageAccess(store, (s, v) => ctx.goalBook.release(s, v), now);
   imageRoutes(routeHost, ctx, imageAccess, {
     maxImageEntries: deps.maxImageEntries ?? DEFAULT_MAX_MANIFEST_ENTRIES,
   });

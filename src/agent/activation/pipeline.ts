@@ -203,28 +203,24 @@ export class Activation implements ReplacedActivation {
    * next agent would not know it. Calling `stop` afterwards does nothing more.
    */
   async leave(): Promise<void> {
-    this.hooksStopped ??= (async () => {
-      this.abortController.abort();
-      for (const hook of [...this.entered].reverse()) {
-        try {
-          await (hook.leave ?? hook.stop)?.call(hook, this.ctx);
-        } catch (e) {
-          this.ctx.log(`${this.ctx.service}: leaving v${this.version}: ${(e as Error).message}`);
-        }
-      }
-    })();
-    await this.hooksStopped;
+    await this.stopHooks('leave').catch((e: unknown) =>
+      this.ctx.log(`${this.ctx.service}: leaving v${this.version}: ${(e as Error).message}`),
+    );
     await this.stopReplaced();
   }
 
-  /** Stops every entered hook, once, even after one fails to stop; throws the first failure. */
-  private stopHooks(): Promise<void> {
+  /**
+   * Stops every entered hook (or lets it go, `leave`, where it can), once, even after one fails;
+   * throws the first failure.
+   */
+  private stopHooks(how: 'stop' | 'leave' = 'stop'): Promise<void> {
     this.hooksStopped ??= (async () => {
       this.abortController.abort();
       let failure: { error: unknown } | null = null;
       for (const hook of [...this.entered].reverse()) {
         try {
-          await hook.stop?.(this.ctx);
+          if (how === 'leave' && hook.leave) await hook.leave(this.ctx);
+          else await hook.stop?.(this.ctx);
         } catch (e) {
           failure ??= { error: e };
         }

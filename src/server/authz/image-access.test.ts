@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Store } from '../../store/index.js';
+import { GoalBook } from '../app/goal-book.js';
 import { ImageAccess } from './image-access.js';
 
 /**
@@ -35,20 +36,23 @@ function storeOfHosts(shared = false) {
     releases: {
       get: (service: string, version: number) => {
         releaseReads.push(`${service}:${version}`);
-        return Promise.resolve({ imageId: `img-${service}` });
+        return Promise.resolve({ version, imageId: `img-${service}`, config: {} });
       },
       list: () => Promise.resolve([]),
     },
   } as unknown as Store;
-  return { store, reads, batches, releaseReads };
+  // Releases are looked up through the goal book, as the server does.
+  const book = new GoalBook(store);
+  const release = (service: string, version: number) => book.release(service, version);
+  return { store, release, reads, batches, releaseReads };
 }
 
 const agent = (hostId: string) => ({ kind: 'agent' as const, hostId });
 
 describe('image access', () => {
   it('keeps the most recent hosts when full, not none of them', async () => {
-    const { store, reads } = storeOfHosts();
-    const access = new ImageAccess(store, Date.now, 3);
+    const { store, release, reads } = storeOfHosts();
+    const access = new ImageAccess(store, release, Date.now, 3);
     for (const h of ['h1', 'h2', 'h3', 'h4']) await access.checkImage(agent(h), `img-${h}`);
     expect(reads).toEqual(['h1', 'h2', 'h3', 'h4']);
     // h2..h4 are still known; h1 went first.
@@ -63,8 +67,8 @@ describe('image access', () => {
   });
 
   it('reads the hosts that ask at once together, and each release once', async () => {
-    const { store, batches, releaseReads } = storeOfHosts(true);
-    const access = new ImageAccess(store, Date.now);
+    const { store, release, batches, releaseReads } = storeOfHosts(true);
+    const access = new ImageAccess(store, release);
     const hosts = Array.from({ length: 300 }, (_, i) => `h${i}`);
     // Each host asks for two chunks' worth at once, as a fetch does.
     await Promise.all(

@@ -27,8 +27,6 @@ const HOSTS_KEPT = 100_000;
 const NO_CHUNKS: ReadonlySet<string> = new Set();
 /** Hosts whose goals one statement reads. */
 const READ_BATCH = 1_000;
-/** Release images kept (releases never change). */
-const RELEASES_KEPT = 4_096;
 
 interface Entry {
   images: ReadonlySet<string>;
@@ -44,14 +42,21 @@ interface Entry {
 export class ImageAccess {
   private readonly entries = new Map<string, Entry>();
   private readonly chunkSets = new Map<string, Promise<ReadonlySet<string>>>();
-  private readonly releaseImages = new Map<string, string>();
   /** Hosts to read in the next batch, and the reads under way (one per host at a time). */
   private toRead = new Map<string, { resolve(e: Entry): void; reject(e: unknown): void }>();
   private readonly reading = new Map<string, Promise<Entry>>();
   private readonly unlisten: () => void;
 
+  /**
+   * `release` looks a release up (the goal book's, which keeps them: releases never change);
+   * null when there is none.
+   */
   constructor(
     private readonly store: Store,
+    private readonly release: (
+      service: string,
+      version: number,
+    ) => Promise<{ imageId: string } | null>,
     private readonly now: () => number = Date.now,
     private readonly hostsKept: number = HOSTS_KEPT,
   ) {
@@ -217,7 +222,7 @@ export class ImageAccess {
       const images = new Set<string>();
       for (const g of mine) {
         for (const v of [g.stageVersion, g.activeVersion]) {
-          const image = v === null ? null : await this.imageOfRelease(g.service, v);
+          const image = v === null ? null : (await this.release(g.service, v))?.imageId;
           if (image) images.add(image);
         }
       }
@@ -227,21 +232,6 @@ export class ImageAccess {
       result.set(id, { images, baseImages, at: now, relay: host.relay });
     }
     return result;
-  }
-
-  /** The image of a release (null: there is none); releases never change once made. */
-  private async imageOfRelease(service: string, version: number): Promise<string | null> {
-    const key = `${service}:${version}`;
-    const known = this.releaseImages.get(key);
-    if (known) return known;
-    const image = (await this.store.releases.get(service, version))?.imageId ?? null;
-    // "No such release" is not kept: it may be made yet.
-    if (image) {
-      if (this.releaseImages.size >= RELEASES_KEPT)
-        this.releaseImages.delete(this.releaseImages.keys().next().value!);
-      this.releaseImages.set(key, image);
-    }
-    return image;
   }
 
   private chunksOf(imageId: string): Promise<ReadonlySet<string>> {

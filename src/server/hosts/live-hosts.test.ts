@@ -101,23 +101,37 @@ describe('a host is online', () => {
   });
 });
 
+/**
+ * A store of one host whose writes each wait to be let through (the one database session is
+ * another transaction's meanwhile): `gates` holds a release for each write waiting, in order.
+ */
+function gatedStore(row: HostRow) {
+  const gates: (() => void)[] = [];
+  const written: Date[][] = [];
+  const store = {
+    hosts: {
+      byIds: () => Promise.resolve([{ ...row }]),
+      changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
+      byId: () => Promise.resolve({ ...row }),
+    },
+    transaction: async (work: (tx: unknown) => Promise<unknown>) => {
+      await new Promise<void>((r) => gates.push(r));
+      return work({
+        hosts: {
+          saveLiveState: (states: Map<string, { seenAt: Date }>) => {
+            written.push([...states.values()].map((s) => s.seenAt));
+            return Promise.resolve();
+          },
+        },
+      });
+    },
+  } as unknown as Store;
+  return { store, gates, written };
+}
+
 describe('a host being written', () => {
   it('shows what was heard of it while the write is under way', async () => {
-    const { row } = oneHost();
-    let commit!: () => void;
-    const gate = new Promise<void>((r) => (commit = r));
-    const store = {
-      hosts: {
-        byIds: () => Promise.resolve([{ ...row }]),
-        changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
-        byId: () => Promise.resolve({ ...row }),
-      },
-      // The write waits for the one database session, which another transaction holds.
-      transaction: async (work: (tx: unknown) => Promise<unknown>) => {
-        await gate;
-        return work({ hosts: { saveLiveState: () => Promise.resolve() } });
-      },
-    } as unknown as Store;
+    const { store, gates } = gatedStore(oneHost().row);
     const live = new LiveHosts(store);
     live.report('h1', report, at(0));
     const flushed = live.flush();
@@ -125,33 +139,14 @@ describe('a host being written', () => {
     const [h] = await live.byIds(['h1'], store);
     expect(h!.lastSeenAt).toEqual(at(0));
     expect(h!.report).toEqual(report);
-    commit();
+    await until('the write to wait for the session', () => gates.length === 1);
+    gates.shift()!();
     await flushed;
     await live.close();
   });
 
   it('writes one batch at a time, in order, each visible until it is written', async () => {
-    const { row } = oneHost();
-    const gates: (() => void)[] = [];
-    const written: Date[][] = [];
-    const store = {
-      hosts: {
-        byIds: () => Promise.resolve([{ ...row }]),
-        changedSince: () => Promise.resolve({ hosts: [{ ...row }], now: new Date() }),
-        byId: () => Promise.resolve({ ...row }),
-      },
-      transaction: async (work: (tx: unknown) => Promise<unknown>) => {
-        await new Promise<void>((r) => gates.push(r));
-        return work({
-          hosts: {
-            saveLiveState: (states: Map<string, { seenAt: Date }>) => {
-              written.push([...states.values()].map((s) => s.seenAt));
-              return Promise.resolve();
-            },
-          },
-        });
-      },
-    } as unknown as Store;
+    const { store, gates, written } = gatedStore(oneHost().row);
     const live = new LiveHosts(store);
     live.report('h1', report, at(0));
     const first = live.flush();
@@ -161,7 +156,9 @@ describe('a host being written', () => {
     await new Promise((r) => setImmediate(r));
     // The second waits for the first: one transaction asked for, the first batch still shown.
     expect(gates).toHaveLength(1);
-    expect((await live.byId('h1'))!.lastSeenAt).toEqual(at(5_000));
+    const shown = (await live.byId('h1'))!;
+    expect(shown.lastSeenAt).toEqual(at(5_000));
+    expect(shown.report).toEqual(report);
     gates.shift()!();
     await first;
     await until('the second write to begin', () => gates.length === 1);
