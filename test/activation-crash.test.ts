@@ -76,7 +76,7 @@ describe('a release whose process exits during activation', () => {
     expect(d).toMatchObject({ release: 2, state: 'rolled_back' });
     expect(d!.reason).toContain(crash);
     const events = await c.store.events.after(0, d!.id);
-    expect(events.some((e) => e.type === 'host.state' && e.data.detail === crash)).toBe(true);
+    expect(events.some((e) => e.type === 'hosts.state' && e.data.detail === crash)).toBe(true);
 
     // The host that tried the release is back on the old one; the other never left it.
     const rows = await until('both hosts on v1 and healthy', async () => {

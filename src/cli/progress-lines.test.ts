@@ -20,8 +20,14 @@ let nextId = 1;
 function event(type: string, data: Record<string, unknown>): SlipwayEvent {
   return { id: nextId++, at: '2026-12-07T05:00:00Z', deploymentId: 'd', type, actor: null, data };
 }
+const hostsState = (hostIds: string[], state: string, detail: string | null = null) =>
+  event('hosts.state', {
+    state,
+    detail,
+    hosts: hostIds.map((id) => ({ hostId: id, hostName: id })),
+  });
 const hostState = (hostId: string, state: string, detail: string | null = null) =>
-  event('host.state', { hostId, hostName: hostId, state, detail });
+  hostsState([hostId], state, detail);
 
 describe('progress lines', () => {
   it('says a host had the release on disk instead of fetching it', () => {
@@ -31,12 +37,12 @@ describe('progress lines', () => {
       batchCount: 1,
       hosts: [host('web-1', 2), host('web-22', 2)],
     });
-    expect(lines.event(hostState('web-1', 'staged', 'already on disk'))).toBe(
+    expect(lines.event(hostState('web-1', 'staged', 'already on disk'))).toEqual([
       '  web-1   v1 already on disk',
-    );
-    expect(lines.event(hostState('web-22', 'staging'))).toBe('  web-22  fetching');
+    ]);
+    expect(lines.event(hostState('web-22', 'staging'))).toEqual(['  web-22  fetching']);
     expect(lines.fetching('web-22', 1536, 4096)).toBe('  web-22  fetching 1.5 KiB / 4.0 KiB');
-    expect(lines.event(hostState('web-22', 'staged'))).toBe('  web-22  staged');
+    expect(lines.event(hostState('web-22', 'staged'))).toEqual(['  web-22  staged']);
   });
 
   it('after a failed activation, names the release a host is back on and the one that failed', () => {
@@ -55,13 +61,11 @@ describe('progress lines', () => {
         hostState('web-1', 'failed', failure),
         event('deployment.state', { state: 'rolling_back', reason: 'batch 1/2: 1 host(s) failed' }),
         hostState('web-1', 'reverting', failure),
-        hostState('web-2', 'reverting'),
-        hostState('new-1', 'reverting'),
+        hostsState(['web-2', 'new-1'], 'reverting'),
         hostState('web-1', 'reverted', failure),
-        hostState('web-2', 'reverted'),
-        hostState('new-1', 'reverted'),
+        hostsState(['web-2', 'new-1'], 'reverted'),
         event('deployment.state', { state: 'rolled_back', reason: 'batch 1/2: 1 host(s) failed' }),
-      ].map((e) => lines.event(e)),
+      ].flatMap((e) => lines.event(e)),
     ).toEqual([
       '  every host staged',
       '  batch 1/2: activating web-1, web-2, new-1',
@@ -75,7 +79,6 @@ describe('progress lines', () => {
       `  web-1  back on v2 (v3 failed: ${failure})`,
       '  web-2  back on v2',
       '  new-1  stopped v3 (no release ran before)',
-      undefined,
     ]);
   });
 
@@ -83,6 +86,6 @@ describe('progress lines', () => {
     const lines = new ProgressLines({ release: 3, batchCount: 1, hosts: [host('web-1', 2)] });
     expect(
       lines.event(hostState('web-1', 'reverted', 'the host was removed (slipway hosts remove)')),
-    ).toBe('  web-1  gone: the host was removed (slipway hosts remove)');
+    ).toEqual(['  web-1  gone: the host was removed (slipway hosts remove)']);
   });
 });

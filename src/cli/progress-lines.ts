@@ -14,32 +14,42 @@ export type Followed = Pick<DeploymentView, 'release' | 'batchCount' | 'hosts'>;
 /** Formats one deployment's events into progress lines, host names aligned. */
 export class ProgressLines {
   private readonly width: number;
+  private readonly byId: ReadonlyMap<string, Followed['hosts'][number]>;
 
   constructor(private readonly d: Followed) {
-    this.width = Math.max(...d.hosts.map((h) => h.hostName.length), 4);
+    this.width = d.hosts.reduce((w, h) => Math.max(w, h.hostName.length), 4);
+    this.byId = new Map(d.hosts.map((h) => [h.hostId, h]));
   }
 
-  /** The line an event prints, or undefined for one that prints nothing. */
-  event(e: SlipwayEvent): string | undefined {
+  /** The lines an event prints (none for most). */
+  event(e: SlipwayEvent): string[] {
     const data = e.data;
-    if (e.type === 'host.state') {
-      const host = this.d.hosts.find((h) => h.hostId === data.hostId);
-      const name = text(data.hostName ?? host?.hostName ?? data.hostId);
+    if (e.type === 'hosts.state') {
       const detail = typeof data.detail === 'string' ? data.detail : null;
-      const words = this.hostState(text(data.state), detail, host?.previous ?? null);
-      return words === undefined ? undefined : this.hostLine(name, words);
+      const moved = Array.isArray(data.hosts) ? (data.hosts as unknown[]) : [];
+      const lines: string[] = [];
+      for (const m of moved) {
+        const { hostId, hostName } = (m ?? {}) as { hostId?: unknown; hostName?: unknown };
+        const host = typeof hostId === 'string' ? this.byId.get(hostId) : undefined;
+        const words = this.hostState(text(data.state), detail, host?.previous ?? null);
+        if (words !== undefined)
+          lines.push(this.hostLine(text(hostName ?? host?.hostName ?? hostId), words));
+      }
+      return lines;
     }
     if (e.type === 'batch.started') {
       const hosts = (data.hosts as string[] | undefined) ?? [];
-      return `  batch ${Number(data.batch) + 1}/${this.d.batchCount}: activating ${hosts.join(', ')}`;
+      return [
+        `  batch ${Number(data.batch) + 1}/${this.d.batchCount}: activating ${hosts.join(', ')}`,
+      ];
     }
     if (e.type === 'deployment.state') {
       const state = text(data.state);
-      if (state === 'staging' || isTerminal(state as DeploymentState)) return undefined;
-      if (state === 'activating') return '  every host staged';
-      return `  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`;
+      if (state === 'staging' || isTerminal(state as DeploymentState)) return [];
+      if (state === 'activating') return ['  every host staged'];
+      return [`  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`];
     }
-    return undefined;
+    return [];
   }
 
   /** A host's fetch progress. */

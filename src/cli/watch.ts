@@ -22,8 +22,7 @@ export async function watchDeployment(
   const abort = new AbortController();
   const onEvent = (e: SlipwayEvent) => {
     if (e.type === 'deployment.state' && isTerminal(e.data.state as DeploymentState)) abort.abort();
-    const line = lines.event(e);
-    if (line !== undefined) print(line);
+    for (const line of lines.event(e)) print(line);
   };
   // Byte progress is not an event: poll it while the stream runs.
   const progress = setInterval(() => {

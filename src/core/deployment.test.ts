@@ -46,15 +46,58 @@ describe('deployment state machine', () => {
       0,
       timing,
     );
-    const hostEvents = s.events.filter((e) => e.type === 'host.state');
-    expect(hostEvents.map((e) => [e.hostId, e.state, e.detail])).toEqual([
-      ['a', 'staged', ALREADY_ON_DISK],
-      ['b', 'staged', ALREADY_ON_DISK],
-      ['c', 'staging', null],
+    const hostEvents = s.events.filter((e) => e.type === 'hosts.state');
+    expect(hostEvents.map((e) => [e.hosts.map((h) => h.hostId), e.state, e.detail])).toEqual([
+      [['a', 'b'], 'staged', ALREADY_ON_DISK],
+      [['c'], 'staging', null],
     ]);
     // Their goal still names the release, so that it is kept while the deployment runs.
     expect(s.goals).toEqual(['a', 'b', 'c'].map((id) => ({ hostId: id, stage: 2 })));
     expect(s.deployment.state).toBe('staging');
+  });
+
+  it('tells the hosts that moved to one state in one step in one event, in order', () => {
+    const many = Array.from({ length: 1_000 }, (_, i) => ({
+      id: `h${i}`,
+      name: `host-${i}`,
+      region: 'r1',
+      labels: {},
+    }));
+    const d = plan({
+      hosts: many,
+      previous: new Map(many.map((h) => [h.id, 1])),
+      rollout: { batchSize: { count: 1_000 }, failureThreshold: { count: 0 } },
+    });
+    const all = (f: (id: string) => HostObservation) => new Map(many.map((h) => [h.id, f(h.id)]));
+    const first = advance(
+      d,
+      all(() => staged([1])),
+      0,
+      timing,
+    );
+    expect(first.events).toEqual([
+      { type: 'hosts.state', state: 'staging', detail: null, hosts: expect.any(Array) },
+    ]);
+    // Every host staged: each moves to staged, then (after the state change) to activating, then
+    // healthy within the same step: the events keep each host's moves in order.
+    const healthy = { version: 2, state: 'healthy' as const, detail: null };
+    const s = advance(
+      first.deployment,
+      all(() => staged([1, 2], healthy)),
+      1,
+      timing,
+    );
+    expect(s.events.map((e) => [e.type, 'state' in e ? e.state : null])).toEqual([
+      ['hosts.state', 'staged'],
+      ['deployment.state', 'activating'],
+      ['batch.started', null],
+      ['hosts.state', 'activating'],
+      ['hosts.state', 'healthy'],
+      ['deployment.state', 'succeeded'],
+    ]);
+    for (const e of s.events) {
+      if (e.type === 'hosts.state') expect(e.hosts).toHaveLength(1_000);
+    }
   });
 
   it('stages every host before activating anything, then activates batch by batch', () => {

@@ -77,13 +77,18 @@ export interface GoalChange {
 export type DeploymentEvent =
   | { type: 'deployment.state'; state: DeploymentState; reason: string | null }
   | {
-      type: 'host.state';
-      hostId: string;
-      hostName: string;
+      /**
+       * Hosts that moved to one state (with one detail) in one step: one event for them all, so
+       * that a step over 10,000 hosts records a few events, not 10,000.
+       */
+      type: 'hosts.state';
       state: HostStepState;
       detail: string | null;
+      hosts: { hostId: string; hostName: string }[];
     }
   | { type: 'batch.started'; batch: number; hosts: string[] };
+
+type HostsStateEvent = Extract<DeploymentEvent, { type: 'hosts.state' }>;
 
 export interface Timing {
   stageTimeoutMs: number;
@@ -147,6 +152,13 @@ class StepBuilder {
   d: Deployment;
   readonly goals: GoalChange[] = [];
   readonly events: DeploymentEvent[] = [];
+  /**
+   * The hosts.state events since the last event of another kind, by state and detail: a host
+   * moving to a state joins its event. A host that moves twice in one run starts a new run, so
+   * that the events keep each host's moves in order.
+   */
+  private run = new Map<string, HostsStateEvent>();
+  private inRun = new Set<string>();
 
   constructor(d: Deployment) {
     this.d = { ...d, hosts: d.hosts.map((h) => ({ ...h })) };
@@ -156,13 +168,32 @@ class StepBuilder {
     if (h.state === state && h.detail === detail) return;
     h.state = state;
     h.detail = detail;
-    this.events.push({ type: 'host.state', hostId: h.hostId, hostName: h.hostName, state, detail });
+    if (this.inRun.has(h.hostId)) this.endRun();
+    this.inRun.add(h.hostId);
+    const key = `${state}\n${detail ?? ''}\n${detail === null}`;
+    const open = this.run.get(key);
+    const host = { hostId: h.hostId, hostName: h.hostName };
+    if (open) return void open.hosts.push(host);
+    const e: HostsStateEvent = { type: 'hosts.state', state, detail, hosts: [host] };
+    this.run.set(key, e);
+    this.events.push(e);
   }
 
   setState(state: DeploymentState, reason: string | null = this.d.reason): void {
     this.d.state = state;
     this.d.reason = reason;
-    this.events.push({ type: 'deployment.state', state, reason });
+    this.other({ type: 'deployment.state', state, reason });
+  }
+
+  /** An event of another kind: host moves after it are told after it. */
+  other(e: DeploymentEvent): void {
+    this.endRun();
+    this.events.push(e);
+  }
+
+  private endRun(): void {
+    this.run = new Map();
+    this.inRun = new Set();
   }
 
   goal(change: GoalChange): void {
@@ -248,7 +279,7 @@ function startBatch(s: StepBuilder, now: number, timing: Timing): void {
   const d = s.d;
   const batch = d.hosts.filter((h) => h.batch === d.currentBatch);
   d.deadline = now + timing.activateTimeoutMs;
-  s.events.push({
+  s.other({
     type: 'batch.started',
     batch: d.currentBatch,
     hosts: batch.map((h) => h.hostName),

@@ -169,10 +169,10 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
           .streamEvents(
             deployment.id,
             (e) => {
-              const { hostName, state } = e.data;
               // The server's time, even when a poll saw the host staged first.
-              if (e.type === 'host.state' && state === 'staged' && typeof hostName === 'string') {
-                stagedAt.set(hostName, (Date.parse(e.at) - started) / 1000);
+              if (e.type === 'hosts.state' && e.data.state === 'staged') {
+                for (const h of e.data.hosts as { hostName: string }[])
+                  stagedAt.set(h.hostName, (Date.parse(e.at) - started) / 1000);
               }
               if (e.type === 'deployment.state') news();
             },
