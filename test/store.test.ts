@@ -159,6 +159,35 @@ describe.each(engines)('store over %s', (_name, open) => {
     expect((await store.hosts.byId('h2'))?.goalGeneration).toBe(0);
   });
 
+  it('answers the releases that succeeding deployments put in place, newest first', async () => {
+    const one = (id: string, release: number, kind: 'deploy' | 'stage' | 'rollback') =>
+      planDeployment({
+        id,
+        service: 'rb',
+        environment: 'prod',
+        kind,
+        release,
+        hosts: [{ id: 'h1', name: 'alpha', region: 'eu', labels: {} }],
+        previous: new Map(),
+        rollout: { batchSize: { count: 1 }, failureThreshold: { count: 0 } },
+      });
+    const states = [
+      ['rb1', 1, 'deploy', 'succeeded'],
+      ['rb2', 2, 'deploy', 'failed'],
+      ['rb3', 3, 'stage', 'succeeded'],
+      ['rb4', 4, 'deploy', 'succeeded'],
+      ['rb5', 1, 'rollback', 'succeeded'],
+    ] as const;
+    for (const [id, release, kind, state] of states) {
+      await store.deployments.add({ ...one(id, release, kind), state }, 'c'.repeat(64));
+      // Distinct creation times, in order.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await store.deployments.succeededReleases('rb', 'prod', 10)).toEqual([1, 4, 1]);
+    expect(await store.deployments.succeededReleases('rb', 'prod', 2)).toEqual([1, 4]);
+    expect(await store.deployments.succeededReleases('rb', 'staging', 10)).toEqual([]);
+  });
+
   it('persists deployments and events, and rolls back a failed transaction', async () => {
     const d = planDeployment({
       id: 'd1',
@@ -170,7 +199,9 @@ describe.each(engines)('store over %s', (_name, open) => {
       previous: new Map(),
       rollout: { batchSize: { count: 1 }, failureThreshold: { count: 0 } },
     });
-    await store.deployments.add(d, 'c'.repeat(64));
+    const added = await store.deployments.add(d, 'c'.repeat(64));
+    expect(added).toMatchObject({ deployment: d, imageId: 'c'.repeat(64) });
+    expect((await store.deployments.get('d1'))?.createdAt).toEqual(added.createdAt);
     expect(await store.deployments.runningIds()).toEqual(['d1']);
     await expect(
       store.transaction(async (tx) => {

@@ -37,6 +37,7 @@ import {
 } from './http/connection-limits.js';
 import { addRoute } from './http/route.js';
 import { Orchestrator } from './orchestrator.js';
+import { DeploymentSteps } from './app/deployment-step.js';
 
 /**
  * Connections the kernel may queue for the server to accept (Node's default is 511; Linux caps it
@@ -115,10 +116,11 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   const hosts = new LiveHosts(store, log, now);
   const goals = new GoalWatch(store, (ids) => hosts.readGenerations(ids), log);
   const feed = new EventFeed(store, log);
+  const steps = new DeploymentSteps(hosts);
   const orchestrator = new Orchestrator({
     store,
     uow,
-    hosts,
+    steps,
     now,
     log,
     tickMs: deps.tickMs,
@@ -130,6 +132,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     hosts,
     goals,
     goalBook: new GoalBook(store),
+    steps,
     objects,
     peerNetworks: deps.peerNetworks ?? [],
     ticketKey,

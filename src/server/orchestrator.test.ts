@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Leadership, Store } from '../store/index.js';
+import type { DeploymentSteps } from './app/deployment-step.js';
 import type { UnitOfWork } from './app/unit-of-work.js';
-import type { LiveHosts } from './hosts/live-hosts.js';
 import { Orchestrator } from './orchestrator.js';
+
+/** The steps are the unit of work's (counted there): never taken. */
+const noSteps = {} as DeploymentSteps;
 
 /** A lead another process holds until the test says it is free. */
 class FakeLead implements Leadership {
@@ -53,11 +56,10 @@ function orchestratorOver(lead: FakeLead, onStep: (n: number) => void = () => {}
       return Promise.resolve();
     },
   } as unknown as UnitOfWork;
-  const hosts = { peek: () => undefined, byIds: () => Promise.resolve([]) } as unknown as LiveHosts;
   const o = new Orchestrator({
     store,
     uow,
-    hosts,
+    steps: noSteps,
     leadership: lead,
     tickMs: 5,
     leadRetryMs: 5,
@@ -148,11 +150,7 @@ describe('orchestrator passes', () => {
           setTimeout(r, 100);
         }),
     } as unknown as UnitOfWork;
-    const hosts = {
-      peek: () => undefined,
-      byIds: () => Promise.resolve([]),
-    } as unknown as LiveHosts;
-    const o = new Orchestrator({ store, uow, hosts, leadership: lead, tickMs: 60_000 });
+    const o = new Orchestrator({ store, uow, steps: noSteps, leadership: lead, tickMs: 60_000 });
     o.start();
     await vi.advanceTimersByTimeAsync(0);
     expect(o.isLeading).toBe(true);

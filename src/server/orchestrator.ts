@@ -10,22 +10,19 @@
  * carries on. Agents may report to any server: the leader reads their reports from the store,
  * where every server writes them within a second, and looks every tick.
  */
-import { advance, isTerminal, type Timing } from '../core/index.js';
-import type { HostRow, Leadership, Store } from '../store/index.js';
+import { isTerminal } from '../core/index.js';
+import type { Leadership, Store } from '../store/index.js';
 import { ORCHESTRATOR } from './authz/identity.js';
+import type { DeploymentSteps } from './app/deployment-step.js';
 import type { UnitOfWork } from './app/unit-of-work.js';
-import type { LiveHosts } from './hosts/live-hosts.js';
-import { observationOf } from './views.js';
 
 export interface OrchestratorOptions {
   store: Store;
   uow: UnitOfWork;
-  hosts: LiveHosts;
+  steps: DeploymentSteps;
   now?: () => number;
   tickMs?: number;
   log?: (msg: string) => void;
-  /** How long staging may take. */
-  stageTimeoutMs?: number;
   /** The lead to hold while working; the store's `orchestrator` lead by default. */
   leadership?: Leadership;
   /** How often a standing-by orchestrator tries to take the lead. */
@@ -195,62 +192,18 @@ export class Orchestrator {
     }
   }
 
-  /**
-   * One step of one deployment. Its hosts come from memory, looked up one by one (a pass at
-   * 10,000 hosts building a sorted list of them all took a tenth of a second of the event loop).
-   */
+  /** One step of one deployment. */
   private async step(id: string): Promise<void> {
-    await this.opts.uow.run(ORCHESTRATOR, async ({ tx, emit, goalsChanged }) => {
-      const row = await tx.deployments.getForUpdate(id);
-      if (!row) return;
-      const current = row.deployment;
-      if (isTerminal(current.state)) return;
-      // Hosts enrolled on another server a moment ago may not be in this one's cache yet: the
-      // store says whether they exist (a host missing there was removed).
-      const read = new Map<string, HostRow>();
-      const hostOf = (id: string) => this.opts.hosts.peek(id) ?? read.get(id);
-      const unknown = current.hosts.map((h) => h.hostId).filter((id) => !hostOf(id));
-      if (unknown.length > 0)
-        for (const h of await this.opts.hosts.byIds(unknown, tx)) read.set(h.id, h);
-      const timing = await this.timingOf(tx, current.service, current.release);
-      const obs = new Map(
-        current.hosts.map((h) => [h.hostId, observationOf(hostOf(h.hostId), current.service)]),
+    await this.opts.uow.run(ORCHESTRATOR, async (work) => {
+      const row = await work.tx.deployments.getForUpdate(id);
+      if (!row || isTerminal(row.deployment.state)) return;
+      const next = await this.opts.steps.take(
+        work,
+        row.deployment,
+        this.now(),
+        this.deadlinesNotBefore,
       );
-      const step = advance(current, obs, this.now(), {
-        ...timing,
-        deadlinesNotBefore: this.deadlinesNotBefore,
-      });
-      const changed =
-        step.events.length > 0 ||
-        step.goals.length > 0 ||
-        step.deployment.deadline !== current.deadline;
-      if (!changed) return;
-      // A removed host has no goals any more (the state machine has stopped waiting for it).
-      const goals = step.goals.filter((g) => hostOf(g.hostId) !== undefined);
-      goalsChanged(await tx.goals.change(current.service, goals));
-      await tx.deployments.update(step.deployment);
-      for (const e of step.events) emit(e.type, { ...e, service: current.service }, id);
+      if (next) await work.tx.deployments.update(next);
     });
-  }
-
-  private readonly timings = new Map<string, Timing>();
-
-  /** Step deadlines follow the release's health check (releases are immutable: cache them). */
-  private async timingOf(tx: Store, service: string, version: number): Promise<Timing> {
-    const key = `${service}:${version}`;
-    let t = this.timings.get(key);
-    if (!t) {
-      // Inside the step's transaction: over PGlite a second connection would wait for this one.
-      const r = await tx.releases.get(service, version);
-      const health = r ? r.config.health : null;
-      const activate = (health?.deadlineMs ?? 10_000) + 15_000;
-      t = {
-        stageTimeoutMs: this.opts.stageTimeoutMs ?? 15 * 60_000,
-        activateTimeoutMs: activate,
-        revertTimeoutMs: activate,
-      };
-      this.timings.set(key, t);
-    }
-    return t;
   }
 }

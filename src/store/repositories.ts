@@ -127,7 +127,8 @@ export interface ReleaseRepository {
 }
 
 export interface DeploymentRepository {
-  add(d: Deployment, imageId: string): Promise<void>;
+  /** Writes a new deployment; answers it as read back, without reading it. */
+  add(d: Deployment, imageId: string): Promise<DeploymentRow>;
   update(d: Deployment): Promise<void>;
   get(id: string): Promise<DeploymentRow | undefined>;
   /** Locks the row for the rest of the transaction, then reads it. */
@@ -139,6 +140,11 @@ export interface DeploymentRepository {
   /** Ids of deployments still running, oldest first. */
   runningIds(): Promise<string[]>;
   runningFor(service: string, environment: string): Promise<string | undefined>;
+  /**
+   * The releases the last deployments of a service to an environment that succeeded put in
+   * place (deployments that only staged left out), newest first, at most `limit`.
+   */
+  succeededReleases(service: string, environment: string, limit: number): Promise<number[]>;
   /** The last deployment of a service to an environment that succeeded. */
   lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined>;
 }

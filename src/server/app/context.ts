@@ -4,6 +4,7 @@ import type { ObjectStore } from '../../image/index.js';
 import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
+import type { DeploymentSteps } from './deployment-step.js';
 import type { GoalBook } from './goal-book.js';
 import type { RecentTickets } from './recent-tickets.js';
 import type { TicketKey } from './ticket-key.js';
@@ -17,6 +18,8 @@ export interface AppContext {
   goals: GoalWatch;
   /** Hosts' goal rows and the releases they name, as the long polls answer them. */
   goalBook: GoalBook;
+  /** Steps deployments: the orchestrator each pass, a new deployment its first. */
+  steps: DeploymentSteps;
   /** Networks whose addresses agents may advertise as peer URLs besides their own. */
   peerNetworks: readonly Cidr[];
   /** Signs agents' peer tickets. */

@@ -35,7 +35,8 @@ export async function createDeployment(
   actor: Identity,
   req: CreateDeploymentRequest,
 ): Promise<DeploymentView> {
-  const id = await ctx.uow.run(actor, async ({ tx, emit }) => {
+  const row = await ctx.uow.run(actor, async (work) => {
+    const { tx, emit } = work;
     const map = await requireServiceMap(tx);
     const spec = map.services[req.service];
     if (!spec) throw new NotFoundError('service', req.service);
@@ -90,7 +91,6 @@ export async function createDeployment(
       previous: new Map(goals.map((g) => [g.hostId, g.activeVersion])),
       rollout: release.config.rollout,
     });
-    await tx.deployments.add(deployment, release.imageId);
     // What was asked and how it is planned; the hosts themselves are in the deployment (at
     // 10,000 hosts they made the event 1 MB, written on the way to the first goal).
     const { hosts, ...plan } = deployment;
@@ -104,10 +104,12 @@ export async function createDeployment(
       },
       deployment.id,
     );
-    return deployment.id;
+    // The first step (stage goals for every host) commits with the deployment; the
+    // orchestrator's next tick takes the one after.
+    const started = await ctx.steps.take(work, deployment, now, now);
+    return tx.deployments.add(started ?? deployment, release.imageId);
   });
-  ctx.kick();
-  return viewOf(ctx, await getDeployment(ctx.store, id));
+  return viewOf(ctx, row);
 }
 
 /**
@@ -253,11 +255,10 @@ async function rollbackTarget(
     }
     return r;
   }
-  const history = (await store.deployments.list({ service: req.service, environment: env }, 200))
-    .map((row) => row.deployment)
-    .filter((d) => d.environment === env && d.state === 'succeeded' && d.kind !== 'stage');
-  const current = history[0]?.release;
-  const previous = history.find((d) => d.release !== current)?.release;
+  // Release numbers only: a deployment's document names every host (1 MB at 10,000).
+  const history = await store.deployments.succeededReleases(req.service, env, 200);
+  const current = history[0];
+  const previous = history.find((v) => v !== current);
   if (current === undefined || previous === undefined) {
     throw new SlipwayError(
       'CONFLICT',

@@ -1,5 +1,6 @@
 /** Deployments: the persisted state machine document, indexed by service, environment, state. */
 import type { Deployment } from '../../core/index.js';
+import { sql } from 'kysely';
 import { likePrefix, type Db } from '../db.js';
 import type { DeploymentRepository } from '../repositories.js';
 import { toDeployment, type DeploymentRow } from '../rows.js';
@@ -10,8 +11,8 @@ const COLUMNS = ['id', 'doc', 'image_id', 'created_at', 'updated_at'] as const;
 export class KyselyDeployments implements DeploymentRepository {
   constructor(private readonly db: Db) {}
 
-  async add(d: Deployment, imageId: string): Promise<void> {
-    await this.db
+  async add(d: Deployment, imageId: string): Promise<DeploymentRow> {
+    const row = await this.db
       .insertInto('deployments')
       .values({
         id: d.id,
@@ -22,7 +23,9 @@ export class KyselyDeployments implements DeploymentRepository {
         image_id: imageId,
         doc: JSON.stringify(d),
       })
-      .execute();
+      .returning(['created_at', 'updated_at'])
+      .executeTakeFirstOrThrow();
+    return { deployment: d, imageId, createdAt: row.created_at, updatedAt: row.updated_at };
   }
 
   async update(d: Deployment): Promise<void> {
@@ -96,6 +99,20 @@ export class KyselyDeployments implements DeploymentRepository {
       .where('state', 'not in', TERMINAL)
       .executeTakeFirst();
     return row?.id;
+  }
+
+  async succeededReleases(service: string, environment: string, limit: number): Promise<number[]> {
+    const rows = await this.db
+      .selectFrom('deployments')
+      .select('release')
+      .where('service', '=', service)
+      .where('environment', '=', environment)
+      .where('state', '=', 'succeeded')
+      .where(sql<boolean>`doc->>'kind' <> 'stage'`)
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => r.release);
   }
 
   async lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined> {
