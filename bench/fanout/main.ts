@@ -75,8 +75,8 @@ async function measureFanout(
   const timeoutMs = o.timeoutS * 1000;
   const url = servers.urls[0]!;
   const loop = watchLoopDelay();
-  const healthz = startProbe(`${url}/healthz`, {}, PROBE_EVERY_MS, timeoutMs);
-  const hosts = startProbe(
+  const healthz = await startProbe(`${url}/healthz`, {}, PROBE_EVERY_MS, timeoutMs);
+  const hosts = await startProbe(
     `${url}/v1/hosts`,
     { authorization: `Bearer ${servers.adminToken}` },
     PROBE_EVERY_MS,

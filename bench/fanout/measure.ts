@@ -77,22 +77,27 @@ export interface ProbeSpec {
 /**
  * Runs {@link probeLoop} on a thread of its own: the simulated agents keep this process's event
  * loop busy (a second behind at 1,000 agents), and a probe on it would time that, not the server.
+ * Resolves once the thread is up: starting one (loading its code) takes half a second of a core,
+ * which must not be taken from the server while the measurement runs.
  */
-export function startProbe(
+export async function startProbe(
   url: string,
   headers: Record<string, string>,
   everyMs: number,
   timeoutMs: number,
-): Probe {
+): Promise<Probe> {
   const spec: ProbeSpec = { url, headers, everyMs, timeoutMs };
   const worker = tsWorker(new URL('./probe-worker.ts', import.meta.url), spec);
-  const result = new Promise<number[]>((resolve, reject) => {
-    worker.once('message', (latencies: number[]) => resolve(latencies));
+  const ended = new Promise<never>((_, reject) => {
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the probe's thread exited with code ${code}`)));
   });
+  const message = <T>() =>
+    Promise.race([new Promise<T>((resolve) => worker.once('message', resolve)), ended]);
+  await message<'ready'>();
   return {
     async stop() {
+      const result = message<number[]>();
       worker.postMessage('stop');
       const latencies = await result;
       await worker.terminate();

@@ -7,3 +7,4 @@ const probe = probeLoop(spec.url, spec.headers, spec.everyMs, spec.timeoutMs);
 parentPort!.once('message', () => {
   void probe.stop().then((latencies) => parentPort!.postMessage(latencies));
 });
+parentPort!.postMessage('ready');

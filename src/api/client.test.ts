@@ -56,3 +56,54 @@ describe('the client, when the server closes the connection under a request', ()
     expect(s.seen).toEqual(['POST /v1/deployments']);
   });
 });
+
+describe('the client, bounding a call', () => {
+  let close: (() => void) | null = null;
+  afterEach(() => close?.());
+
+  /** A server that sends the headers of its answer and then nothing more. */
+  async function stallingServer() {
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"hosts":');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    close = () => server.closeAllConnections();
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  it('gives up on an answer whose body stalls, after its time', async () => {
+    const client = new SlipwayClient({
+      server: await stallingServer(),
+      token: 't',
+      timeoutMs: 300,
+    });
+    const started = performance.now();
+    await expect(client.listHosts()).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it("stops when the caller's signal aborts, and lets go of the signal after each call", async () => {
+    const s = await droppingServer(0);
+    const client = new SlipwayClient({ server: s.url, token: 't' });
+    const caller = new AbortController();
+    let listeners = 0;
+    const add = caller.signal.addEventListener.bind(caller.signal);
+    const remove = caller.signal.removeEventListener.bind(caller.signal);
+    caller.signal.addEventListener = (...a: Parameters<typeof add>) => (listeners++, add(...a));
+    caller.signal.removeEventListener = (...a: Parameters<typeof remove>) => (
+      listeners--,
+      remove(...a)
+    );
+    for (let i = 0; i < 5; i++) await client.getChunk('a'.repeat(64), caller.signal);
+    expect(listeners).toBe(0);
+    s.server.close();
+
+    const url = await stallingServer();
+    const stalled = new SlipwayClient({ server: url, token: 't' });
+    const call = stalled.agentGoal(0, 1_000, caller.signal);
+    setTimeout(() => caller.abort(new Error('the agent stops')), 100);
+    await expect(call).rejects.toThrow();
+    expect(listeners).toBe(0);
+  });
+});
