@@ -356,11 +356,20 @@ describe.each(engines)('store over %s', (_name, open) => {
       expect(h.goalGeneration, h.id).toBe(Number(before.get(h.id)) + 3);
     expect(after.find((h) => h.id === 'h1')?.goalGeneration).toBe(before.get('h1'));
     const gens = new Map(after.map((h) => [h.id, h.goalGeneration]));
-    const read = await store.hosts.generations([...ids, 'no-such-host']);
+    const read = await store.hosts.goalStates([...ids, 'no-such-host']);
     expect(new Map(read.map((g) => [g.id, g.goalGeneration]))).toEqual(
       new Map(ids.map((id) => [id, gens.get(id)])),
     );
-    expect((await store.hosts.generations('all')).length).toBe(after.length);
+    // With each host's goals, by service, as they were read above.
+    for (const h of read)
+      expect(h.goals).toEqual([goals.get(`${h.id} fleet`), goals.get(`${h.id} fleet-other`)]);
+    const all = await store.hosts.goalStates('all');
+    expect(all.length).toBe(after.length);
+    // A host without goals is there too, with none.
+    await store.hosts.add({ id: 'no-goals', name: 'no-goals', region: 'eu', labels: {} });
+    expect(await store.hosts.goalStates(['no-goals'])).toEqual([
+      { id: 'no-goals', goalGeneration: 0, goals: [] },
+    ]);
   });
 
   it('finds the hosts written since a time by the database’s clock, whatever wrote them', async () => {

@@ -114,7 +114,12 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   const uow = new UnitOfWork(store);
   const ticketKey = new TicketKey(store, deps.serverKey);
   const hosts = new LiveHosts(store, log, now);
-  const goals = new GoalWatch(store, (ids) => hosts.readGenerations(ids), log);
+  const goalBook = new GoalBook(store);
+  const goals = new GoalWatch(
+    store,
+    async (ids) => goalBook.learn(await hosts.readGoals(ids)),
+    log,
+  );
   const feed = new EventFeed(store, log);
   const steps = new DeploymentSteps(hosts);
   const orchestrator = new Orchestrator({
@@ -131,7 +136,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     uow,
     hosts,
     goals,
-    goalBook: new GoalBook(store),
+    goalBook,
     steps,
     objects,
     peerNetworks: deps.peerNetworks ?? [],

@@ -8,6 +8,7 @@ import type {
   DeploymentRow,
   EventRow,
   GoalRow,
+  HostGoals,
   HostRow,
   ImageRow,
   NewEvent,
@@ -57,10 +58,11 @@ export interface HostRepository {
   byIds(ids: readonly string[]): Promise<HostRow[]>;
   byName(name: string): Promise<HostRow | undefined>;
   /**
-   * The goal generations of these hosts (of all: `'all'`) that exist: a goal announcement's
-   * reader needs only these, not the rows with their reports.
+   * The goal generations and goal rows of these hosts (of all: `'all'`) that exist, each host's
+   * two read in one statement so that they agree: a goal announcement's reader needs these, not
+   * the rows with their reports.
    */
-  generations(ids: readonly string[] | 'all'): Promise<{ id: string; goalGeneration: number }[]>;
+  goalStates(ids: readonly string[] | 'all'): Promise<HostGoals[]>;
   /** Every host, by region and name. */
   list(): Promise<HostRow[]>;
   /**

@@ -51,6 +51,14 @@ export interface GoalRow {
   activeVersion: number | null;
 }
 
+/** A host's goal generation with its goal rows as of that generation, read together. */
+export interface HostGoals {
+  id: string;
+  goalGeneration: number;
+  /** By service. */
+  goals: GoalRow[];
+}
+
 export interface ServiceMapRow {
   version: number;
   appliedAt: Date;

@@ -45,6 +45,21 @@ describe('the goal book', () => {
     expect(reads.hostsAsked).toBe(2_500);
   });
 
+  it('answers goals learned from an announcement without reading them, never going back', async () => {
+    const { goals, reads, store } = countingStore();
+    const book = new GoalBook(store);
+    goals.set('a', [goal('a', 9)]);
+    book.learn([{ id: 'a', goalGeneration: 4, goals: [goal('a', 2)] }]);
+    expect(await book.goalsOf('a', 4)).toEqual([goal('a', 2)]);
+    expect(reads.goals).toBe(0);
+    // An older read (one that was under way when the newer goals were learned) is ignored.
+    book.learn([{ id: 'a', goalGeneration: 3, goals: [goal('a', 1)] }]);
+    expect(await book.goalsOf('a', 3)).toEqual([goal('a', 2)]);
+    // A generation past what was learned is read from the store.
+    expect(await book.goalsOf('a', 5)).toEqual([goal('a', 9)]);
+    expect(reads.goals).toBe(1);
+  });
+
   it('reads a host again only when its generation moved past the one read', async () => {
     const { goals, reads, store } = countingStore();
     const book = new GoalBook(store);

@@ -5,7 +5,7 @@
  * its generation moves past the one they were read at; releases never change once made.
  */
 import type { GoalRelease } from '../../api/index.js';
-import type { GoalRow, Store } from '../../store/index.js';
+import type { GoalRow, HostGoals, Store } from '../../store/index.js';
 
 /** Hosts whose goals one statement reads. */
 const READ_BATCH = 1_000;
@@ -62,6 +62,18 @@ export class GoalBook {
       this.releases.set(key, r);
     }
     return r;
+  }
+
+  /**
+   * Goals read with their generation (a goal announcement's read): the long polls it wakes
+   * find them here instead of reading them again.
+   */
+  learn(states: readonly HostGoals[]): void {
+    for (const h of states) {
+      const known = this.goals.get(h.id);
+      if (!known || known.generation < h.goalGeneration)
+        this.goals.set(h.id, { generation: h.goalGeneration, rows: h.goals });
+    }
   }
 
   /** A removed host's goals are forgotten. */

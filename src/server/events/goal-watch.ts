@@ -1,7 +1,7 @@
 /**
  * Agents' long polls wait here for their host's goal to change, on any server process. A goal
- * announcement first brings the hosts' new generations into the live host state (one read of
- * the generations of the hosts it names, or of all when it names all), then wakes exactly the
+ * announcement first brings the hosts' new generations and goals into the live host state and
+ * the goal book (one read of the hosts it names, or of all when it names all), then wakes exactly the
  * long polls of the hosts it names, or every one. When announcements may have been missed (the
  * database connection was lost), it acts as if every host's goal changed.
  */
@@ -14,12 +14,12 @@ export class GoalWatch {
   private readonly unwatchMissed: () => void;
 
   /**
-   * `readGenerations` resolves once the hosts' goal generations, as committed before the call,
-   * are what the live host state answers.
+   * `readGoals` resolves once the hosts' goal generations (and goals), as committed before the
+   * call, are what the live host state (and the goal book) answer.
    */
   constructor(
     store: Store,
-    private readonly readGenerations: (hostIds: string[] | 'all') => Promise<void>,
+    private readonly readGoals: (hostIds: string[] | 'all') => Promise<void>,
     private readonly log: (msg: string) => void = () => {},
   ) {
     this.unlisten = store.listen('goals', (payload) => this.announced(payload));
@@ -62,7 +62,7 @@ export class GoalWatch {
       wakeInSlices(woken);
     };
     // Woken either way: a failed read leaves the long poll to look for itself.
-    this.readGenerations(ids)
+    this.readGoals(ids)
       .catch((e: unknown) => this.log(`reading new goals: ${(e as Error).message}`))
       .finally(wake);
   }

@@ -37,11 +37,11 @@ function stampedStore() {
         return Promise.resolve(rows.get(id)?.row);
       },
       byName: () => Promise.resolve(undefined),
-      generations: (ids: readonly string[] | 'all') =>
+      goalStates: (ids: readonly string[] | 'all') =>
         Promise.resolve(
           [...rows.values()]
             .filter((r) => ids === 'all' || ids.includes(r.row.id))
-            .map((r) => ({ id: r.row.id, goalGeneration: r.row.goalGeneration })),
+            .map((r) => ({ id: r.row.id, goalGeneration: r.row.goalGeneration, goals: [] })),
         ),
     },
   } as unknown as Store;
@@ -118,10 +118,10 @@ describe('the host cache, told which hosts changed', () => {
     s.setGeneration('b', 3);
     await cache.refresh();
     expect((await cache.byId('a'))!.goalGeneration).toBe(0);
-    await cache.readGenerations(['a', 'gone']);
+    await cache.readGoals(['a', 'gone']);
     expect((await cache.byId('a'))!.goalGeneration).toBe(7);
     expect((await cache.byId('b'))!.goalGeneration).toBe(0);
-    await cache.readGenerations('all');
+    await cache.readGoals('all');
     expect((await cache.byId('b'))!.goalGeneration).toBe(3);
     expect(s.singles).toEqual([]);
   });
@@ -159,7 +159,7 @@ describe('the host cache, told of a goal change while it reads changes', () => {
     const reading = cache.refresh();
     await new Promise((r) => setImmediate(r));
     s.setGeneration('a', 2);
-    await cache.readGenerations(['a']);
+    await cache.readGoals(['a']);
     expect(cache.peek('a')!.goalGeneration).toBe(2);
     answer();
     await reading;

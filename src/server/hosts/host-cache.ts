@@ -10,7 +10,7 @@
  * {@link FULL_READ_MS} also drops hosts another server removed. A host this server has not read
  * yet (enrolled on another server a moment ago) is read on its own when asked for.
  */
-import type { HostRow, Store } from '../../store/index.js';
+import type { HostGoals, HostRow, Store } from '../../store/index.js';
 
 /** How often the rows written since the last read are read. */
 export const CHANGES_EVERY_MS = 1_000;
@@ -59,19 +59,21 @@ export class HostCache {
   }
 
   /**
-   * Reads the goal generations of these hosts (of all: `'all'`) as committed now, for a goal
-   * change announced by its writer. Only the generations: a goal change does not mark the rows
-   * written (a fleet-wide one would have every server read every row again), and at 10,000
-   * hosts the rows with their reports take a quarter of a second of the embedded database
-   * where the generations take a few milliseconds. A host not cached yet is read when asked for.
+   * Reads the goal generations of these hosts (of all: `'all'`) as committed now, with their
+   * goal rows, for a goal change announced by its writer; answers what it read. Not the rows:
+   * a goal change does not mark them written (a fleet-wide one would have every server read
+   * every row again), and at 10,000 hosts the rows with their reports take a quarter of a
+   * second of the embedded database. A host not cached yet is read when asked for.
    */
-  async readGenerations(ids: readonly string[] | 'all'): Promise<void> {
+  async readGoals(ids: readonly string[] | 'all'): Promise<HostGoals[]> {
     if (this.readAt === null) await this.refresh();
-    for (const g of await this.store.hosts.generations(ids)) {
+    const read = await this.store.hosts.goalStates(ids);
+    for (const g of read) {
       const row = this.rows.get(g.id);
       if (row && row.goalGeneration < g.goalGeneration)
         this.rows.set(g.id, { ...row, goalGeneration: g.goalGeneration });
     }
+    return read;
   }
 
   /**

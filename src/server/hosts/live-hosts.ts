@@ -7,7 +7,7 @@
  * server's, not persistence: the store only sees the batched write.
  */
 import { hostReport, type HostReport } from '../../api/index.js';
-import type { HostRow, Store } from '../../store/index.js';
+import type { HostGoals, HostRow, Store } from '../../store/index.js';
 import { HostCache } from './host-cache.js';
 import { REFRESH_MS, RegionPeers, type RegionAnswer } from './region-peers.js';
 
@@ -67,11 +67,11 @@ export class LiveHosts {
   }
 
   /**
-   * Resolves once these hosts' goal generations as committed before the call are what
-   * {@link byId} and {@link list} return.
+   * Resolves, with what it read, once these hosts' goal generations as committed before the
+   * call are what {@link byId} and {@link list} return.
    */
-  readGenerations(hostIds: string[] | 'all'): Promise<void> {
-    return this.cache.readGenerations(hostIds);
+  readGoals(hostIds: string[] | 'all'): Promise<HostGoals[]> {
+    return this.cache.readGoals(hostIds);
   }
 
   /** Resolves after a read of the hosts' changes that began after this call. */

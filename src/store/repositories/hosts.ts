@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { HostInfo } from '../../core/index.js';
 import { byId, dbNow, inBatches, type Db } from '../db.js';
 import type { HostRepository } from '../repositories.js';
-import { toHost, type HostRow } from '../rows.js';
+import { toHost, type HostGoals, type HostRow } from '../rows.js';
 
 export class KyselyHosts implements HostRepository {
   constructor(private readonly db: Db) {}
@@ -67,15 +67,33 @@ export class KyselyHosts implements HostRepository {
     return rows;
   }
 
-  async generations(
-    ids: readonly string[] | 'all',
-  ): Promise<{ id: string; goalGeneration: number }[]> {
-    const q = this.db.selectFrom('hosts').select(['id', 'goal_generation']);
+  async goalStates(ids: readonly string[] | 'all'): Promise<HostGoals[]> {
+    const q = this.db
+      .selectFrom('hosts as h')
+      .leftJoin('goals as g', 'g.host_id', 'h.id')
+      .select(['h.id', 'h.goal_generation', 'g.service', 'g.stage_version', 'g.active_version'])
+      .orderBy('h.id')
+      .orderBy('g.service');
     const rows = ids === 'all' ? await q.execute() : [];
     if (ids !== 'all')
       for (const part of inBatches(ids))
-        rows.push(...(await q.where(sql<boolean>`id = any(${part}::text[])`).execute()));
-    return rows.map((r) => ({ id: r.id, goalGeneration: Number(r.goal_generation) }));
+        rows.push(...(await q.where(sql<boolean>`h.id = any(${part}::text[])`).execute()));
+    const states: HostGoals[] = [];
+    for (const r of rows) {
+      let last = states.at(-1);
+      if (last?.id !== r.id) {
+        last = { id: r.id, goalGeneration: Number(r.goal_generation), goals: [] };
+        states.push(last);
+      }
+      if (r.service !== null)
+        last.goals.push({
+          hostId: r.id,
+          service: r.service,
+          stageVersion: r.stage_version,
+          activeVersion: r.active_version,
+        });
+    }
+    return states;
   }
 
   async list(): Promise<HostRow[]> {
