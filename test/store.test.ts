@@ -203,6 +203,13 @@ describe.each(engines)('store over %s', (_name, open) => {
     expect(added).toMatchObject({ deployment: d, imageId: 'c'.repeat(64) });
     expect((await store.deployments.get('d1'))?.createdAt).toEqual(added.createdAt);
     expect(await store.deployments.runningIds()).toEqual(['d1']);
+    // The head of the row: when it was written, and whether a cancellation was asked for.
+    const at = await store.deployments.update({ ...d, cancelRequested: true });
+    const head = await store.transaction((tx) => tx.deployments.headForUpdate('d1'));
+    expect(head).toEqual({ updatedAt: at, cancelRequested: true });
+    await store.deployments.update(d);
+    expect((await store.deployments.headForUpdate('d1'))?.cancelRequested).toBe(false);
+    expect(await store.deployments.headForUpdate('nope')).toBeUndefined();
     await expect(
       store.transaction(async (tx) => {
         await tx.deployments.update({ ...d, state: 'failed' });

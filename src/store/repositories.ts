@@ -131,10 +131,16 @@ export interface ReleaseRepository {
 export interface DeploymentRepository {
   /** Writes a new deployment; answers it as read back, without reading it. */
   add(d: Deployment, imageId: string): Promise<DeploymentRow>;
-  update(d: Deployment): Promise<void>;
+  /** Writes the deployment; answers the time it was written at (its `updatedAt`). */
+  update(d: Deployment): Promise<Date>;
   get(id: string): Promise<DeploymentRow | undefined>;
   /** Locks the row for the rest of the transaction, then reads it. */
   getForUpdate(id: string): Promise<DeploymentRow | undefined>;
+  /**
+   * Locks the row for the rest of the transaction and reads only when it was last written and
+   * whether a cancellation was asked for (the one change made by others than the orchestrator).
+   */
+  headForUpdate(id: string): Promise<{ updatedAt: Date; cancelRequested: boolean } | undefined>;
   /** Newest first. */
   list(filter: { service?: string; environment?: string }, limit: number): Promise<DeploymentRow[]>;
   /** Ids that start with `prefix`, in id order, at most `limit`. */

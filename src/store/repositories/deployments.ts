@@ -28,12 +28,26 @@ export class KyselyDeployments implements DeploymentRepository {
     return { deployment: d, imageId, createdAt: row.created_at, updatedAt: row.updated_at };
   }
 
-  async update(d: Deployment): Promise<void> {
+  async update(d: Deployment): Promise<Date> {
+    const at = new Date();
     await this.db
       .updateTable('deployments')
-      .set({ state: d.state, doc: JSON.stringify(d), updated_at: new Date() })
+      .set({ state: d.state, doc: JSON.stringify(d), updated_at: at })
       .where('id', '=', d.id)
       .execute();
+    return at;
+  }
+
+  async headForUpdate(
+    id: string,
+  ): Promise<{ updatedAt: Date; cancelRequested: boolean } | undefined> {
+    const row = await this.db
+      .selectFrom('deployments')
+      .select(['updated_at', sql<boolean>`(doc->>'cancelRequested')::boolean`.as('cancel')])
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
+    return row && { updatedAt: row.updated_at, cancelRequested: row.cancel === true };
   }
 
   async get(id: string): Promise<DeploymentRow | undefined> {
