@@ -1,7 +1,7 @@
 /**
  * One simulated agent: the real agent's protocol, through the agent's own client, without the
- * processes. It enrolls, long-polls its goal, and reports every few seconds and at once after a
- * new goal, claiming each release it is told to stage as staged and the one to run as healthy,
+ * processes. It enrolls, long-polls its goal, and reports every few seconds and after a new
+ * goal (within the window the answer gives), claiming each release it is told to stage as staged and the one to run as healthy,
  * so that a deployment moves on as with real agents.
  */
 import { SlipwayClient, type AgentGoal, type ServiceReport } from '../../src/api/index.js';
@@ -89,7 +89,14 @@ export class SimAgent {
             if (!this.firstSeen.has(key)) this.firstSeen.set(key, now);
           }
         }
-        void this.report(signal);
+        // As the agent's reporter: at once, or at a random moment within the window the
+        // server gave.
+        if (goal.reportWithinMs <= 0) void this.report(signal);
+        else
+          setTimeout(
+            () => void this.report(signal),
+            Math.floor(Math.random() * goal.reportWithinMs),
+          ).unref();
       } catch (e) {
         if (signal.aborted) return;
         this.goalErrors++;

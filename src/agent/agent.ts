@@ -99,7 +99,7 @@ export class Agent {
           onPeering: (peering) => (this.traffic.peering = peering),
           onGoal: (goal) => {
             this.apply(goal);
-            void this.reporter.send();
+            this.reporter.afterGoal(goal.reportWithinMs);
           },
           onReconnect: () => this.reporter.resume(),
           log: this.log,

@@ -36,4 +36,47 @@ describe('the reporter', () => {
     expect(calls).toBe(2);
     reporter.stop();
   });
+
+  it('reports after a goal at once, or within the window the server gave, state changes with it', async () => {
+    vi.useFakeTimers();
+    const sent: number[] = [];
+    const enrollment = {
+      enrolled: true,
+      client: {
+        agentReport: () => {
+          sent.push(Date.now());
+          return Promise.resolve();
+        },
+      },
+    } as unknown as Enrollment;
+    const reporter = new Reporter({
+      enrollment,
+      services: () => [],
+      traffic: () => ({ bytesReceived: {}, bytesServed: 0 }),
+      peerUrl: () => null,
+      relay: false,
+      signal: new AbortController().signal,
+      random: () => 0.5,
+    });
+    const start = Date.now();
+    reporter.afterGoal(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sent).toEqual([start]);
+
+    // A window of 2 s: the report goes at the moment picked in it (half-way), and a state
+    // change meanwhile (a fetch starting) waits for it instead of going 100 ms later.
+    sent.length = 0;
+    reporter.afterGoal(2_000);
+    await vi.advanceTimersByTimeAsync(50);
+    reporter.changed('state');
+    await vi.advanceTimersByTimeAsync(900);
+    expect(sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(sent).toEqual([start + 1_000]);
+    // After the moment, state changes go as before.
+    reporter.changed('state');
+    await vi.advanceTimersByTimeAsync(150);
+    expect(sent).toHaveLength(2);
+    reporter.stop();
+  });
 });

@@ -37,6 +37,8 @@ export class Reporter {
   private readonly backoff: Backoff;
   /** No report is sent before this time (after failures). */
   private quietUntil = 0;
+  /** No state change is reported before this time: the moment picked in a goal's window. */
+  private holdUntil = 0;
 
   constructor(private readonly from: ReportSources) {
     this.backoff = new Backoff(REPORT_RETRY, from.random);
@@ -58,9 +60,29 @@ export class Reporter {
    * fetching at once would otherwise send ten a second per host.
    */
   changed(what: 'state' | 'progress' = 'state'): void {
-    const delay = what === 'state' ? STATE_REPORT_MS : PROGRESS_REPORT_MS;
+    const delay = Math.max(
+      what === 'state' ? STATE_REPORT_MS : PROGRESS_REPORT_MS,
+      this.holdUntil - Date.now(),
+    );
+    this.sendIn(delay, what === 'progress');
+  }
+
+  /**
+   * A new goal arrived: reports now, or at a random moment within `withinMs` when the server
+   * asks for it (it sent the goal to many agents at once); state changes meanwhile go with
+   * that report.
+   */
+  afterGoal(withinMs: number): void {
+    if (withinMs <= 0) return void this.send();
+    const delay = Math.floor((this.from.random ?? Math.random)() * withinMs);
+    this.holdUntil = Date.now() + delay;
+    this.sendIn(delay, false);
+  }
+
+  /** Sends in `delay` ms, unless a send is due sooner (or any is due, for progress alone). */
+  private sendIn(delay: number, progressOnly: boolean): void {
     if (this.soon) {
-      if (what === 'progress' || this.soonAt <= Date.now() + delay) return;
+      if (progressOnly || this.soonAt <= Date.now() + delay) return;
       clearTimeout(this.soon);
     }
     this.soonAt = Date.now() + delay;

@@ -142,6 +142,11 @@ export const agentGoal = z.object({
   generation: z.number().int().min(0),
   services: z.array(goalService),
   peering: peering.nullable().default(null),
+  /**
+   * Report this goal's effect at a random moment within this many ms rather than at once: the
+   * server sent it to many agents together, and their reports at once would crowd it out.
+   */
+  reportWithinMs: z.number().int().min(0).max(60_000).default(0),
 });
 export type AgentGoal = z.infer<typeof agentGoal>;
 export type GoalService = z.infer<typeof goalService>;

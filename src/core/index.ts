@@ -15,3 +15,4 @@ export * from './cidr.js';
 export * from './peer-url.js';
 export * from './backoff.js';
 export * from './problem-log.js';
+export * from './report-spread.js';

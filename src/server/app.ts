@@ -38,6 +38,7 @@ import {
 import { addRoute } from './http/route.js';
 import { Orchestrator } from './orchestrator.js';
 import { DeploymentSteps } from './app/deployment-step.js';
+import { ReportSpread } from './app/report-spread.js';
 
 /**
  * Connections the kernel may queue for the server to accept (Node's default is 511; Linux caps it
@@ -62,6 +63,8 @@ export interface ServerDeps {
   log?: (msg: string) => void;
   /** Orchestrator tick; tests shorten it. */
   tickMs?: number;
+  /** Reports a second the server spreads agents' reports after a goal change to (tests lower it). */
+  reportsPerSecond?: number;
   /**
    * How often this server's orchestrator, standing by while another server on the database
    * leads, tries to take the lead (default 2 s); tests shorten it.
@@ -142,6 +145,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     peerNetworks: deps.peerNetworks ?? [],
     ticketKey,
     tickets: new RecentTickets(),
+    reportSpread: new ReportSpread(deps.reportsPerSecond),
     now,
     log,
     kick: () => orchestrator.kick(),

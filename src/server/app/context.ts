@@ -7,6 +7,7 @@ import type { LiveHosts } from '../hosts/live-hosts.js';
 import type { DeploymentSteps } from './deployment-step.js';
 import type { GoalBook } from './goal-book.js';
 import type { RecentTickets } from './recent-tickets.js';
+import type { ReportSpread } from './report-spread.js';
 import type { TicketKey } from './ticket-key.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -26,6 +27,8 @@ export interface AppContext {
   ticketKey: TicketKey;
   /** Tickets signed lately, handed out again while young. */
   tickets: RecentTickets;
+  /** The window each goal answer gives its agent to report in. */
+  reportSpread: ReportSpread;
   /** The origin's chunk store. */
   objects: ObjectStore;
   now: () => number;

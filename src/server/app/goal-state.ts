@@ -24,5 +24,6 @@ export async function goalOfHost(ctx: AppContext, host: HostRow): Promise<AgentG
     generation: host.goalGeneration,
     services,
     peering: await peeringOf(ctx, host),
+    reportWithinMs: ctx.reportSpread.answer(),
   };
 }
