@@ -68,7 +68,7 @@ export class Orchestrator {
   private lastLeadError = '';
   private unsubscribeLost: (() => void) | null = null;
   /** Running deployments as this orchestrator last wrote them, with when (see `step`). */
-  private readonly written = new Map<string, { deployment: Deployment; at: number }>();
+  private readonly written = new Map<string, Written>();
   private readonly now: () => number;
   private readonly lead: Leadership;
   private readonly log: (msg: string) => void;
@@ -202,32 +202,42 @@ export class Orchestrator {
    * document of every host (1 MB at 10,000, read and checked twice a second while it runs).
    */
   private async step(id: string): Promise<void> {
-    await this.opts.uow.run(ORCHESTRATOR, async (work) => {
-      const current = await this.read(work.tx, id);
-      if (!current || isTerminal(current.state)) return void this.written.delete(id);
-      const next = await this.opts.steps.take(work, current, this.now(), this.deadlinesNotBefore);
-      if (!next) return;
-      const at = await work.tx.deployments.update(next);
-      // Kept before the commit: if it fails, the row's time is not this one and it is read.
-      if (isTerminal(next.state)) this.written.delete(id);
-      else this.written.set(id, { deployment: next, at: at.getTime() });
+    // Forgotten until the step commits: a step that fails leaves the row to be read again.
+    const kept = this.written.get(id);
+    this.written.delete(id);
+    const now = await this.opts.uow.run(ORCHESTRATOR, async (work) => {
+      const current = await this.read(work.tx, id, kept);
+      if (!current || isTerminal(current.deployment.state)) return null;
+      const d = current.deployment;
+      const next = await this.opts.steps.take(work, d, this.now(), this.deadlinesNotBefore);
+      if (!next) return current;
+      return { deployment: next, at: (await work.tx.deployments.update(next)).getTime() };
     });
+    if (now && !isTerminal(now.deployment.state)) this.written.set(id, now);
   }
 
-  /** The deployment, locked for the step: as last written here when nobody else wrote it since. */
-  private async read(tx: Store, id: string): Promise<Deployment | undefined> {
-    const kept = this.written.get(id);
+  /**
+   * The deployment, locked for the step, with when its row was written: as last written here
+   * when nobody else wrote it since.
+   */
+  private async read(tx: Store, id: string, kept: Written | undefined): Promise<Written | null> {
     if (kept) {
       const head = await tx.deployments.headForUpdate(id);
-      if (!head) return undefined;
+      if (!head) return null;
       if (head.updatedAt.getTime() === kept.at) {
         // A cancellation written within the same millisecond as the last step still counts.
         const d = kept.deployment;
-        return head.cancelRequested === d.cancelRequested
-          ? d
-          : { ...d, cancelRequested: head.cancelRequested };
+        if (head.cancelRequested === d.cancelRequested) return kept;
+        return { deployment: { ...d, cancelRequested: head.cancelRequested }, at: kept.at };
       }
     }
-    return (await tx.deployments.getForUpdate(id))?.deployment;
+    const row = await tx.deployments.getForUpdate(id);
+    return row ? { deployment: row.deployment, at: row.updatedAt.getTime() } : null;
   }
+}
+
+/** A deployment as its row holds it, and when the row was written (ms). */
+interface Written {
+  deployment: Deployment;
+  at: number;
 }
