@@ -183,7 +183,12 @@ describe('an agent killed or stopped, and started again', () => {
     await load.stop();
     expect(load.failures).toEqual([]);
     expect(await cluster.agentLog('a1')).toContain(`took over the running process ${pid}`);
-    expect(await reported(cluster)).toMatchObject({ version: 1, pid, state: 'healthy' });
+    // The agent logs the health check's result, and reports it a moment later (100 ms).
+    const after = await until('the restarted agent to report v1 healthy', async () => {
+      const a = await reported(cluster);
+      return a?.state === 'healthy' ? a : undefined;
+    });
+    expect(after).toMatchObject({ version: 1, pid, state: 'healthy' });
 
     // A host taken out of service: its agent stopped, what it left running is stopped on purpose.
     await cluster.fleet.stopAgent('a1');
