@@ -2,6 +2,20 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Enrollment } from './enrollment.js';
 import { REPORT_RETRY, Reporter } from './reporter.js';
 
+/** A reporter whose reports go to `agentReport`; its random picks are always half-way. */
+function reporterOver(agentReport: () => Promise<unknown>): Reporter {
+  const enrollment = { enrolled: true, client: { agentReport } } as unknown as Enrollment;
+  return new Reporter({
+    enrollment,
+    services: () => [],
+    traffic: () => ({ bytesReceived: {}, bytesServed: 0 }),
+    peerUrl: () => null,
+    relay: false,
+    signal: new AbortController().signal,
+    random: () => 0.5,
+  });
+}
+
 describe('the reporter', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -10,21 +24,9 @@ describe('the reporter', () => {
   it('sends a state the server did not take again after the wait, not with the next heartbeat', async () => {
     vi.useFakeTimers();
     let calls = 0;
-    const enrollment = {
-      enrolled: true,
-      client: {
-        agentReport: () => (++calls === 1 ? Promise.reject(new Error('down')) : Promise.resolve()),
-      },
-    } as unknown as Enrollment;
-    const reporter = new Reporter({
-      enrollment,
-      services: () => [],
-      traffic: () => ({ bytesReceived: {}, bytesServed: 0 }),
-      peerUrl: () => null,
-      relay: false,
-      signal: new AbortController().signal,
-      random: () => 0.5,
-    });
+    const reporter = reporterOver(() =>
+      ++calls === 1 ? Promise.reject(new Error('down')) : Promise.resolve(),
+    );
     reporter.start(60_000);
     reporter.changed('state');
     await vi.advanceTimersByTimeAsync(200);
@@ -40,23 +42,9 @@ describe('the reporter', () => {
   it('reports after a goal at once, or within the window the server gave, state changes with it', async () => {
     vi.useFakeTimers();
     const sent: number[] = [];
-    const enrollment = {
-      enrolled: true,
-      client: {
-        agentReport: () => {
-          sent.push(Date.now());
-          return Promise.resolve();
-        },
-      },
-    } as unknown as Enrollment;
-    const reporter = new Reporter({
-      enrollment,
-      services: () => [],
-      traffic: () => ({ bytesReceived: {}, bytesServed: 0 }),
-      peerUrl: () => null,
-      relay: false,
-      signal: new AbortController().signal,
-      random: () => 0.5,
+    const reporter = reporterOver(() => {
+      sent.push(Date.now());
+      return Promise.resolve();
     });
     const start = Date.now();
     reporter.afterGoal(0);

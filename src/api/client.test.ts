@@ -83,27 +83,14 @@ describe('the client, bounding a call', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
-  it("stops when the caller's signal aborts, and lets go of the signal after each call", async () => {
-    const s = await droppingServer(0);
-    const client = new SlipwayClient({ server: s.url, token: 't' });
+  it("stops when the caller's signal aborts, well before the call's own time", async () => {
+    const stalled = new SlipwayClient({ server: await stallingServer(), token: 't' });
     const caller = new AbortController();
-    let listeners = 0;
-    const add = caller.signal.addEventListener.bind(caller.signal);
-    const remove = caller.signal.removeEventListener.bind(caller.signal);
-    caller.signal.addEventListener = (...a: Parameters<typeof add>) => (listeners++, add(...a));
-    caller.signal.removeEventListener = (...a: Parameters<typeof remove>) => (
-      listeners--,
-      remove(...a)
-    );
-    for (let i = 0; i < 5; i++) await client.getChunk('a'.repeat(64), caller.signal);
-    expect(listeners).toBe(0);
-    s.server.close();
-
-    const url = await stallingServer();
-    const stalled = new SlipwayClient({ server: url, token: 't' });
+    const started = performance.now();
+    // A long poll of 1 s may take 16 s in all before the client gives up on its own.
     const call = stalled.agentGoal(0, 1_000, caller.signal);
     setTimeout(() => caller.abort(new Error('the agent stops')), 100);
     await expect(call).rejects.toThrow();
-    expect(listeners).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

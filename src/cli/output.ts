@@ -92,3 +92,11 @@ export function formatBytes(n: number): string {
 export function shortId(id: string): string {
   return id.slice(0, 12);
 }
+
+/**
+ * Sorts rows by region, in place, keeping the order within each (the API pages by host name,
+ * tables group by region).
+ */
+export function byRegion<T extends { region: string }>(rows: T[]): T[] {
+  return rows.sort((a, b) => (a.region === b.region ? 0 : a.region < b.region ? -1 : 1));
+}

@@ -170,7 +170,7 @@ class StepBuilder {
     h.detail = detail;
     if (this.inRun.has(h.hostId)) this.endRun();
     this.inRun.add(h.hostId);
-    const key = `${state}\n${detail ?? ''}\n${detail === null}`;
+    const key = JSON.stringify([state, detail]);
     const open = this.run.get(key);
     const host = { hostId: h.hostId, hostName: h.hostName };
     if (open) return void open.hosts.push(host);

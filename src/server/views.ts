@@ -57,7 +57,7 @@ export function releaseView(r: ReleaseRow): api.Release {
 
 export function deploymentView(
   row: DeploymentRow,
-  hosts: ReadonlyMap<string, HostRow>,
+  hostOf: (id: string) => HostRow | undefined,
 ): api.DeploymentView {
   const d = row.deployment;
   return {
@@ -75,7 +75,7 @@ export function deploymentView(
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     hosts: d.hosts.map((h) => {
-      const host = hosts.get(h.hostId);
+      const host = hostOf(h.hostId);
       const fetching = host
         ? reportOf(host).services.find((s) => s.service === d.service)?.fetching
         : undefined;

@@ -8,7 +8,7 @@ import { SlipwayError } from '../../core/index.js';
 import type { DeploymentView, SlipwayClient } from '../../api/index.js';
 import type { CliContext } from '../context.js';
 import { deploymentsTable } from '../deployment-table.js';
-import { table } from '../output.js';
+import { byRegion, table } from '../output.js';
 import { describeDeployment, watchDeployment } from '../watch.js';
 
 /** How many deployments `slipway status` shows. */
@@ -93,8 +93,7 @@ export function register(program: Command, ctx: CliContext): void {
           c.status({ service: o.service, region: o.region }),
           c.listDeployments({ service: o.service }, RECENT),
         ]);
-        // By region, then host, as before; the API pages by host name.
-        rows.sort((a, b) => (a.region === b.region ? 0 : a.region < b.region ? -1 : 1));
+        byRegion(rows);
         if (o.json) return ctx.out.json({ status: rows, deployments: recent });
         ctx.out.line(statusTable(rows));
         if (recent.length > 0) {

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Host } from '../../api/index.js';
 import type { CliContext } from '../context.js';
-import { formatBytes, table } from '../output.js';
+import { byRegion, formatBytes, table } from '../output.js';
 
 /** Adds `hosts` and its verbs. */
 export function register(program: Command, ctx: CliContext): void {
@@ -15,10 +15,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('registered hosts (with a verb: remove one, name a relay)')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const all = await ctx.client(cmd).listHosts();
-      // By region, then name, as the table groups them; the API pages by name.
-      all.sort((a, b) => (a.region === b.region ? 0 : a.region < b.region ? -1 : 1));
-      ctx.out.result(all, o.json, hostsTable);
+      ctx.out.result(byRegion(await ctx.client(cmd).listHosts()), o.json, hostsTable);
     });
 
   hosts

@@ -19,7 +19,7 @@ import {
   requestCancel,
 } from '../../core/index.js';
 import type { CreateDeploymentRequest, DeploymentView } from '../../api/index.js';
-import type { DeploymentRow, HostRow, ReleaseRow, Store } from '../../store/index.js';
+import type { DeploymentRow, ReleaseRow, Store } from '../../store/index.js';
 import type { Identity } from '../authz/identity.js';
 import { deploymentView, isOnline } from '../views.js';
 import type { AppContext } from './context.js';
@@ -177,16 +177,15 @@ export async function listDeployments(
   filter: { service?: string; environment?: string },
   limit: number,
 ): Promise<DeploymentView[]> {
-  const hosts = await hostsById(ctx);
-  return (await ctx.store.deployments.list(filter, limit)).map((r) => deploymentView(r, hosts));
+  const rows = await ctx.store.deployments.list(filter, limit);
+  await ctx.hosts.ready();
+  return rows.map((r) => deploymentView(r, (id) => ctx.hosts.peek(id)));
 }
 
+/** A deployment's view: its hosts looked up in memory one by one, not the fleet listed per view. */
 export async function viewOf(ctx: AppContext, row: DeploymentRow): Promise<DeploymentView> {
-  return deploymentView(row, await hostsById(ctx));
-}
-
-async function hostsById(ctx: AppContext): Promise<Map<string, HostRow>> {
-  return new Map((await ctx.hosts.list()).map((h) => [h.id, h]));
+  await ctx.hosts.ready();
+  return deploymentView(row, (id) => ctx.hosts.peek(id));
 }
 
 /** A service runs `after:` its dependencies: each must have a release deployed in the environment. */

@@ -1,8 +1,8 @@
 /**
  * Agents' long polls wait here for their host's goal to change, on any server process. A goal
  * announcement first brings the hosts' new generations and goals into the live host state and
- * the goal book (one read of the hosts it names, or of all when it names all), then wakes exactly the
- * long polls of the hosts it names, or every one. When announcements may have been missed (the
+ * the goal book (one read of the hosts it names, or of all when it names all), then wakes
+ * exactly the long polls of the hosts it names, or every one. When announcements may have been missed (the
  * database connection was lost), it acts as if every host's goal changed.
  */
 import type { Store } from '../../store/index.js';

@@ -66,7 +66,7 @@ export class HostCache {
    * second of the embedded database. A host not cached yet is read when asked for.
    */
   async readGoals(ids: readonly string[] | 'all'): Promise<HostGoals[]> {
-    if (this.readAt === null) await this.refresh();
+    await this.ready();
     const read = await this.store.hosts.goalStates(ids);
     for (const g of read) {
       const row = this.rows.get(g.id);
@@ -95,14 +95,19 @@ export class HostCache {
     return this.next;
   }
 
+  /** Resolves once the first read is done (at once after it). */
+  async ready(): Promise<void> {
+    if (this.readAt === null) await this.refresh();
+  }
+
   /** Every host, in no particular order (the first call waits for the first read). */
   async all(): Promise<HostRow[]> {
-    if (this.readAt === null) await this.refresh();
+    await this.ready();
     return [...this.rows.values()];
   }
 
   async byId(id: string): Promise<HostRow | undefined> {
-    if (this.readAt === null) await this.refresh();
+    await this.ready();
     const row = this.rows.get(id);
     if (row) return row;
     const began = ++this.ticks;
@@ -110,7 +115,7 @@ export class HostCache {
   }
 
   async byName(name: string): Promise<HostRow | undefined> {
-    if (this.readAt === null) await this.refresh();
+    await this.ready();
     const id = this.names.get(name);
     const row = id && this.rows.get(id);
     if (row) return row;
@@ -130,7 +135,7 @@ export class HostCache {
 
   /** Every cached host's name, sorted; kept until a name comes or goes. */
   async sortedNames(): Promise<readonly string[]> {
-    if (this.readAt === null) await this.refresh();
+    await this.ready();
     this.sorted ??= [...this.names.keys()].sort();
     return this.sorted;
   }

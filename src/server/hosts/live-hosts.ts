@@ -196,6 +196,11 @@ export class LiveHosts {
     return { hosts, next };
   }
 
+  /** Resolves once the hosts were read from the store the first time. */
+  ready(): Promise<void> {
+    return this.cache.ready();
+  }
+
   /** The host as kept in memory, if it is (no read of the store). */
   peek(id: string): LiveHostRow | undefined {
     const h = this.cache.peek(id);

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { HostInfo } from '../../core/index.js';
 import { byId, dbNow, inBatches, type Db } from '../db.js';
 import type { HostRepository } from '../repositories.js';
-import { toHost, type HostGoals, type HostRow } from '../rows.js';
+import { toGoal, toHost, type HostGoals, type HostRow } from '../rows.js';
 
 export class KyselyHosts implements HostRepository {
   constructor(private readonly db: Db) {}
@@ -85,13 +85,7 @@ export class KyselyHosts implements HostRepository {
         last = { id: r.id, goalGeneration: Number(r.goal_generation), goals: [] };
         states.push(last);
       }
-      if (r.service !== null)
-        last.goals.push({
-          hostId: r.id,
-          service: r.service,
-          stageVersion: r.stage_version,
-          activeVersion: r.active_version,
-        });
+      if (r.service !== null) last.goals.push(toGoal({ ...r, host_id: r.id, service: r.service }));
     }
     return states;
   }
