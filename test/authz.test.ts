@@ -1,60 +1,95 @@
 /**
- * Who may call what: every route of the API table with the admin token, an agent's credential,
- * the join token and no token. A new route fails here until its row says who may call it. And an
- * agent downloads only the images its goal names (a relay: its region's).
+ * Who may call what: every route of the API table × every kind of caller — a user token of each
+ * role (a deployer both inside and outside the scope of what the route acts on), an agent's
+ * credential, the join token, no token. A new route fails here until its row says who may call
+ * it. And an agent downloads only the images its goal names (a relay: its region's).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routes, SlipwayClient, type Auth, type RouteName } from '../src/api/index.js';
+import {
+  routes,
+  SlipwayClient,
+  type Auth,
+  type RouteName,
+  type TargetOf,
+} from '../src/api/index.js';
 import { buildImage } from '../src/cli/index.js';
+import type { Role } from '../src/core/index.js';
 import { manifestChunks, parseManifest } from '../src/image/index.js';
 import type { Store } from '../src/store/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { until } from './helpers/until.js';
 
-/** Who may call each route. Adding a route means deciding its row here. */
-const EXPECTED: Record<RouteName, Auth> = {
-  health: 'none',
-  enroll: 'join',
-  agentGoal: 'agent',
-  agentReport: 'agent',
-  listHosts: 'reader',
-  removeHost: 'admin',
-  setHostRelay: 'admin',
-  getServiceMap: 'reader',
-  applyServiceMap: 'admin',
-  missingChunks: 'admin',
-  collectGarbage: 'admin',
-  putChunk: 'admin',
-  getChunk: 'fetch',
-  createImage: 'admin',
-  listImages: 'reader',
-  getImage: 'reader',
-  getManifest: 'fetch',
-  tagImage: 'admin',
-  listReleases: 'reader',
-  createDeployment: 'admin',
-  listDeployments: 'reader',
-  getDeployment: 'reader',
-  cancelDeployment: 'admin',
-  deploymentEvents: 'reader',
-  events: 'reader',
-  status: 'reader',
+/** What each route needs, and what a scoped one is checked on. Adding a route means deciding its row here. */
+const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
+  health: { auth: 'none' },
+  enroll: { auth: 'join' },
+  agentGoal: { auth: 'agent' },
+  agentReport: { auth: 'agent' },
+  listHosts: { auth: 'read' },
+  removeHost: { auth: 'operate' },
+  setHostRelay: { auth: 'operate' },
+  getServiceMap: { auth: 'read' },
+  applyServiceMap: { auth: 'admin' },
+  missingChunks: { auth: 'build' },
+  collectGarbage: { auth: 'admin' },
+  putChunk: { auth: 'build' },
+  getChunk: { auth: 'fetch' },
+  createImage: { auth: 'build', target: 'new-image' },
+  listImages: { auth: 'read' },
+  getImage: { auth: 'read' },
+  getManifest: { auth: 'fetch' },
+  tagImage: { auth: 'build', target: 'image' },
+  listReleases: { auth: 'read' },
+  createDeployment: { auth: 'deploy', target: 'new-deployment' },
+  listDeployments: { auth: 'read' },
+  getDeployment: { auth: 'read' },
+  cancelDeployment: { auth: 'deploy', target: 'deployment' },
+  deploymentEvents: { auth: 'read' },
+  events: { auth: 'read' },
+  status: { auth: 'read' },
+  whoami: { auth: 'read' },
+  listUsers: { auth: 'admin' },
+  createUser: { auth: 'admin' },
+  removeUser: { auth: 'admin' },
+  listTokens: { auth: 'admin' },
+  createToken: { auth: 'admin' },
+  revokeToken: { auth: 'admin' },
 };
 
-type Who = 'admin' | 'agent' | 'join' | 'none';
+/**
+ * Callers: a token of each role everywhere; `deployer-in` a deployer of env-a/svc-a (what the
+ * scoped routes below act on), `deployer-out` a deployer of env-b/svc-b.
+ */
+const USERS = ['admin', 'viewer', 'deployer-in', 'deployer-out', 'approver', 'operator'] as const;
+type Who = (typeof USERS)[number] | 'agent' | 'join' | 'none';
+const WHO: Who[] = [...USERS, 'agent', 'join', 'none'];
+const GRANTS: Record<Exclude<(typeof USERS)[number], 'admin'>, [Role, string?, string?]> = {
+  viewer: ['viewer'],
+  'deployer-in': ['deployer', 'env-a', 'svc-a'],
+  'deployer-out': ['deployer', 'env-b', 'svc-b'],
+  approver: ['approver'],
+  operator: ['operator'],
+};
 
-/** Which callers a permission lets through the route's check (`fetch`: agents per image, below). */
+const everyUser: Who[] = [...USERS];
+/** Which callers a permission lets through, on some scope (`fetch`: agents per image, below). */
 const ADMITS: Record<Auth, Who[]> = {
-  none: ['admin', 'agent', 'join', 'none'],
-  admin: ['admin'],
-  reader: ['admin'],
-  fetch: ['admin'],
-  agent: ['agent'],
+  none: WHO,
   join: ['join'],
+  agent: ['agent'],
+  read: everyUser,
+  fetch: everyUser,
+  build: ['admin', 'deployer-in', 'deployer-out'],
+  deploy: ['admin', 'deployer-in', 'deployer-out'],
+  approve: ['admin', 'approver'],
+  operate: ['admin', 'operator'],
+  admin: ['admin'],
 };
+/** Callers refused by a route with a target, which is env-a/svc-a's. */
+const OUT_OF_SCOPE: Who[] = ['deployer-out'];
 
 const SPEC = {
   run: { argv: ['node', 'server.js'] },
@@ -72,27 +107,92 @@ describe('authorization', () => {
   let store: Store;
   let s: InProcessServer;
   let url: string;
-  const tokens: Record<Who, string | null> = { admin: null, agent: null, join: null, none: null };
+  const tokens = {} as Record<Who, string | null>;
   let admin: SlipwayClient;
   let joiner: SlipwayClient;
+  /** Real things of env-a/svc-a for the scoped routes to act on. */
+  let imageId: string;
+  let deploymentId: string;
 
   beforeAll(async () => {
     s = await startInProcessServer();
     ({ dir, store, url, admin, joiner } = s);
     tokens.admin = s.adminToken;
     tokens.join = s.joinToken;
+    tokens.none = null;
     tokens.agent = (await joiner.enroll({ name: 'matrix', region: 'rm', labels: {} })).token;
+    await admin.applyServiceMap({
+      services: { 'svc-a': { run: 'node server.js' }, 'svc-b': { run: 'node server.js' } },
+      // Hosts no test host has: a deployment let through is then refused for want of hosts.
+      environments: {
+        'env-a': { hosts: { labels: { tier: 'a' } } },
+        'env-b': { hosts: { labels: { tier: 'b' } } },
+      },
+    });
+    for (const [who, [role, environment, service]] of Object.entries(GRANTS)) {
+      const user = `user-${who}`;
+      await admin.createUser({ name: user });
+      tokens[who as Who] = (await admin.createToken({ user, role, environment, service })).token;
+    }
+    const tree = join(dir, 'tree-matrix');
+    await mkdir(tree, { recursive: true });
+    await writeFile(join(tree, 'server.js'), 'matrix');
+    imageId = (await buildImage(admin, tree, 'svc-a', [], () => {})).imageId;
+    const release = await store.releases.add({
+      service: 'svc-a',
+      imageId,
+      environment: 'env-a',
+      config: { ...SPEC, name: 'svc-a' },
+    });
+    deploymentId = randomUUID();
+    await store.deployments.add(
+      {
+        id: deploymentId,
+        service: 'svc-a',
+        environment: 'env-a',
+        kind: 'deploy',
+        release: release.version,
+        state: 'succeeded',
+        currentBatch: 0,
+        batchCount: 0,
+        failureThreshold: 0,
+        hosts: [],
+        deadline: null,
+        reason: null,
+        cancelRequested: false,
+      },
+      imageId,
+    );
   });
   afterAll(() => s.stop());
+
+  /** Path parameters: the real env-a/svc-a image and deployment where a route acts on one. */
+  function pathOf(name: RouteName): string {
+    const id: Partial<Record<RouteName, string>> = {
+      getImage: imageId,
+      getManifest: imageId,
+      tagImage: imageId,
+      getDeployment: deploymentId,
+      cancelDeployment: deploymentId,
+      deploymentEvents: deploymentId,
+    };
+    return routes[name].path
+      .replace(':digest', '0'.repeat(64))
+      .replace(':name', 'no-such-name')
+      .replace(':id', id[name] ?? 'no-such-id')
+      .replace(':service', 'no-such-service');
+  }
+
+  /** Bodies that pass validation as far as what the route acts on (env-a/svc-a). */
+  const BODY: Partial<Record<RouteName, object>> = {
+    createDeployment: { service: 'svc-a', environment: 'env-a', image: 'no-such-image' },
+    createImage: { service: 'svc-a', manifest: {} },
+    tagImage: { tag: 'matrix' },
+  };
 
   /** The status of calling `name` as `who`, with placeholder parameters and an empty body. */
   async function statusOf(name: RouteName, who: Who): Promise<number> {
     const route = routes[name];
-    const path = route.path
-      .replace(':digest', '0'.repeat(64))
-      .replace(':name', 'no-such-host')
-      .replace(':id', 'no-such-id')
-      .replace(':service', 'no-such-service');
     const headers: Record<string, string> = {};
     const token = tokens[who];
     if (token) headers.authorization = `Bearer ${token}`;
@@ -100,7 +200,7 @@ describe('authorization', () => {
     if (route.method !== 'GET' && route.method !== 'DELETE') {
       const raw = 'contentType' in route && route.contentType === 'application/octet-stream';
       headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
-      body = raw ? Buffer.from('x') : '{}';
+      body = raw ? Buffer.from('x') : JSON.stringify(BODY[name] ?? {});
     }
     const stop = new AbortController();
     // A long poll answers at once; the event stream starts with the events so far (its headers
@@ -108,7 +208,7 @@ describe('authorization', () => {
     const query = { agentGoal: '?waitMs=0', events: '?after=0' } as Partial<
       Record<RouteName, string>
     >;
-    const res = await fetch(`${url}${path}${query[name] ?? ''}`, {
+    const res = await fetch(`${url}${pathOf(name)}${query[name] ?? ''}`, {
       method: route.method,
       headers,
       body,
@@ -118,23 +218,26 @@ describe('authorization', () => {
     return res.status;
   }
 
-  it('names who may call every route', () => {
+  it('names who may call every route, and what a scoped one is checked on', () => {
     expect(Object.keys(EXPECTED).sort()).toEqual(Object.keys(routes).sort());
     for (const [name, route] of Object.entries(routes)) {
-      expect(route.auth, name).toBe(EXPECTED[name as RouteName]);
+      const declared = { auth: route.auth, target: 'target' in route ? route.target : undefined };
+      expect(declared, name).toEqual({ target: undefined, ...EXPECTED[name as RouteName] });
     }
   });
 
-  it('refuses every route to every caller it does not admit, and lets the others through', async () => {
+  it('refuses every route to every caller it does not admit, in scope and out, and lets the others through', async () => {
     const wrong: string[] = [];
     for (const name of Object.keys(routes) as RouteName[]) {
-      for (const who of ['admin', 'agent', 'join', 'none'] as Who[]) {
+      const { auth, target } = EXPECTED[name];
+      for (const who of WHO) {
         const status = await statusOf(name, who);
-        const admitted = ADMITS[EXPECTED[name]].includes(who);
+        const admitted =
+          ADMITS[auth].includes(who) && !(target !== undefined && OUT_OF_SCOPE.includes(who));
         const expected = admitted ? 'through' : who === 'none' ? '401' : '403';
         const got = status === 401 ? '401' : status === 403 ? '403' : 'through';
         // An agent asking for an image its goal does not name is refused (403) by the handler.
-        const agentFetch = EXPECTED[name] === 'fetch' && who === 'agent';
+        const agentFetch = auth === 'fetch' && who === 'agent';
         if (got !== (agentFetch ? '403' : expected)) wrong.push(`${name} as ${who}: ${status}`);
       }
     }

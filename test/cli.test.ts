@@ -105,6 +105,72 @@ describe('slipway verbs', () => {
     });
   });
 
+  it('adds users and scoped tokens, shows a secret once, says whose a token is, and revokes it', async () => {
+    expect(await slipway('users', 'create', 'dana')).toEqual({
+      code: 0,
+      stdout:
+        'created person dana; give it a token: slipway tokens create --user dana --role ROLE\n',
+      stderr: '',
+    });
+    const made = await slipway(
+      'tokens',
+      'create',
+      '--user',
+      'dana',
+      '--role',
+      'deployer',
+      '--env',
+      'default',
+      '--expires',
+      '30d',
+      '--json',
+    );
+    expect(made.code).toBe(0);
+    const t = JSON.parse(made.stdout) as {
+      id: string;
+      token: string;
+      expiresAt: string;
+      grant: unknown;
+    };
+    expect(t.token).toMatch(/^slw_user_/);
+    expect(t.grant).toEqual({ role: 'deployer', environment: 'default', service: null });
+    expect(Date.parse(t.expiresAt) - Date.now()).toBeGreaterThan(29.9 * 86_400_000);
+    expect(await slipway('--token', t.token, 'whoami')).toEqual({
+      code: 0,
+      stdout: `dana (token ${t.id}): deployer on default\nmay: read, fetch, build, deploy\n`,
+      stderr: '',
+    });
+    const list = await slipway('tokens');
+    expect(list.stdout).toMatch(new RegExp(`^${t.id} +dana +deployer +default `, 'm'));
+    expect(list.stdout).not.toContain(t.token);
+    const minted = await slipway(
+      '--token',
+      t.token,
+      'tokens',
+      'create',
+      '--user',
+      'dana',
+      '--role',
+      'admin',
+    );
+    expect(minted.code).toBe(1);
+    expect(minted.stderr).toMatch(
+      /of dana \(deployer on default\) does not hold the admin permission/,
+    );
+    expect(await slipway('tokens', 'revoke', t.id)).toMatchObject({
+      code: 0,
+      stdout: `revoked token ${t.id}\n`,
+    });
+    const after = await slipway('--token', t.token, 'whoami');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain('unknown or revoked API token');
+    const badRole = await slipway('tokens', 'create', '--user', 'dana', '--role', 'boss');
+    expect(badRole.code).not.toBe(0);
+    expect(badRole.stderr).toContain(
+      'expected one of viewer, deployer, approver, operator, admin, not "boss"',
+    );
+  });
+
   it('fails a deployment that cannot be made, saying why', async () => {
     const r = await slipway('deploy', 'scores-api', '--image', 'no-such-tag', '--wait');
     expect(r.code).toBe(1);

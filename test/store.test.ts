@@ -436,6 +436,76 @@ describe.each(engines)('store over %s', (_name, open) => {
     }
   });
 
+  it('keeps users and their scoped, expiring tokens, lists them without secrets, and revokes by id or user', async () => {
+    // The migration made the built-in admin; the first-start token is its.
+    expect((await store.users.get('admin'))?.kind).toBe('person');
+    await store.tokens.add('c'.repeat(64), 'admin');
+    expect(await store.tokens.find('c'.repeat(64))).toMatchObject({
+      kind: 'admin',
+      id: 'admin',
+      user: 'admin',
+      grant: { role: 'admin', environment: null, service: null },
+    });
+    await store.users.add('ci-bot', 'machine');
+    const expiresAt = new Date(Date.UTC(2030, 0, 1));
+    const grant = { role: 'deployer' as const, environment: 'prod', service: 'pricing' };
+    await store.tokens.addForUser('d'.repeat(64), {
+      id: 'tok_1',
+      user: 'ci-bot',
+      grant,
+      expiresAt,
+    });
+    await store.tokens.addForUser('e'.repeat(64), {
+      id: 'tok_2',
+      user: 'ci-bot',
+      grant: { role: 'viewer', environment: null, service: null },
+      expiresAt: null,
+    });
+    expect(await store.tokens.find('d'.repeat(64))).toEqual({
+      kind: 'user',
+      hostId: null,
+      id: 'tok_1',
+      user: 'ci-bot',
+      grant,
+      expiresAt,
+    });
+    const listed = await store.tokens.listOfUsers();
+    expect(listed.map((t) => [t.id, t.user, t.grant.role])).toEqual([
+      ['admin', 'admin', 'admin'],
+      ['tok_1', 'ci-bot', 'deployer'],
+      ['tok_2', 'ci-bot', 'viewer'],
+    ]);
+    expect(JSON.stringify(listed)).not.toMatch(/dddd|eeee/);
+    // A user that does not exist holds nothing.
+    await expect(
+      store.tokens.addForUser('f'.repeat(64), {
+        id: 'tok_3',
+        user: 'nobody',
+        grant,
+        expiresAt: null,
+      }),
+    ).rejects.toThrow();
+
+    const heard: string[] = [];
+    const stop = store.listen('tokens', (p) => heard.push(p));
+    try {
+      expect(await store.tokens.revoke('tok_1')).toBe(true);
+      expect(await store.tokens.revoke('tok_1')).toBe(false);
+      // Agent and join tokens are not revoked by a user token's id.
+      expect(await store.tokens.find('d'.repeat(64))).toBeUndefined();
+      await store.tokens.revokeOfUser('ci-bot');
+      expect(await store.users.remove('ci-bot')).toBe(true);
+      await until('both revocations', () => heard.length >= 2);
+      expect(heard.map(parseRevoked)).toEqual([
+        { hashes: ['d'.repeat(64)], hostIds: [] },
+        { hashes: ['e'.repeat(64)], hostIds: [] },
+      ]);
+      expect((await store.tokens.listOfUsers()).map((t) => t.id)).toEqual(['admin']);
+    } finally {
+      stop();
+    }
+  });
+
   it('reads the hosts of many ids at once, leaving out the unknown ones', async () => {
     const ids = Array.from({ length: 1_200 }, (_, i) => `many-${String(i).padStart(4, '0')}`);
     for (const id of ids) await store.hosts.add({ id, name: id, region: 'eu', labels: {} });

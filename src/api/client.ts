@@ -134,6 +134,27 @@ export class SlipwayClient {
   tagImage(id: string, tag: string) {
     return this.json('tagImage', { params: { id }, body: { tag } });
   }
+  whoami() {
+    return this.json('whoami', {});
+  }
+  listUsers() {
+    return this.json('listUsers', {});
+  }
+  createUser(body: z.input<typeof s.createUserRequest>) {
+    return this.json('createUser', { body });
+  }
+  removeUser(name: string) {
+    return this.json('removeUser', { params: { name } });
+  }
+  listTokens() {
+    return this.json('listTokens', {});
+  }
+  createToken(body: z.input<typeof s.createTokenRequest>) {
+    return this.json('createToken', { body });
+  }
+  revokeToken(id: string) {
+    return this.json('revokeToken', { params: { id } });
+  }
   listReleases(service: string) {
     return this.json('listReleases', { params: { service } });
   }

@@ -3,14 +3,23 @@
  * the OpenAPI document is generated from it, so the two cannot drift apart.
  */
 import { z } from 'zod';
+import type { Permission } from '../core/index.js';
 import * as s from './schemas.js';
 
 /**
- * Who may call a route: the admin token, an agent's credential, the join token, or anyone;
- * `reader`: users only; `fetch`: users, and agents for the images their goal names (checked per
- * image by the handler).
+ * Who may call a route: anyone (`none`), the join token, an agent's own credential, or a user's
+ * token whose grant holds the permission (`core/access.ts`); `fetch` also lets agents through,
+ * for the images their goal names (checked per image by the handler).
  */
-export type Auth = 'admin' | 'agent' | 'reader' | 'fetch' | 'join' | 'none';
+export type Auth = 'none' | 'join' | 'agent' | Permission;
+
+/**
+ * What a scoped permission is checked on, besides holding it at all: the environment and
+ * service of the deployment asked for (`new-deployment`, from the body), of the deployment
+ * named by `:id` (`deployment`), the service of the image registered (`new-image`, from the
+ * body) or named by `:id` (`image`).
+ */
+export type TargetOf = 'new-deployment' | 'deployment' | 'new-image' | 'image';
 
 export interface RouteDef {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -18,6 +27,8 @@ export interface RouteDef {
   path: string;
   summary: string;
   auth: Auth;
+  /** What the permission is checked on (absent: holding it on any scope is enough). */
+  target?: TargetOf;
   body?: z.ZodType;
   query?: z.ZodType;
   response?: z.ZodType;
@@ -95,7 +106,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/hosts',
     summary: 'Registered hosts and what they run, by name, a page at a time (of one region)',
-    auth: 'reader',
+    auth: 'read',
     query: hostsQuery,
     response: s.hostPage,
   },
@@ -103,14 +114,14 @@ export const routes = {
     method: 'DELETE',
     path: '/v1/hosts/:name',
     summary: 'Remove a host: revoke its credential and drop its goals; its name can enroll again',
-    auth: 'admin',
+    auth: 'operate',
     response: ok,
   },
   setHostRelay: {
     method: 'PUT',
     path: '/v1/hosts/:name/relay',
     summary: 'Name a host its region’s relay, or not',
-    auth: 'admin',
+    auth: 'operate',
     body: s.setRelayRequest,
     response: s.host,
   },
@@ -118,7 +129,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/service-map',
     summary: 'The service map in force',
-    auth: 'reader',
+    auth: 'read',
     response: s.serviceMapRecord,
   },
   applyServiceMap: {
@@ -134,7 +145,7 @@ export const routes = {
     method: 'POST',
     path: '/v1/chunks/missing',
     summary: 'Which of these chunks the origin lacks',
-    auth: 'admin',
+    auth: 'build',
     body: s.missingChunksRequest,
     response: s.missingChunksResponse,
     bodyLimit: 8 * MiB,
@@ -155,7 +166,7 @@ export const routes = {
     method: 'PUT',
     path: '/v1/chunks/:digest',
     summary: 'Upload one chunk; refused unless its bytes hash to its name',
-    auth: 'admin',
+    auth: 'build',
     contentType: 'application/octet-stream',
     response: z.object({ digest: s.digest, size: z.number().int() }),
     bodyLimit: MAX_CHUNK_BYTES + 4 * KiB,
@@ -177,7 +188,8 @@ export const routes = {
     method: 'POST',
     path: '/v1/images',
     summary: 'Register an image from its manifest; every chunk must already be uploaded',
-    auth: 'admin',
+    auth: 'build',
+    target: 'new-image',
     body: s.createImageRequest,
     response: s.image,
     bodyLimit: 64 * MiB,
@@ -186,7 +198,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/images',
     summary: 'Images, newest first',
-    auth: 'reader',
+    auth: 'read',
     query: limitQuery,
     response: z.array(s.image),
   },
@@ -194,7 +206,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/images/:id',
     summary: 'One image',
-    auth: 'reader',
+    auth: 'read',
     response: s.image,
   },
   getManifest: {
@@ -207,7 +219,8 @@ export const routes = {
     method: 'POST',
     path: '/v1/images/:id/tags',
     summary: 'Point a tag of the image’s service at this image',
-    auth: 'admin',
+    auth: 'build',
+    target: 'image',
     body: s.tagRequest,
     response: s.image,
   },
@@ -215,14 +228,15 @@ export const routes = {
     method: 'GET',
     path: '/v1/services/:service/releases',
     summary: 'Releases of a service, newest first',
-    auth: 'reader',
+    auth: 'read',
     response: z.array(s.release),
   },
   createDeployment: {
     method: 'POST',
     path: '/v1/deployments',
     summary: 'Deploy, stage or roll back a service; the plan is checked before anything moves',
-    auth: 'admin',
+    auth: 'deploy',
+    target: 'new-deployment',
     body: s.createDeploymentRequest,
     response: s.deployment,
   },
@@ -230,7 +244,7 @@ export const routes = {
     method: 'GET',
     path: '/v1/deployments',
     summary: 'Deployments, newest first; of one service and/or environment',
-    auth: 'reader',
+    auth: 'read',
     query: deploymentListQuery,
     response: z.array(s.deployment),
   },
@@ -238,28 +252,29 @@ export const routes = {
     method: 'GET',
     path: '/v1/deployments/:id',
     summary: 'One deployment with per-host progress (`:id` may be a unique prefix of its id)',
-    auth: 'reader',
+    auth: 'read',
     response: s.deployment,
   },
   cancelDeployment: {
     method: 'POST',
     path: '/v1/deployments/:id/cancel',
     summary: 'Cancel a running deployment; activated hosts return to their previous release',
-    auth: 'admin',
+    auth: 'deploy',
+    target: 'deployment',
     response: s.deployment,
   },
   deploymentEvents: {
     method: 'GET',
     path: '/v1/deployments/:id/events',
     summary: 'Server-sent events of one deployment, from its first',
-    auth: 'reader',
+    auth: 'read',
     contentType: 'text/event-stream',
   },
   events: {
     method: 'GET',
     path: '/v1/events',
     summary: 'Server-sent events of everything, from now (or after `after`)',
-    auth: 'reader',
+    auth: 'read',
     query: z.object({ after: z.coerce.number().int().optional() }),
     contentType: 'text/event-stream',
   },
@@ -268,9 +283,60 @@ export const routes = {
     path: '/v1/status',
     summary:
       'What runs where: one row per host and service, a page of hosts at a time by name (of one region, of one service)',
-    auth: 'reader',
+    auth: 'read',
     query: statusQuery,
     response: s.statusPage,
+  },
+  whoami: {
+    method: 'GET',
+    path: '/v1/whoami',
+    summary: 'Who the calling token belongs to, and its grant',
+    auth: 'read',
+    response: s.whoami,
+  },
+  listUsers: {
+    method: 'GET',
+    path: '/v1/users',
+    summary: 'People and machine accounts',
+    auth: 'admin',
+    response: z.array(s.user),
+  },
+  createUser: {
+    method: 'POST',
+    path: '/v1/users',
+    summary: 'Add a person or a machine account (it holds nothing until given a token)',
+    auth: 'admin',
+    body: s.createUserRequest,
+    response: s.user,
+  },
+  removeUser: {
+    method: 'DELETE',
+    path: '/v1/users/:name',
+    summary: 'Remove a user and revoke every token of it',
+    auth: 'admin',
+    response: ok,
+  },
+  listTokens: {
+    method: 'GET',
+    path: '/v1/tokens',
+    summary: 'Users’ tokens: id, user, grant, expiry; never the secret',
+    auth: 'admin',
+    response: z.array(s.apiToken),
+  },
+  createToken: {
+    method: 'POST',
+    path: '/v1/tokens',
+    summary: 'Make a token holding one role on one scope; the secret is returned this once',
+    auth: 'admin',
+    body: s.createTokenRequest,
+    response: s.createdToken,
+  },
+  revokeToken: {
+    method: 'DELETE',
+    path: '/v1/tokens/:id',
+    summary: 'Revoke a user’s token: every server refuses it from then on',
+    auth: 'admin',
+    response: ok,
   },
 } as const satisfies Record<string, RouteDef>;
 

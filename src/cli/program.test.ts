@@ -75,6 +75,9 @@ describe('slipway', () => {
       'deployments',
       'hosts',
       'releases',
+      'whoami',
+      'users',
+      'tokens',
       'help',
     ]);
   });

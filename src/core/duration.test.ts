@@ -10,6 +10,8 @@ describe('parseDuration', () => {
     ['1h', 3_600_000],
     ['1m30s', 90_000],
     ['1h30m', 5_400_000],
+    ['30d', 2_592_000_000],
+    ['1d12h', 129_600_000],
     ['2s500ms', 2_500],
     [' 2s ', 2_000],
     ['0s', 0],
@@ -20,12 +22,22 @@ describe('parseDuration', () => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  it.each(['', '   ', '-1s', '5 parsecs', '2 seconds', '1d', 's', '1.s', '30s1m', '1s1s', 'ms'])(
-    'refuses %j',
-    (input) => {
-      expect(parseDuration(input)).toBeUndefined();
-    },
-  );
+  it.each([
+    '',
+    '   ',
+    '-1s',
+    '5 parsecs',
+    '2 seconds',
+    '12h1d',
+    '1w',
+    's',
+    '1.s',
+    '30s1m',
+    '1s1s',
+    'ms',
+  ])('refuses %j', (input) => {
+    expect(parseDuration(input)).toBeUndefined();
+  });
 
   it('refuses negative and non-finite numbers', () => {
     expect(parseDuration(-5)).toBeUndefined();

@@ -1,17 +1,17 @@
-/** Durations as users write them in the service map (`250ms`, `2s`, `1m30s`) and back. */
+/** Durations as users write them (`250ms`, `2s`, `1m30s`, a token's `30d`) and back. */
 
-const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
 type Unit = keyof typeof UNIT_MS;
 /** Units in the only order they may appear in, so `30s1m` and `1s1s` are refused as likely typos. */
-const UNIT_ORDER: readonly Unit[] = ['h', 'm', 's', 'ms'];
+const UNIT_ORDER: readonly Unit[] = ['d', 'h', 'm', 's', 'ms'];
 
 const BARE_NUMBER = /^\d+(?:\.\d+)?$/;
 // `ms` must come before `m` and `s` in the alternation, else `250ms` would read as `250m` + `s`.
-const PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
+const PART = /(\d+(?:\.\d+)?)(ms|d|h|m|s)/y;
 
 /**
  * Parses a duration into whole milliseconds (rounded). Accepts `250ms`, `2s`, `1.5s`, `5m`,
- * `1h`, combinations from the largest unit down (`1h30m`, `1m30s`), and a bare number, which
+ * `1h`, `30d`, combinations from the largest unit down (`1h30m`, `1m30s`), and a bare number, which
  * means milliseconds. Returns undefined for anything else: negative, empty, unknown units.
  */
 export function parseDuration(s: string | number): number | undefined {

@@ -16,3 +16,4 @@ export * from './peer-url.js';
 export * from './backoff.js';
 export * from './problem-log.js';
 export * from './report-spread.js';
+export * from './access.js';

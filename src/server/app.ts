@@ -18,6 +18,8 @@ import { collectOriginChunks } from './app/origin-gc.js';
 import { TicketKey } from './app/ticket-key.js';
 import { UnitOfWork } from './app/unit-of-work.js';
 import { Authenticator } from './authz/authenticate.js';
+import { targetResolver } from './authz/targets.js';
+import { accessRoutes } from './http/access.js';
 import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
@@ -152,7 +154,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     pass: () => orchestrator.pass(),
   };
   const auth = new Authenticator(store, now);
-  const routeHost = { app, auth };
+  const routeHost = { app, auth, targets: targetResolver(ctx) };
 
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
@@ -163,6 +165,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   });
   fleetRoutes(routeHost, ctx);
   deploymentRoutes(routeHost, ctx, feed);
+  accessRoutes(routeHost, ctx);
 
   const gc = deps.gc ?? DEFAULT_GC;
   const collect = async (graceMs: number) => {

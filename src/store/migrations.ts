@@ -145,4 +145,33 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0006_users_and_grants': {
+    async up(db: Kysely<unknown>) {
+      // People and machine accounts, and tokens that each carry one grant (a role on a scope)
+      // and may expire. A token's public id names it in lists and revocations; its secret is
+      // kept as a hash only. The first-start admin token belongs to the built-in `admin` user.
+      await runStatements(
+        db,
+        `
+        create table users (
+          name text primary key,
+          kind text not null check (kind in ('person', 'machine')),
+          created_at timestamptz not null default now()
+        );
+        insert into users (name, kind) values ('admin', 'person');
+        alter table tokens drop constraint tokens_kind_check;
+        alter table tokens add constraint tokens_kind_check
+          check (kind in ('admin', 'join', 'agent', 'user'));
+        alter table tokens add column id text unique;
+        alter table tokens add column user_name text references users (name);
+        alter table tokens add column role text;
+        alter table tokens add column environment text;
+        alter table tokens add column service text;
+        alter table tokens add column expires_at timestamptz;
+        update tokens set id = 'admin', user_name = 'admin' where kind = 'admin';
+        create index tokens_user_name on tokens (user_name);
+      `,
+      );
+    },
+  },
 };

@@ -3,7 +3,7 @@
  * sees only these interfaces; `open.ts` builds them over Kysely for PGlite or PostgreSQL, and
  * `test/store.test.ts` runs one suite over both engines.
  */
-import type { Deployment, HostInfo } from '../core/index.js';
+import type { Deployment, Grant, HostInfo } from '../core/index.js';
 import type {
   DeploymentRow,
   EventRow,
@@ -16,18 +16,70 @@ import type {
   ServiceMapRow,
 } from './rows.js';
 
-export type TokenKind = 'admin' | 'join' | 'agent';
+export type TokenKind = 'admin' | 'join' | 'agent' | 'user';
+
+/** A person's or a machine account's token as it is listed: never its secret. */
+export interface UserTokenRow {
+  /** Public id: what lists show and revocation takes (`admin` for the first-start token). */
+  id: string;
+  user: string;
+  grant: Grant;
+  createdAt: Date;
+  /** null: never expires. */
+  expiresAt: Date | null;
+}
+
+/** What a token's hash stands for. */
+export interface FoundToken {
+  kind: TokenKind;
+  /** The host an agent token belongs to. */
+  hostId: string | null;
+  /** An admin or user token's id, user and grant. */
+  id: string | null;
+  user: string | null;
+  grant: Grant | null;
+  expiresAt: Date | null;
+}
 
 export interface TokenRepository {
-  add(hash: string, kind: TokenKind, hostId?: string): Promise<void>;
-  find(hash: string): Promise<{ kind: TokenKind; hostId: string | null } | undefined>;
+  /** A first-start (admin, join) or agent token. */
+  add(hash: string, kind: 'admin' | 'join' | 'agent', hostId?: string): Promise<void>;
+  /** A user's token carrying one grant. */
+  addForUser(
+    hash: string,
+    t: { id: string; user: string; grant: Grant; expiresAt: Date | null },
+  ): Promise<UserTokenRow>;
+  find(hash: string): Promise<FoundToken | undefined>;
   exists(kind: 'admin' | 'join'): Promise<boolean>;
+  /** Users' tokens (the first-start admin token among them), by user, oldest first. */
+  listOfUsers(): Promise<UserTokenRow[]>;
+  /** Deletes a user's token by id and announces it (as `revokeOfHost`); false if none. */
+  revoke(id: string): Promise<boolean>;
+  /** Deletes every token of the user and announces them. */
+  revokeOfUser(user: string): Promise<void>;
   /**
    * Deletes the host's tokens and announces them on `tokens` (`revoked-tokens.ts`), with the
    * transaction, so that every server process stops accepting them from its cache. Every
    * deletion of tokens goes through here, or announces the same way.
    */
   revokeOfHost(hostId: string): Promise<void>;
+}
+
+export type UserKind = 'person' | 'machine';
+
+export interface UserRow {
+  name: string;
+  kind: UserKind;
+  createdAt: Date;
+}
+
+/** People and machine accounts (CI pipelines): who API tokens belong to. */
+export interface UserRepository {
+  add(name: string, kind: UserKind): Promise<UserRow>;
+  get(name: string): Promise<UserRow | undefined>;
+  list(): Promise<UserRow[]>;
+  /** Deletes the user (its tokens must be gone: `tokens.revokeOfUser`). */
+  remove(name: string): Promise<boolean>;
 }
 
 export interface ServerKeyRepository {
@@ -213,6 +265,7 @@ export interface Store {
   /** Which engine is behind it, for logs. */
   readonly engine: 'pglite' | 'postgres';
   readonly tokens: TokenRepository;
+  readonly users: UserRepository;
   readonly keys: ServerKeyRepository;
   readonly hosts: HostRepository;
   readonly serviceMaps: ServiceMapRepository;

@@ -14,11 +14,23 @@ export interface Database {
     public_pem: string;
     created_at: Timestamp;
   };
+  users: {
+    name: string;
+    kind: 'person' | 'machine';
+    created_at: Timestamp;
+  };
   tokens: {
     hash: string;
-    kind: 'admin' | 'join' | 'agent';
+    kind: 'admin' | 'join' | 'agent' | 'user';
     host_id: string | null;
     created_at: Timestamp;
+    /** Public id of an admin or user token (null for join and agent tokens). */
+    id: string | null;
+    user_name: string | null;
+    role: string | null;
+    environment: string | null;
+    service: string | null;
+    expires_at: Date | null;
   };
   hosts: {
     id: string;

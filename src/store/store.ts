@@ -13,7 +13,7 @@ import { KyselyHosts } from './repositories/hosts.js';
 import { KyselyImages } from './repositories/images.js';
 import { KyselyReleases } from './repositories/releases.js';
 import { KyselyServiceMaps } from './repositories/service-maps.js';
-import { KyselyServerKeys, KyselyTokens } from './repositories/tokens.js';
+import { KyselyServerKeys, KyselyTokens, KyselyUsers } from './repositories/tokens.js';
 
 /** PostgreSQL channel names: one namespace for Slipway on a shared database. */
 export const CHANNELS: Record<Channel, string> = {
@@ -51,6 +51,7 @@ export class Listeners {
 
 export class KyselyStore implements Store {
   readonly tokens: KyselyTokens;
+  readonly users: KyselyUsers;
   readonly keys: KyselyServerKeys;
   readonly hosts: KyselyHosts;
   readonly serviceMaps: KyselyServiceMaps;
@@ -69,6 +70,7 @@ export class KyselyStore implements Store {
     private readonly closer: () => Promise<void> = async () => {},
   ) {
     this.tokens = new KyselyTokens(db, (payload) => this.notify('tokens', payload));
+    this.users = new KyselyUsers(db);
     this.keys = new KyselyServerKeys(db);
     this.hosts = new KyselyHosts(db);
     this.serviceMaps = new KyselyServiceMaps(db);

@@ -5,7 +5,8 @@ import { hashToken } from './tokens.js';
 
 /** A store with tokens in memory, counting lookups, whose announcements the test makes. */
 function fakeStore(tokens: Record<string, { kind: TokenKind; hostId: string | null }>) {
-  const byHash = new Map(Object.entries(tokens).map(([t, v]) => [hashToken(t), v]));
+  const none = { id: null, user: null, grant: null, expiresAt: null };
+  const byHash = new Map(Object.entries(tokens).map(([t, v]) => [hashToken(t), { ...none, ...v }]));
   const listeners = new Map<Channel, (payload: string) => void>();
   const missed: (() => void)[] = [];
   const lookups: string[] = [];

@@ -49,6 +49,12 @@ export class Authenticator {
     }
     const found = await this.find(hashToken(token));
     if (!found) throw new SlipwayError('UNAUTHENTICATED', 'unknown or revoked API token');
+    if (found.expiresAt !== null && found.expiresAt.getTime() <= this.now()) {
+      throw new SlipwayError(
+        'UNAUTHENTICATED',
+        `API token ${found.id ?? ''} expired at ${found.expiresAt.toISOString()}: ask an admin for a new one`,
+      );
+    }
     switch (found.kind) {
       case 'admin':
         return ADMIN;
@@ -57,6 +63,10 @@ export class Authenticator {
       case 'agent':
         if (!found.hostId) throw new SlipwayError('UNAUTHENTICATED', 'agent token without a host');
         return { kind: 'agent', hostId: found.hostId };
+      case 'user':
+        if (!found.id || !found.user || !found.grant)
+          throw new SlipwayError('UNAUTHENTICATED', 'user token without a user or grant');
+        return { kind: 'user', name: found.user, tokenId: found.id, grant: found.grant };
     }
   }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { TokenCache, type FoundToken } from './token-cache.js';
 
-const agent = (hostId: string): FoundToken => ({ kind: 'agent', hostId });
-const ADMIN: FoundToken = { kind: 'admin', hostId: null };
+const none = { id: null, user: null, grant: null, expiresAt: null };
+const agent = (hostId: string): FoundToken => ({ kind: 'agent', hostId, ...none });
+const ADMIN: FoundToken = { kind: 'admin', hostId: null, ...none };
 
 describe('the token cache', () => {
   it('forgets the least recently used token when full, not everything', () => {

@@ -7,12 +7,9 @@
  * A lookup that was under way when entries were dropped may have read the token before it was
  * revoked: `mark` before the lookup, and `set` keeps its answer only if nothing was dropped since.
  */
-import type { TokenKind } from '../../store/index.js';
+import type { FoundToken } from '../../store/index.js';
 
-export interface FoundToken {
-  kind: TokenKind;
-  hostId: string | null;
-}
+export type { FoundToken };
 
 export interface TokenCacheLimits {
   maxEntries: number;

@@ -10,6 +10,7 @@ import { DEFAULT_BODY_LIMIT, zodIssuesToProblems, type RouteDef } from '../../ap
 import type { Authenticator } from '../authz/authenticate.js';
 import { authorize } from '../authz/authorize.js';
 import type { Identity } from '../authz/identity.js';
+import type { TargetResolver } from '../authz/targets.js';
 import { refuseNul } from './refuse-nul.js';
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -24,18 +25,23 @@ export interface HandlerContext<R extends RouteDef> {
   reply: FastifyReply;
 }
 
-/** What registering a route needs: the Fastify app and how to tell who is calling. */
+/**
+ * What registering a route needs: the Fastify app, how to tell who is calling, and how to find
+ * what a scoped call acts on.
+ */
 export interface RouteHost {
   app: FastifyInstance;
   auth: Authenticator;
+  targets: TargetResolver;
 }
 
 const identities = new WeakMap<FastifyRequest, Identity>();
 
 /**
- * Adds one route: authenticates and authorizes (before the body is read), validates query and
- * body with the route's zod schemas, runs the handler and sends what it returns as JSON (a
- * handler that answered itself returns `reply`).
+ * Adds one route: authenticates and authorizes (before the body is read: the permission on some
+ * scope), validates query and body with the route's zod schemas, checks a scoped permission on
+ * what the call acts on, runs the handler and sends what it returns as JSON (a handler that
+ * answered itself returns `reply`).
  */
 export function addRoute<R extends RouteDef>(
   host: RouteHost,
@@ -68,8 +74,11 @@ export function addRoute<R extends RouteDef>(
       if (!Buffer.isBuffer(request.body)) refuseNul(request.body, 'body');
       const query = route.query ? parseOrThrow(route.query, request.query, 'query') : undefined;
       const body = route.body ? parseOrThrow(route.body, request.body, 'body') : request.body;
+      const params = request.params as Record<string, string>;
+      if (route.target)
+        authorize(identity, route.auth, await host.targets(route.target, { params, body }));
       const result = await handler({
-        params: request.params as Record<string, string>,
+        params,
         query: query as Out<R['query']>,
         body: body as HandlerContext<R>['body'],
         identity,

@@ -1,7 +1,31 @@
-/** API tokens (hashes only) and the control plane's own key pairs. */
+/** API tokens (hashes only), the users they belong to, and the control plane's own key pairs. */
+import type { Grant, Role } from '../../core/index.js';
 import type { Db } from '../db.js';
-import type { ServerKeyRepository, TokenKind, TokenRepository } from '../repositories.js';
+import type {
+  FoundToken,
+  ServerKeyRepository,
+  TokenRepository,
+  UserKind,
+  UserRepository,
+  UserRow,
+  UserTokenRow,
+} from '../repositories.js';
 import { revokedPayload } from '../revoked-tokens.js';
+
+/** The first-start admin token's id and user. */
+const ADMIN_ID = 'admin';
+
+function grantOf(r: {
+  role: string | null;
+  environment: string | null;
+  service: string | null;
+}): Grant | null {
+  return r.role === null
+    ? null
+    : { role: r.role as Role, environment: r.environment, service: r.service };
+}
+
+const ADMIN_GRANT: Grant = { role: 'admin', environment: null, service: null };
 
 export class KyselyTokens implements TokenRepository {
   constructor(
@@ -10,20 +34,113 @@ export class KyselyTokens implements TokenRepository {
     private readonly announce: (payload: string) => Promise<void>,
   ) {}
 
-  async add(hash: string, kind: TokenKind, hostId?: string): Promise<void> {
+  async add(hash: string, kind: 'admin' | 'join' | 'agent', hostId?: string): Promise<void> {
+    const admin = kind === 'admin' ? { id: ADMIN_ID, user_name: ADMIN_ID } : {};
     await this.db
       .insertInto('tokens')
-      .values({ hash, kind, host_id: hostId ?? null })
+      .values({ hash, kind, host_id: hostId ?? null, ...admin })
       .execute();
   }
 
-  async find(hash: string): Promise<{ kind: TokenKind; hostId: string | null } | undefined> {
+  async addForUser(
+    hash: string,
+    t: { id: string; user: string; grant: Grant; expiresAt: Date | null },
+  ): Promise<UserTokenRow> {
+    const row = await this.db
+      .insertInto('tokens')
+      .values({
+        hash,
+        kind: 'user',
+        id: t.id,
+        user_name: t.user,
+        role: t.grant.role,
+        environment: t.grant.environment,
+        service: t.grant.service,
+        expires_at: t.expiresAt,
+      })
+      .returning('created_at')
+      .executeTakeFirstOrThrow();
+    return {
+      id: t.id,
+      user: t.user,
+      grant: t.grant,
+      createdAt: row.created_at,
+      expiresAt: t.expiresAt,
+    };
+  }
+
+  async find(hash: string): Promise<FoundToken | undefined> {
     const row = await this.db
       .selectFrom('tokens')
-      .select(['kind', 'host_id'])
+      .select([
+        'kind',
+        'host_id',
+        'id',
+        'user_name',
+        'role',
+        'environment',
+        'service',
+        'expires_at',
+      ])
       .where('hash', '=', hash)
       .executeTakeFirst();
-    return row && { kind: row.kind, hostId: row.host_id };
+    if (!row) return undefined;
+    return {
+      kind: row.kind,
+      hostId: row.host_id,
+      id: row.id,
+      user: row.user_name,
+      grant: row.kind === 'admin' ? ADMIN_GRANT : grantOf(row),
+      expiresAt: row.expires_at,
+    };
+  }
+
+  async listOfUsers(): Promise<UserTokenRow[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .select([
+        'kind',
+        'id',
+        'user_name',
+        'role',
+        'environment',
+        'service',
+        'created_at',
+        'expires_at',
+      ])
+      .where('kind', 'in', ['admin', 'user'])
+      .orderBy('user_name')
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id ?? ADMIN_ID,
+      user: r.user_name ?? ADMIN_ID,
+      grant: r.kind === 'admin' ? ADMIN_GRANT : grantOf(r)!,
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+    }));
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const gone = await this.db
+      .deleteFrom('tokens')
+      .where('id', '=', id)
+      .where('kind', 'in', ['admin', 'user'])
+      .returning('hash')
+      .execute();
+    if (gone.length === 0) return false;
+    await this.announce(revokedPayload({ hashes: gone.map((r) => r.hash), hostIds: [] }));
+    return true;
+  }
+
+  async revokeOfUser(user: string): Promise<void> {
+    const gone = await this.db
+      .deleteFrom('tokens')
+      .where('user_name', '=', user)
+      .returning('hash')
+      .execute();
+    if (gone.length > 0)
+      await this.announce(revokedPayload({ hashes: gone.map((r) => r.hash), hostIds: [] }));
   }
 
   async exists(kind: 'admin' | 'join'): Promise<boolean> {
@@ -42,6 +159,38 @@ export class KyselyTokens implements TokenRepository {
       .returning('hash')
       .execute();
     await this.announce(revokedPayload({ hashes: gone.map((r) => r.hash), hostIds: [hostId] }));
+  }
+}
+
+export class KyselyUsers implements UserRepository {
+  constructor(private readonly db: Db) {}
+
+  async add(name: string, kind: UserKind): Promise<UserRow> {
+    const row = await this.db
+      .insertInto('users')
+      .values({ name, kind })
+      .returning('created_at')
+      .executeTakeFirstOrThrow();
+    return { name, kind, createdAt: row.created_at };
+  }
+
+  async get(name: string): Promise<UserRow | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && { name: row.name, kind: row.kind, createdAt: row.created_at };
+  }
+
+  async list(): Promise<UserRow[]> {
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, kind: r.kind, createdAt: r.created_at }));
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const gone = await this.db.deleteFrom('users').where('name', '=', name).executeTakeFirst();
+    return Number(gone.numDeletedRows) > 0;
   }
 }
 
