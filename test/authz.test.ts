@@ -47,6 +47,8 @@ const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
   listDeployments: { auth: 'read' },
   getDeployment: { auth: 'read' },
   cancelDeployment: { auth: 'deploy', target: 'deployment' },
+  approveDeployment: { auth: 'approve', target: 'deployment' },
+  rejectDeployment: { auth: 'approve', target: 'deployment' },
   deploymentEvents: { auth: 'read' },
   events: { auth: 'read' },
   status: { auth: 'read' },
@@ -61,16 +63,26 @@ const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
 
 /**
  * Callers: a token of each role everywhere; `deployer-in` a deployer of env-a/svc-a (what the
- * scoped routes below act on), `deployer-out` a deployer of env-b/svc-b.
+ * scoped routes below act on), `deployer-out` a deployer of env-b/svc-b; approvers of env-a and
+ * env-b likewise.
  */
-const USERS = ['admin', 'viewer', 'deployer-in', 'deployer-out', 'approver', 'operator'] as const;
+const USERS = [
+  'admin',
+  'viewer',
+  'deployer-in',
+  'deployer-out',
+  'approver-in',
+  'approver-out',
+  'operator',
+] as const;
 type Who = (typeof USERS)[number] | 'agent' | 'join' | 'none';
 const WHO: Who[] = [...USERS, 'agent', 'join', 'none'];
 const GRANTS: Record<Exclude<(typeof USERS)[number], 'admin'>, [Role, string?, string?]> = {
   viewer: ['viewer'],
   'deployer-in': ['deployer', 'env-a', 'svc-a'],
   'deployer-out': ['deployer', 'env-b', 'svc-b'],
-  approver: ['approver'],
+  'approver-in': ['approver', 'env-a'],
+  'approver-out': ['approver', 'env-b'],
   operator: ['operator'],
 };
 
@@ -84,12 +96,12 @@ const ADMITS: Record<Auth, Who[]> = {
   fetch: everyUser,
   build: ['admin', 'deployer-in', 'deployer-out'],
   deploy: ['admin', 'deployer-in', 'deployer-out'],
-  approve: ['admin', 'approver'],
+  approve: ['admin', 'approver-in', 'approver-out'],
   operate: ['admin', 'operator'],
   admin: ['admin'],
 };
 /** Callers refused by a route with a target, which is env-a/svc-a's. */
-const OUT_OF_SCOPE: Who[] = ['deployer-out'];
+const OUT_OF_SCOPE: Who[] = ['deployer-out', 'approver-out'];
 
 const SPEC = {
   run: { argv: ['node', 'server.js'] },
@@ -174,6 +186,8 @@ describe('authorization', () => {
       tagImage: imageId,
       getDeployment: deploymentId,
       cancelDeployment: deploymentId,
+      approveDeployment: deploymentId,
+      rejectDeployment: deploymentId,
       deploymentEvents: deploymentId,
     };
     return routes[name].path
@@ -188,6 +202,7 @@ describe('authorization', () => {
     createDeployment: { service: 'svc-a', environment: 'env-a', image: 'no-such-image' },
     createImage: { service: 'svc-a', manifest: {} },
     tagImage: { tag: 'matrix' },
+    rejectDeployment: { reason: 'matrix' },
   };
 
   /** The status of calling `name` as `who`, with placeholder parameters and an empty body. */

@@ -170,6 +170,12 @@ export class SlipwayClient {
   getDeployment(id: string) {
     return this.json('getDeployment', { params: { id } });
   }
+  approveDeployment(id: string) {
+    return this.json('approveDeployment', { params: { id } });
+  }
+  rejectDeployment(id: string, reason: string) {
+    return this.json('rejectDeployment', { params: { id }, body: { reason } });
+  }
   cancelDeployment(id: string) {
     return this.json('cancelDeployment', { params: { id } });
   }

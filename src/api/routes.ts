@@ -263,6 +263,23 @@ export const routes = {
     target: 'deployment',
     response: s.deployment,
   },
+  approveDeployment: {
+    method: 'POST',
+    path: '/v1/deployments/:id/approve',
+    summary: 'Approve a deployment awaiting approval (not one you asked for)',
+    auth: 'approve',
+    target: 'deployment',
+    response: s.deployment,
+  },
+  rejectDeployment: {
+    method: 'POST',
+    path: '/v1/deployments/:id/reject',
+    summary: 'Reject a deployment awaiting approval, with why',
+    auth: 'approve',
+    target: 'deployment',
+    body: s.rejectRequest,
+    response: s.deployment,
+  },
   deploymentEvents: {
     method: 'GET',
     path: '/v1/deployments/:id/events',

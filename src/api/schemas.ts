@@ -76,6 +76,10 @@ export const environmentSpec = z.object({
       rollout: z.object({ batchSize: amount, failureThreshold: amount }).partial().optional(),
     }),
   ),
+  /** Absent in maps applied before environments had policies: no approvals. */
+  policy: z
+    .object({ approvals: z.number().int(), approvalTimeoutMs: z.number().int() })
+    .optional(),
 });
 /** The normalized service map (core's ServiceMap), as stored and returned. */
 export const normalizedServiceMap = z.object({
@@ -273,6 +277,7 @@ export type Release = z.infer<typeof release>;
 
 export const deploymentKind = z.enum(['deploy', 'rollback', 'stage']);
 export const deploymentState = z.enum([
+  'awaiting_approval',
   'staging',
   'activating',
   'rolling_back',
@@ -280,6 +285,8 @@ export const deploymentState = z.enum([
   'failed',
   'rolled_back',
   'cancelled',
+  'rejected',
+  'expired',
 ]);
 export const hostStepState = z.enum([
   'pending',
@@ -302,6 +309,7 @@ export const createDeploymentRequest = z.object({
   toVersion: z.number().int().positive().optional(),
 });
 export type CreateDeploymentRequest = z.input<typeof createDeploymentRequest>;
+export const rejectRequest = z.object({ reason: z.string().trim().min(1).max(1_000) });
 
 export const deploymentHost = z.object({
   hostId: z.string(),
@@ -326,6 +334,17 @@ export const deployment = z.object({
   batchCount: z.number().int(),
   failureThreshold: z.number().int(),
   reason: z.string().nullable(),
+  /** The approvals its environment asks for: who asked, who approved, until when (null: none). */
+  approval: z
+    .object({
+      required: z.number().int(),
+      requestedBy: z.string(),
+      approvals: z.array(z.object({ by: z.string(), at: z.string() })),
+      expiresAt: z.string(),
+      rejected: z.object({ by: z.string(), at: z.string(), reason: z.string() }).nullable(),
+    })
+    .nullable()
+    .default(null),
   hosts: z.array(deploymentHost),
   createdAt: z.string(),
   updatedAt: z.string(),

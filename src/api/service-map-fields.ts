@@ -141,7 +141,7 @@ export const port = z
   });
 
 /** A duration leaf; `positive` refuses 0 where waiting no time at all makes no sense. */
-function duration(defaultMs: number) {
+export function duration(defaultMs: number) {
   return z
     .unknown()
     .optional()

@@ -110,12 +110,14 @@ describe('parseServiceMap', () => {
           services: {
             'scores-api': { env: { CACHE: 'on' }, rollout: { batchSize: { count: 1 } } },
           },
+          policy: { approvals: 0, approvalTimeoutMs: 86_400_000 },
         },
         dev: {
           name: 'dev',
           hosts: { regions: [], labels: {} },
           env: {},
           services: {},
+          policy: { approvals: 0, approvalTimeoutMs: 86_400_000 },
         },
       },
     };
@@ -225,6 +227,36 @@ describe('parseServiceMap', () => {
       {
         path: 'services.e.health.command',
         message: 'must be a non-empty list of non-empty strings',
+      },
+    ]);
+  });
+
+  it('reads an environment’s policy, and reports bad values in it', () => {
+    const map = parseServiceMap({
+      services: { a: { run: 'x' } },
+      environments: {
+        prod: { policy: { approvals: 2, approvalTimeout: '4h' } },
+        dev: {},
+      },
+    });
+    expect(map.environments.prod!.policy).toEqual({ approvals: 2, approvalTimeoutMs: 14_400_000 });
+    expect(map.environments.dev!.policy).toEqual({ approvals: 0, approvalTimeoutMs: 86_400_000 });
+    expect(
+      problemsOf({
+        services: { a: { run: 'x' } },
+        environments: {
+          prod: { policy: { approvals: 9, approvalTimeout: 'soon', approve: 1 } },
+        },
+      }),
+    ).toEqual([
+      { path: 'environments.prod.policy.approvals', message: 'approvals must be at most 5' },
+      {
+        path: 'environments.prod.policy.approvalTimeout',
+        message: 'invalid duration "soon" (use e.g. 500ms, 2s, 1m)',
+      },
+      {
+        path: 'environments.prod.policy.approve',
+        message: 'unknown key "approve" (allowed keys: approvals, approvalTimeout)',
       },
     ]);
   });

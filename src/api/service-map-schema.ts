@@ -20,6 +20,7 @@ import {
   DEFAULT_FAILURE_THRESHOLD,
   amount,
   describe,
+  duration,
   envVars,
   everything,
   health,
@@ -71,8 +72,17 @@ const override = strict({
   return out;
 });
 
+/** Approvals wait a day by default before the deployment expires. */
+const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 3_600_000;
+
+const policy = strict({
+  approvals: integer(0, 5, 'approvals').default(0),
+  approvalTimeout: duration(DEFAULT_APPROVAL_TIMEOUT_MS),
+}).transform((p) => ({ approvals: p.approvals, approvalTimeoutMs: p.approvalTimeout }));
+
 const environment = strict({
   hosts: selector.default(everything),
+  policy: policy.default(() => ({ approvals: 0, approvalTimeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS })),
   env: envVars.default(() => ({})),
   services: z
     .record(z.string(), override, {

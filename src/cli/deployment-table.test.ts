@@ -15,6 +15,7 @@ function deployment(over: Partial<DeploymentView>): DeploymentView {
     batchCount: 1,
     failureThreshold: 0,
     reason: null,
+    approval: null,
     hosts: [],
     createdAt: '2026-12-07T04:53:19.120Z',
     updatedAt: '2026-12-07T04:53:31.480Z',

@@ -71,6 +71,8 @@ describe('slipway', () => {
       'stage',
       'rollback',
       'cancel',
+      'approve',
+      'reject',
       'status',
       'deployments',
       'hosts',

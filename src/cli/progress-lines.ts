@@ -43,6 +43,14 @@ export class ProgressLines {
         `  batch ${Number(data.batch) + 1}/${this.d.batchCount}: activating ${hosts.join(', ')}`,
       ];
     }
+    if (e.type === 'deployment.approved') {
+      return [
+        `  approved by ${text(data.by)} (${Number(data.approvals)} of ${Number(data.required)})`,
+      ];
+    }
+    if (e.type === 'deployment.rejected') {
+      return [`  rejected by ${text(data.by)}: ${text(data.reason)}`];
+    }
     if (e.type === 'deployment.state') {
       const state = text(data.state);
       if (state === 'staging' || isTerminal(state as DeploymentState)) return [];

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   ALREADY_ON_DISK,
   advance,
+  approve,
+  reject,
   requestCancel,
   type Deployment,
   type HostObservation,
@@ -449,5 +451,53 @@ describe('deployment state machine', () => {
     const d = plan({ rollout: { batchSize: { percent: 34 }, failureThreshold: { count: 0 } } });
     expect(d.batchCount).toBe(2);
     expect(d.hosts.map((h) => h.batch)).toEqual([0, 0, 1, 1]);
+  });
+
+  describe('four eyes', () => {
+    const gated = () =>
+      plan({ approval: { required: 2, requestedBy: 'user:dana', expiresAt: 10_000 } });
+    const none = obs(() => staged([1]));
+
+    it('waits, touching no host, until enough approvers other than the requester approve', () => {
+      let d = gated();
+      expect(d.state).toBe('awaiting_approval');
+      let s = advance(d, none, 0, timing);
+      expect(s.goals).toEqual([]);
+      expect(s.deployment.state).toBe('awaiting_approval');
+      expect(() => approve(d, 'user:dana', 1)).toThrow(/another approver must approve it/);
+      d = approve(d, 'user:erin', 1);
+      expect(() => approve(d, 'user:erin', 2)).toThrow(/already approved/);
+      s = advance(d, none, 2, timing);
+      expect(s.deployment.state).toBe('awaiting_approval');
+      d = approve(s.deployment, 'user:frank', 3);
+      s = advance(d, none, 4, timing);
+      expect(s.deployment.state).toBe('staging');
+      expect(s.deployment.deadline).toBe(4 + timing.stageTimeoutMs);
+      expect(s.goals).toEqual(hosts.map((h) => ({ hostId: h.id, stage: 2 })));
+      expect(s.deployment.approval?.approvals.map((a) => a.by)).toEqual([
+        'user:erin',
+        'user:frank',
+      ]);
+      // Once it runs there is nothing left to approve or reject.
+      expect(() => approve(s.deployment, 'user:gina', 5)).toThrow(
+        /it is staging, not awaiting approval/,
+      );
+      expect(() => reject(s.deployment, 'user:gina', 'late', 5)).toThrow(/not awaiting approval/);
+    });
+
+    it('ends rejected, expired or cancelled without touching a host', () => {
+      const rejected = advance(reject(gated(), 'user:erin', 'market open', 1), none, 2, timing);
+      expect(rejected.deployment.state).toBe('rejected');
+      expect(rejected.deployment.reason).toBe('rejected by user:erin: market open');
+      const expired = advance(approve(gated(), 'user:erin', 1), none, 10_000, timing);
+      expect(expired.deployment.state).toBe('expired');
+      expect(expired.deployment.reason).toMatch(/^not approved in time: 1 of 2 approval\(s\) by /);
+      // Approvers, not hosts, were waited on: a restarted control plane's grace does not apply.
+      const early = advance(gated(), none, 10_000, { ...timing, deadlinesNotBefore: 20_000 });
+      expect(early.deployment.state).toBe('expired');
+      const cancelled = advance(requestCancel(gated()), none, 1, timing);
+      expect(cancelled.deployment.state).toBe('cancelled');
+      for (const s of [rejected, expired, cancelled]) expect(s.goals).toEqual([]);
+    });
   });
 });

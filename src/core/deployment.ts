@@ -3,19 +3,45 @@
  * it returns the next deployment, the goal-state changes to make and the events to record.
  * The orchestrator persists all three in one transaction, so a crash between steps loses nothing.
  */
+import { ConflictError, PolicyError } from './errors.js';
 
 /** What a deployment does: roll out a release, roll back to an older one, or only pre-position it. */
 export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
 
 export type DeploymentState =
-  'staging' | 'activating' | 'rolling_back' | 'succeeded' | 'failed' | 'rolled_back' | 'cancelled';
+  | 'awaiting_approval'
+  | 'staging'
+  | 'activating'
+  | 'rolling_back'
+  | 'succeeded'
+  | 'failed'
+  | 'rolled_back'
+  | 'cancelled'
+  | 'rejected'
+  | 'expired';
 
 export const TERMINAL_STATES: readonly DeploymentState[] = [
   'succeeded',
   'failed',
   'rolled_back',
   'cancelled',
+  'rejected',
+  'expired',
 ];
+
+/**
+ * Four eyes: a deployment to an environment whose policy asks for approvals waits for that many
+ * distinct approvers, none of them the requester, before anything happens on a host.
+ */
+export interface Approval {
+  required: number;
+  /** Who asked for the deployment (`user:<name>`): may not approve it. */
+  requestedBy: string;
+  approvals: { by: string; at: number }[];
+  /** When it expires unapproved (epoch ms). */
+  expiresAt: number;
+  rejected: { by: string; at: number; reason: string } | null;
+}
 
 /** Where one host is in a deployment. */
 export type HostStepState =
@@ -50,6 +76,8 @@ export interface Deployment {
   deadline: number | null;
   reason: string | null;
   cancelRequested: boolean;
+  /** What it waits for or waited for before staging; null (or absent, before approvals existed): nothing. */
+  approval?: Approval | null;
 }
 
 /** What one host last said about the service being deployed. */
@@ -212,6 +240,8 @@ function advanceOnce(
   timing: Timing,
 ): void {
   switch (s.d.state) {
+    case 'awaiting_approval':
+      return awaitApproval(s, now);
     case 'staging':
       return stage(s, obs, now, timing);
     case 'activating':
@@ -221,6 +251,68 @@ function advanceOnce(
     default:
       return;
   }
+}
+
+/** Starts staging once approved; ends it if cancelled, rejected or past its expiry. */
+function awaitApproval(s: StepBuilder, now: number): void {
+  const d = s.d;
+  const a = d.approval;
+  if (!a) return s.setState('staging');
+  if (a.rejected) {
+    d.deadline = null;
+    return s.setState('rejected', `rejected by ${a.rejected.by}: ${a.rejected.reason}`);
+  }
+  if (d.cancelRequested) {
+    d.deadline = null;
+    return s.setState('cancelled', 'cancelled while awaiting approval; nothing was staged');
+  }
+  if (a.approvals.length >= a.required) {
+    // Staging sets its own deadline.
+    d.deadline = null;
+    return s.setState('staging', null);
+  }
+  // Not held back by a restarted control plane's grace: approvers, not hosts, were waited on.
+  if (now >= a.expiresAt) {
+    d.deadline = null;
+    return s.setState(
+      'expired',
+      `not approved in time: ${a.approvals.length} of ${a.required} approval(s) by ${new Date(a.expiresAt).toISOString()}`,
+    );
+  }
+}
+
+/**
+ * Records `by`'s approval of a deployment awaiting it; `advance` then starts it once enough
+ * approvers have. Refuses the requester, a second approval by the same approver, and a
+ * deployment that does not await approval.
+ */
+export function approve(d: Deployment, by: string, now: number): Deployment {
+  const a = awaiting(d, 'approve');
+  if (by === a.requestedBy) {
+    throw new PolicyError(`${by} asked for deployment ${d.id}: another approver must approve it`, {
+      requestedBy: a.requestedBy,
+    });
+  }
+  if (a.approvals.some((x) => x.by === by)) {
+    throw new ConflictError(`${by} has already approved deployment ${d.id}`);
+  }
+  return { ...d, approval: { ...a, approvals: [...a.approvals, { by, at: now }] } };
+}
+
+/** Rejects a deployment awaiting approval, with why; `advance` ends it. Anyone may reject. */
+export function reject(d: Deployment, by: string, reason: string, now: number): Deployment {
+  const a = awaiting(d, 'reject');
+  return { ...d, approval: { ...a, rejected: { by, at: now, reason } } };
+}
+
+function awaiting(d: Deployment, what: string): Approval {
+  if (d.state !== 'awaiting_approval' || !d.approval || d.approval.rejected) {
+    throw new ConflictError(
+      `cannot ${what} deployment ${d.id}: it is ${d.state}, not awaiting approval`,
+      { state: d.state },
+    );
+  }
+  return d.approval;
 }
 
 function stage(

@@ -14,6 +14,11 @@ export interface PlanInput {
   /** The release active on each host now (absent: none). */
   previous: ReadonlyMap<string, number | null>;
   rollout: RolloutSpec;
+  /**
+   * Approvals it must gather first (the environment's policy; `approvalsFor`): it waits in
+   * `awaiting_approval` until `expiresAt`.
+   */
+  approval?: { required: number; requestedBy: string; expiresAt: number };
 }
 
 /**
@@ -38,13 +43,14 @@ export function planDeployment(input: PlanInput): Deployment {
     environment: input.environment,
     kind: input.kind,
     release: input.release,
-    state: 'staging',
+    state: input.approval ? 'awaiting_approval' : 'staging',
     currentBatch: 0,
     batchCount: Math.max(1, Math.ceil(total / batchSize)),
     failureThreshold: resolveAmount(input.rollout.failureThreshold, batchSize),
     hosts,
-    deadline: null,
+    deadline: input.approval?.expiresAt ?? null,
     reason: null,
     cancelRequested: false,
+    approval: input.approval ? { ...input.approval, approvals: [], rejected: null } : null,
   };
 }

@@ -63,6 +63,15 @@ export interface EnvironmentSpec {
   hosts: HostSelector;
   env: Record<string, string>;
   services: Record<string, ServiceOverride>;
+  /** What a deployment to it must satisfy (absent in maps applied before policies existed). */
+  policy?: EnvironmentPolicy;
+}
+
+export interface EnvironmentPolicy {
+  /** Distinct approvers, other than the requester, a deployment needs before it starts (0: none). */
+  approvals: number;
+  /** How long a deployment waits for them before it expires. */
+  approvalTimeoutMs: number;
 }
 
 /** The whole validated service map. */

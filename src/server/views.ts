@@ -72,6 +72,18 @@ export function deploymentView(
     batchCount: d.batchCount,
     failureThreshold: d.failureThreshold,
     reason: d.reason,
+    approval: d.approval
+      ? {
+          required: d.approval.required,
+          requestedBy: d.approval.requestedBy,
+          approvals: d.approval.approvals.map((a) => ({ by: a.by, at: iso(a.at) })),
+          expiresAt: iso(d.approval.expiresAt),
+          rejected: d.approval.rejected && {
+            ...d.approval.rejected,
+            at: iso(d.approval.rejected.at),
+          },
+        }
+      : null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     hosts: d.hosts.map((h) => {
@@ -93,4 +105,8 @@ export function deploymentView(
       };
     }),
   };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
 }

@@ -109,6 +109,16 @@ export const deploymentDoc = z.object({
   deadline: z.number().nullable(),
   reason: z.string().nullable(),
   cancelRequested: z.boolean(),
+  approval: z
+    .object({
+      required: z.number().int(),
+      requestedBy: z.string(),
+      approvals: z.array(z.object({ by: z.string(), at: z.number() })),
+      expiresAt: z.number(),
+      rejected: z.object({ by: z.string(), at: z.number(), reason: z.string() }).nullable(),
+    })
+    .nullable()
+    .default(null),
 });
 
 const stringRecord = z.record(z.string(), z.string());

@@ -1,6 +1,6 @@
 /**
  * Deployments: `deploy` and `stage` roll out a new release, `rollback` an older one, `cancel`
- * stops one, `status` shows one or what runs where, `deployments` lists them. A deployment is
+ * stops one, `approve` and `reject` decide one awaiting approval, `status` shows one or what runs where, `deployments` lists them. A deployment is
  * named by its id or a unique prefix of it (at least 4 characters), e.g. the short id tables show.
  */
 import { InvalidArgumentError, type Command } from 'commander';
@@ -20,7 +20,7 @@ interface FollowOptions {
   json?: boolean;
 }
 
-/** Adds `deploy`, `stage`, `rollback`, `cancel`, `status` and `deployments`. */
+/** Adds `deploy`, `stage`, `rollback`, `cancel`, `approve`, `reject`, `status` and `deployments`. */
 export function register(program: Command, ctx: CliContext): void {
   for (const kind of ['deploy', 'stage'] as const) {
     program
@@ -68,6 +68,25 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<deployment>', 'deployment id (or a unique prefix of it)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const d = await ctx.client(cmd).cancelDeployment(id);
+      ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
+    });
+
+  program
+    .command('approve')
+    .description('approve a deployment awaiting approval (one you did not ask for)')
+    .argument('<deployment>', 'deployment id (or a unique prefix of it)')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const d = await ctx.client(cmd).approveDeployment(id);
+      ctx.out.line(`${d.id}: ${approvalText(d)}`);
+    });
+
+  program
+    .command('reject')
+    .description('reject a deployment awaiting approval; it ends without touching a host')
+    .argument('<deployment>', 'deployment id (or a unique prefix of it)')
+    .requiredOption('--reason <text>', 'why: recorded with the rejection')
+    .action(async (id: string, o: { reason: string }, cmd: Command) => {
+      const d = await ctx.client(cmd).rejectDeployment(id, o.reason);
       ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
     });
 
@@ -148,13 +167,14 @@ async function report(
   o: FollowOptions,
 ): Promise<void> {
   const { out } = ctx;
+  const waiting = d.state === 'awaiting_approval' ? `\n${approvalText(d)}` : '';
   if (!o.wait) {
-    out.result(d, o.json, () => `${describeDeployment(d)}\ndeployment ${d.id}`);
+    out.result(d, o.json, () => `${describeDeployment(d)}${waiting}\ndeployment ${d.id}`);
     return;
   }
   // The id first, on stdout: to look it up or cancel it while this follows it.
   if (!o.json) {
-    out.progress(describeDeployment(d));
+    out.progress(describeDeployment(d) + waiting);
     out.line(`deployment ${d.id}`);
   }
   const final = await watchDeployment(c, d, out.progressUnless(o.json));
@@ -162,10 +182,21 @@ async function report(
   if (final.state !== 'succeeded') ctx.fail();
 }
 
+/** Where a deployment stands with its approvals, or that it needs none. */
+function approvalText(d: DeploymentView): string {
+  const a = d.approval;
+  if (!a) return 'needs no approval';
+  const by = a.approvals.map((x) => x.by).join(', ');
+  const got = `${a.approvals.length} of ${a.required} approval(s)${by ? ` (${by})` : ''}`;
+  if (d.state !== 'awaiting_approval') return `${got}; ${d.state}`;
+  return `awaiting approval: ${got}, asked by ${a.requestedBy}, expires ${a.expiresAt}; approve with: slipway approve ${d.id.slice(0, 8)}`;
+}
+
 function deploymentText(d: DeploymentView): string {
   return [
     `deployment ${d.id}`,
     `${describeDeployment(d)}\nstate: ${d.state}${d.reason ? ` (${d.reason})` : ''}`,
+    ...(d.approval ? [`approval: ${approvalText(d)}`] : []),
     table(
       ['HOST', 'REGION', 'BATCH', 'STATE', 'DETAIL'],
       d.hosts.map((h) => [h.hostName, h.region, h.batch + 1, h.state, h.detail]),

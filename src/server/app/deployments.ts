@@ -17,10 +17,13 @@ import {
   type ServiceMap,
   isTerminal,
   requestCancel,
+  approve,
+  reject,
+  type Deployment,
 } from '../../core/index.js';
 import type { CreateDeploymentRequest, DeploymentView } from '../../api/index.js';
 import type { DeploymentRow, ReleaseRow, Store } from '../../store/index.js';
-import type { Identity } from '../authz/identity.js';
+import { actorOf, type Identity } from '../authz/identity.js';
 import { deploymentView, isOnline } from '../views.js';
 import type { AppContext } from './context.js';
 import { uniquePrefixMatch } from './id-prefix.js';
@@ -35,6 +38,12 @@ export async function createDeployment(
   actor: Identity,
   req: CreateDeploymentRequest,
 ): Promise<DeploymentView> {
+  // From memory: reading 10,000 host rows in the transaction took 0.4 s. A host enrolled on
+  // another server in the last second may be missing, as if the request had come a second
+  // earlier; one removed meanwhile is dropped by the orchestrator. Before the transaction: the
+  // first read of the hosts goes to the store, and over PGlite's one connection it would wait
+  // for this transaction forever.
+  const all = await ctx.hosts.list();
   const row = await ctx.uow.run(actor, async (work) => {
     const { tx, emit } = work;
     const map = await requireServiceMap(tx);
@@ -56,10 +65,6 @@ export async function createDeployment(
         ? await rollbackTarget(tx, req, env.name)
         : await releaseFor(tx, map, req, env.name);
 
-    // From memory: reading 10,000 host rows in the transaction took 0.4 s. A host enrolled on
-    // another server in the last second may be missing, as if the request had come a second
-    // earlier; one removed meanwhile is dropped by the orchestrator.
-    const all = await ctx.hosts.list();
     const targets = targetHosts(map, req.service, env.name, all);
     if (targets.length === 0) {
       throw new ValidationError('nothing to deploy to', [
@@ -81,6 +86,7 @@ export async function createDeployment(
       );
     }
     const goals = await tx.goals.ofService(req.service);
+    const required = kind === 'deploy' ? (env.policy?.approvals ?? 0) : 0;
     const deployment = planDeployment({
       id: randomUUID(),
       service: req.service,
@@ -90,6 +96,14 @@ export async function createDeployment(
       hosts: online,
       previous: new Map(goals.map((g) => [g.hostId, g.activeVersion])),
       rollout: release.config.rollout,
+      approval:
+        required > 0
+          ? {
+              required,
+              requestedBy: actorOf(actor),
+              expiresAt: now + env.policy!.approvalTimeoutMs,
+            }
+          : undefined,
     });
     // What was asked and how it is planned; the hosts themselves are in the deployment (at
     // 10,000 hosts they made the event 1 MB, written on the way to the first goal).
@@ -128,6 +142,60 @@ export async function cancelDeployment(
     if (isTerminal(row.deployment.state)) return;
     await tx.deployments.update(requestCancel(row.deployment));
     emit('deployment.cancel-requested', { service: row.deployment.service }, id);
+  });
+  await ctx.pass();
+  return viewOf(ctx, await getDeployment(ctx.store, id));
+}
+
+/**
+ * Approves a deployment awaiting approval (by id or prefix), as `actor`, who must not be the
+ * one who asked for it; the orchestrator starts it once enough approvers have.
+ */
+export async function approveDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  id: string,
+): Promise<DeploymentView> {
+  return decide(ctx, actor, id, (d, by, now) => {
+    const next = approve(d, by, now);
+    const a = next.approval!;
+    return {
+      next,
+      event: ['deployment.approved', { by, approvals: a.approvals.length, required: a.required }],
+    };
+  });
+}
+
+/** Rejects a deployment awaiting approval, with why; the orchestrator ends it. */
+export async function rejectDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  id: string,
+  reason: string,
+): Promise<DeploymentView> {
+  return decide(ctx, actor, id, (d, by, now) => ({
+    next: reject(d, by, reason, now),
+    event: ['deployment.rejected', { by, reason }],
+  }));
+}
+
+async function decide(
+  ctx: AppContext,
+  actor: Identity,
+  ref: string,
+  change: (
+    d: Deployment,
+    by: string,
+    now: number,
+  ) => { next: Deployment; event: [string, Record<string, unknown>] },
+): Promise<DeploymentView> {
+  const id = await resolveDeploymentId(ctx.store, ref);
+  await ctx.uow.run(actor, async ({ tx, emit }) => {
+    const row = await tx.deployments.getForUpdate(id);
+    if (!row) throw new NotFoundError('deployment', id);
+    const { next, event } = change(row.deployment, actorOf(actor), ctx.now());
+    await tx.deployments.update(next);
+    emit(event[0], { ...event[1], service: next.service }, id);
   });
   await ctx.pass();
   return viewOf(ctx, await getDeployment(ctx.store, id));

@@ -2,10 +2,12 @@
 import { routes } from '../../api/index.js';
 import type { AppContext } from '../app/context.js';
 import {
+  approveDeployment,
   cancelDeployment,
   createDeployment,
   getDeployment,
   listDeployments,
+  rejectDeployment,
   viewOf,
 } from '../app/deployments.js';
 import type { EventFeed } from '../events/event-feed.js';
@@ -27,6 +29,14 @@ export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFe
 
   addRoute(host, routes.cancelDeployment, ({ identity, params }) =>
     cancelDeployment(ctx, identity, params.id ?? ''),
+  );
+
+  addRoute(host, routes.approveDeployment, ({ identity, params }) =>
+    approveDeployment(ctx, identity, params.id ?? ''),
+  );
+
+  addRoute(host, routes.rejectDeployment, ({ identity, params, body }) =>
+    rejectDeployment(ctx, identity, params.id ?? '', body.reason),
   );
 
   addRoute(host, routes.deploymentEvents, async ({ params, request, reply }) => {

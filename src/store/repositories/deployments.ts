@@ -1,11 +1,10 @@
 /** Deployments: the persisted state machine document, indexed by service, environment, state. */
-import type { Deployment } from '../../core/index.js';
+import { TERMINAL_STATES, type Deployment } from '../../core/index.js';
 import { sql } from 'kysely';
 import { likePrefix, type Db } from '../db.js';
 import type { DeploymentRepository } from '../repositories.js';
 import { toDeployment, type DeploymentRow } from '../rows.js';
 
-const TERMINAL = ['succeeded', 'failed', 'rolled_back', 'cancelled'];
 const COLUMNS = ['id', 'doc', 'image_id', 'created_at', 'updated_at'] as const;
 
 export class KyselyDeployments implements DeploymentRepository {
@@ -98,7 +97,7 @@ export class KyselyDeployments implements DeploymentRepository {
     const rows = await this.db
       .selectFrom('deployments')
       .select('id')
-      .where('state', 'not in', TERMINAL)
+      .where('state', 'not in', TERMINAL_STATES)
       .orderBy('created_at')
       .execute();
     return rows.map((r) => r.id);
@@ -110,7 +109,7 @@ export class KyselyDeployments implements DeploymentRepository {
       .select('id')
       .where('service', '=', service)
       .where('environment', '=', environment)
-      .where('state', 'not in', TERMINAL)
+      .where('state', 'not in', TERMINAL_STATES)
       .executeTakeFirst();
     return row?.id;
   }
