@@ -88,6 +88,11 @@ const processes: ProcessCommands = {
     });
   },
 
+  async migrateDatabase(url, runtimeRole) {
+    const { migrateDatabase } = await import('./store/index.js');
+    return migrateDatabase(url, { runtimeRole });
+  },
+
   async stopServices(dataDir) {
     const { HostLayout, stopServicesLeft } = await import('./agent/index.js');
     return stopServicesLeft(new HostLayout(dataDir));

@@ -96,6 +96,24 @@ describe('approvals', () => {
     ]);
     await s.admin.cancelDeployment(d.id);
     await until('cancelled', async () => (await stateOf(d)) === 'cancelled');
+    // The audit trail holds the approval and every state change, filed under prod.
+    const trail = (await s.admin.listAudit({ environment: 'prod', limit: 1000 })).filter(
+      (e) =>
+        e.target.deployment === d.id || e.target.id === d.id || e.target.id === d.id.slice(0, 8),
+    );
+    const said = (e: (typeof trail)[number]) =>
+      [e.actor, e.operation, (e.args as { state?: string }).state, e.result.split(':')[0]]
+        .filter(Boolean)
+        .join(' ');
+    expect(trail.map(said)).toEqual([
+      // The approver of staging, refused on prod's deployment.
+      'user:sam approveDeployment refused',
+      'user:pat approveDeployment ok',
+      'system:orchestrator deployment.state staging ok',
+      'user:admin cancelDeployment ok',
+      'system:orchestrator deployment.state cancelled ok',
+    ]);
+    expect((await s.admin.verifyAudit()).ok).toBe(true);
   });
 
   it('ends a rejected deployment, and one left unapproved expires', async () => {

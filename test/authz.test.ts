@@ -59,6 +59,8 @@ const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
   listTokens: { auth: 'admin' },
   createToken: { auth: 'admin' },
   revokeToken: { auth: 'admin' },
+  listAudit: { auth: 'read' },
+  verifyAudit: { auth: 'read' },
 };
 
 /**

@@ -19,6 +19,7 @@ const noProcesses: ProcessCommands = {
   server: () => Promise.reject(new Error('no server process in this test')),
   agent: () => Promise.reject(new Error('no agent process in this test')),
   stopServices: () => Promise.reject(new Error('no processes here')),
+  migrateDatabase: () => Promise.reject(new Error('no processes here')),
 };
 
 describe('slipway verbs', () => {

@@ -32,6 +32,7 @@ describe('hosts', () => {
       server: () => Promise.reject(new Error('no processes here')),
       agent: () => Promise.reject(new Error('no processes here')),
       stopServices: () => Promise.reject(new Error('no processes here')),
+      migrateDatabase: () => Promise.reject(new Error('no processes here')),
     };
     const code = await runCli(
       ['node', 'slipway', '--server', url, '--token', adminToken, ...args],

@@ -1,4 +1,5 @@
 /** The store behaves the same over embedded PGlite and a real PostgreSQL server. */
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planDeployment } from '../src/core/index.js';
@@ -504,6 +505,87 @@ describe.each(engines)('store over %s', (_name, open) => {
     } finally {
       stop();
     }
+  });
+
+  describe('the audit trail', () => {
+    /** Straight to the database, as someone with access to it (not through Slipway) would. */
+    const tamper = (q: string) =>
+      sql.raw(q).execute((store as unknown as { db: Kysely<unknown> }).db);
+    const entry = (i: number) => ({
+      at: new Date(Date.UTC(2026, 11, 7, 12, 0, i)),
+      actor: i % 2 ? 'user:dana' : 'system:orchestrator',
+      tokenId: i % 2 ? 'tok_1' : null,
+      source: '10.0.0.7',
+      operation: 'createDeployment',
+      args: { service: 'pricing', environment: 'prod', n: i, nested: { b: 1, a: [true, null] } },
+      target: { environment: 'prod', service: 'pricing' },
+      result: 'ok',
+    });
+    const restore = async (rows: unknown[]) => {
+      await tamper('delete from audit');
+      for (const r of rows as Record<string, unknown>[]) {
+        await tamper(
+          `insert into audit select * from json_populate_record(null::audit, '${JSON.stringify(r).replace(/'/g, "''")}')`,
+        );
+      }
+    };
+    let pristine: unknown[];
+
+    it('chains what it appends, in order, and finds the chain intact', async () => {
+      for (let i = 1; i <= 6; i += 3)
+        await store.transaction((tx) => tx.audit.append([entry(i), entry(i + 1), entry(i + 2)]));
+      const all = await store.audit.list({ limit: 100 });
+      expect(all.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(all[3]!.prevHash).toBe(all[2]!.hash);
+      expect(all[0]).toMatchObject({ actor: 'user:dana', tokenId: 'tok_1', args: entry(1).args });
+      const verdict = await store.audit.verify();
+      expect(verdict).toEqual({
+        ok: true,
+        entries: 6,
+        head: { seq: 6, hash: all[5]!.hash },
+        problem: null,
+      });
+      expect(
+        (await store.audit.list({ limit: 100, actor: 'user:dana' })).map((e) => e.seq),
+      ).toEqual([1, 3, 5]);
+      pristine = (await tamper('select * from audit order by seq')).rows;
+    });
+
+    it('names an entry changed in the database', async () => {
+      await tamper(
+        `update audit set args = jsonb_set(args, '{service}', '"scores"') where seq = 3`,
+      );
+      expect((await store.audit.verify()).problem).toEqual({
+        seq: 3,
+        message: 'entry 3 was changed (or moved): its content does not match its hash',
+      });
+      await restore(pristine);
+      expect((await store.audit.verify()).ok).toBe(true);
+    });
+
+    it('names an entry removed, in the middle or at the end', async () => {
+      await tamper('delete from audit where seq = 4');
+      expect((await store.audit.verify()).problem).toEqual({
+        seq: 4,
+        message: 'entry 4 is missing: removed',
+      });
+      await restore(pristine);
+      await tamper('delete from audit where seq = 6');
+      expect((await store.audit.verify()).problem?.message).toMatch(
+        /the chain ends at entry 5 but its head says 6: the last entries were removed/,
+      );
+      await restore(pristine);
+    });
+
+    it('names entries reordered, even with their hashes carried along', async () => {
+      await tamper('update audit set seq = -seq where seq in (2, 3)');
+      await tamper('update audit set seq = 5 - seq where seq in (-2, -3)');
+      const verdict = await store.audit.verify();
+      expect(verdict.ok).toBe(false);
+      expect(verdict.problem?.seq).toBe(2);
+      await restore(pristine);
+      expect((await store.audit.verify()).ok).toBe(true);
+    });
   });
 
   it('reads the hosts of many ids at once, leaving out the unknown ones', async () => {

@@ -155,6 +155,21 @@ export class SlipwayClient {
   revokeToken(id: string) {
     return this.json('revokeToken', { params: { id } });
   }
+  /** One page of the audit trail, oldest first, after entry `after`. */
+  listAudit(
+    query: {
+      after?: number;
+      since?: string;
+      user?: string;
+      environment?: string;
+      limit?: number;
+    } = {},
+  ) {
+    return this.json('listAudit', { query });
+  }
+  verifyAudit() {
+    return this.json('verifyAudit', {});
+  }
   listReleases(service: string) {
     return this.json('listReleases', { params: { service } });
   }

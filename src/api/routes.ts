@@ -38,6 +38,11 @@ export interface RouteDef {
   bodyLimit?: number;
   /** Sending it twice does what sending it once does (every GET is; some POSTs are too). */
   repeatable?: true;
+  /**
+   * `false`: not written to the audit trail although it is not a GET (agents' reports, chunk
+   * uploads and lookups: many a second, and inert; what they lead to is recorded).
+   */
+  audit?: false;
 }
 
 const KiB = 1024;
@@ -101,6 +106,7 @@ export const routes = {
     bodyLimit: 1 * MiB,
     // A report is the host's whole state, not a change to it.
     repeatable: true,
+    audit: false,
   },
   listHosts: {
     method: 'GET',
@@ -149,6 +155,7 @@ export const routes = {
     body: s.missingChunksRequest,
     response: s.missingChunksResponse,
     bodyLimit: 8 * MiB,
+    audit: false,
   },
   collectGarbage: {
     method: 'POST',
@@ -170,6 +177,7 @@ export const routes = {
     contentType: 'application/octet-stream',
     response: z.object({ digest: s.digest, size: z.number().int() }),
     bodyLimit: MAX_CHUNK_BYTES + 4 * KiB,
+    audit: false,
   },
   getChunk: {
     method: 'GET',
@@ -354,6 +362,27 @@ export const routes = {
     summary: 'Revoke a user’s token: every server refuses it from then on',
     auth: 'admin',
     response: ok,
+  },
+  listAudit: {
+    method: 'GET',
+    path: '/v1/audit',
+    summary: 'The audit trail, oldest first, a page at a time (after `after`)',
+    auth: 'read',
+    query: z.object({
+      after: z.coerce.number().int().min(0).optional(),
+      since: z.iso.datetime({ offset: true }).optional(),
+      user: z.string().max(128).optional(),
+      environment: z.string().max(64).optional(),
+      limit: z.coerce.number().int().min(1).max(1000).default(100),
+    }),
+    response: z.array(s.auditEntry),
+  },
+  verifyAudit: {
+    method: 'GET',
+    path: '/v1/audit/verify',
+    summary: 'Walk the audit trail’s hash chain and name the first entry that does not hold',
+    auth: 'read',
+    response: s.auditVerdict,
   },
 } as const satisfies Record<string, RouteDef>;
 

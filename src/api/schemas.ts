@@ -77,9 +77,7 @@ export const environmentSpec = z.object({
     }),
   ),
   /** Absent in maps applied before environments had policies: no approvals. */
-  policy: z
-    .object({ approvals: z.number().int(), approvalTimeoutMs: z.number().int() })
-    .optional(),
+  policy: z.object({ approvals: z.number().int(), approvalTimeoutMs: z.number().int() }).optional(),
 });
 /** The normalized service map (core's ServiceMap), as stored and returned. */
 export const normalizedServiceMap = z.object({
@@ -426,3 +424,26 @@ export const whoami = z.object({
   permissions: z.array(z.string()),
 });
 export type Whoami = z.infer<typeof whoami>;
+
+/** One entry of the audit trail, with its place in the hash chain. */
+export const auditEntry = z.object({
+  seq: z.number().int(),
+  at: z.string(),
+  actor: z.string(),
+  tokenId: z.string().nullable(),
+  source: z.string().nullable(),
+  operation: z.string(),
+  args: z.unknown(),
+  target: z.record(z.string(), z.union([z.string(), z.number()])),
+  result: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export type AuditEntryView = z.infer<typeof auditEntry>;
+export const auditVerdict = z.object({
+  ok: z.boolean(),
+  entries: z.number().int(),
+  head: z.object({ seq: z.number().int(), hash: z.string() }),
+  problem: z.object({ seq: z.number().int(), message: z.string() }).nullable(),
+});
+export type AuditVerdictView = z.infer<typeof auditVerdict>;

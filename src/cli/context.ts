@@ -33,6 +33,14 @@ export interface ProcessCommands {
   agent(settings: AgentSettings): Promise<void>;
   /** Stops the service processes agents left running in `dataDir`; resolves with their names. */
   stopServices(dataDir: string): Promise<string[]>;
+  /**
+   * Applies pending migrations to the PostgreSQL at `url` as its role (the owner), and grants a
+   * runtime role what a server needs; resolves with the migrations applied.
+   */
+  migrateDatabase(
+    url: string,
+    runtimeRole?: string,
+  ): Promise<{ applied: string[]; granted: string | null }>;
 }
 
 /** Handed to each noun's `register`: everything a verb needs besides its own options. */

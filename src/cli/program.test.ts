@@ -25,6 +25,10 @@ async function slipway(...args: string[]) {
       agent = settings;
       return Promise.resolve();
     },
+    migrateDatabase: (url, role) => {
+      started.push(`db migrate ${url} ${role ?? '-'}`);
+      return Promise.resolve({ applied: ['0007_audit'], granted: role ?? null });
+    },
     stopServices: (dataDir) => {
       started.push(`stop-services ${dataDir}`);
       return Promise.resolve(dataDir.endsWith('empty') ? [] : ['scores-api']);
@@ -62,6 +66,7 @@ describe('slipway', () => {
     const verbs = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]);
     expect(verbs).toEqual([
       'server',
+      'db',
       'agent',
       'stop-services',
       'build',
@@ -80,8 +85,25 @@ describe('slipway', () => {
       'whoami',
       'users',
       'tokens',
+      'audit',
       'help',
     ]);
+  });
+
+  it('db migrate: migrates as the owner and grants the runtime role, saying so', async () => {
+    const r = await slipway(
+      'db',
+      'migrate',
+      '--database-url',
+      'postgres://owner@db/slw',
+      '--runtime-role',
+      'slw_rt',
+    );
+    expect(r.code).toBe(0);
+    expect(r.started).toEqual(['db migrate postgres://owner@db/slw slw_rt']);
+    expect(r.stdout).toBe(
+      'applied 1 migration(s): 0007_audit\ngranted slw_rt what a server needs; on audit: INSERT and SELECT only\n',
+    );
   });
 
   it('stop-services: stops what agents left running in the data dir, and says what', async () => {

@@ -5,6 +5,7 @@ import { clientFrom, type CliContext, type ProcessCommands } from './context.js'
 import { Output, processStreams, type Streams } from './output.js';
 import { register as access } from './commands/access.js';
 import { register as agent } from './commands/agent.js';
+import { register as audit } from './commands/audit.js';
 import { register as deployments } from './commands/deployments.js';
 import { register as hosts } from './commands/hosts.js';
 import { register as images } from './commands/images.js';
@@ -16,7 +17,7 @@ import { register as serviceMap } from './commands/service-map.js';
 export const EXIT_UNREACHABLE = 3;
 
 /** The nouns, in the order `slipway --help` lists their verbs. */
-const NOUNS = [server, agent, images, serviceMap, deployments, hosts, releases, access];
+const NOUNS = [server, agent, images, serviceMap, deployments, hosts, releases, access, audit];
 
 /** The program with every verb; `ctx` is where its verbs print and what they run. */
 export function buildProgram(ctx: CliContext): Command {

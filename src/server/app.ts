@@ -19,7 +19,9 @@ import { TicketKey } from './app/ticket-key.js';
 import { UnitOfWork } from './app/unit-of-work.js';
 import { Authenticator } from './authz/authenticate.js';
 import { targetResolver } from './authz/targets.js';
+import { AuditRecorder } from './audit/recorder.js';
 import { accessRoutes } from './http/access.js';
+import { auditRoutes } from './http/audit.js';
 import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
@@ -116,7 +118,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   );
   installErrorHandling(app, log);
 
-  const uow = new UnitOfWork(store);
+  const audit = new AuditRecorder(store, now, log);
+  const uow = new UnitOfWork(store, audit);
   const ticketKey = new TicketKey(store, deps.serverKey);
   const hosts = new LiveHosts(store, log, now);
   const goalBook = new GoalBook(store);
@@ -154,7 +157,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     pass: () => orchestrator.pass(),
   };
   const auth = new Authenticator(store, now);
-  const routeHost = { app, auth, targets: targetResolver(ctx) };
+  const routeHost = { app, auth, targets: targetResolver(ctx), audit };
 
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));
   app.get('/v1/openapi.json', () => Promise.resolve(openApiDocument(VERSION)));
@@ -166,6 +169,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   fleetRoutes(routeHost, ctx);
   deploymentRoutes(routeHost, ctx, feed);
   accessRoutes(routeHost, ctx);
+  auditRoutes(routeHost, store);
 
   const gc = deps.gc ?? DEFAULT_GC;
   const collect = async (graceMs: number) => {
@@ -190,6 +194,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       hosts.start();
       const address = await app.listen({ host, port, backlog: LISTEN_BACKLOG });
       orchestrator.start();
+      audit.start();
       gcTimer = setInterval(() => {
         collect(gc.graceMs).catch((e: unknown) => log(`origin gc failed: ${(e as Error).message}`));
       }, gc.everyMs);
@@ -203,6 +208,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       goals.stop();
       imageAccess.stop();
       auth.stop();
+      audit.stop();
       await orchestrator.stop();
       await app.close();
       await hosts.close();

@@ -3,3 +3,5 @@ export type * from './rows.js';
 export { deploymentDoc } from './rows.js';
 export * from './open.js';
 export { parseRevoked, type Revoked } from './revoked-tokens.js';
+export type { AuditEntry, AuditVerdict, NewAuditEntry } from './audit-chain.js';
+export { canonicalJson } from './audit-chain.js';

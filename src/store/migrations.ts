@@ -174,4 +174,36 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0007_audit': {
+    async up(db: Kysely<unknown>) {
+      // The audit trail: appended only, each entry holding the SHA-256 of the one before
+      // (audit-chain.ts). `audit_head` is the chain's last entry, locked by each append so that
+      // replicas append one at a time, and read by verification to see a removed tail.
+      await runStatements(
+        db,
+        `
+        create table audit (
+          seq bigint primary key,
+          at timestamptz not null,
+          actor text not null,
+          token_id text,
+          source text,
+          operation text not null,
+          args jsonb not null,
+          target jsonb not null,
+          result text not null,
+          prev_hash text not null,
+          hash text not null
+        );
+        create index audit_at on audit (at);
+        create table audit_head (
+          id integer primary key check (id = 1),
+          seq bigint not null,
+          hash text not null
+        );
+        insert into audit_head (id, seq, hash) values (1, 0, '${'0'.repeat(64)}');
+      `,
+      );
+    },
+  },
 };

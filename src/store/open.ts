@@ -1,6 +1,6 @@
 /** Opens the store: PGlite in a data directory by default, PostgreSQL when a URL is given. */
 import { mkdir } from 'node:fs/promises';
-import { Kysely, Migrator, PostgresDialect, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { SlipwayError } from '../core/index.js';
 import { migrations } from './migrations.js';
@@ -94,15 +94,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       await db.destroy();
     };
   }
-  const { error } = await new Migrator({ db, provider }).migrateToLatest();
-  if (error) {
+  try {
+    await migrate(db);
+  } catch (e) {
     await close();
-    throw new SlipwayError(
-      'INTERNAL',
-      `database migration failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
-      {},
-      { cause: error },
-    );
+    throw e;
   }
   const closeAll = async () => {
     await releaseLeads();
@@ -171,4 +167,88 @@ class PostgresListener {
 
 function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/**
+ * Applies pending migrations; with none pending it changes nothing (no DDL, no lock), so a
+ * server may run as a role that owns nothing once `slipway db migrate` has run as the owner.
+ */
+async function migrate(db: Kysely<Database>): Promise<void> {
+  const pending = await pendingMigrations(db);
+  if (pending.length === 0) return;
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (!error) return;
+  const message = error instanceof Error ? error.message : JSON.stringify(error);
+  const denied = /permission denied|must be owner/i.test(message);
+  throw new SlipwayError(
+    'INTERNAL',
+    denied
+      ? `the database schema is behind (pending: ${pending.join(', ')}) and this role may not change it (${message}): run \`slipway db migrate --database-url <URL of the owner role>\` first`
+      : `database migration failed: ${message}`,
+    { pending },
+    { cause: error },
+  );
+}
+
+/** Migrations not yet applied, in order (all of them on a new database). */
+async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  let applied: string[];
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    applied = rows.map((r) => r.name);
+  } catch {
+    applied = [];
+  }
+  return Object.keys(migrations)
+    .sort()
+    .filter((m) => !applied.includes(m));
+}
+
+/**
+ * `slipway db migrate`: applies pending migrations as the role of `url` (the owner of the
+ * schema), then, given a runtime role, grants it what a server needs and no more: reading and
+ * writing the tables, but only INSERT and SELECT on the audit trail.
+ */
+export async function migrateDatabase(
+  url: string,
+  opts: { runtimeRole?: string } = {},
+): Promise<{ applied: string[]; granted: string | null }> {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const applied = await pendingMigrations(db);
+    await migrate(db);
+    const role = opts.runtimeRole;
+    if (role === undefined) return { applied, granted: null };
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) {
+      throw new SlipwayError(
+        'INVALID',
+        `runtime role ${JSON.stringify(role)}: expected a plain lowercase PostgreSQL role name`,
+      );
+    }
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+    const schema = `"${rows[0]!.schema.replace(/"/g, '""')}"`;
+    await sql
+      .raw(
+        [
+          `grant usage on schema ${schema} to ${role}`,
+          `grant select, insert, update, delete on all tables in schema ${schema} to ${role}`,
+          `grant usage, select on all sequences in schema ${schema} to ${role}`,
+          // The trail is appended and read, never changed: PostgreSQL itself refuses the rest.
+          `revoke update, delete, truncate on audit from ${role}`,
+        ].join(';\n'),
+      )
+      .execute(db);
+    return { applied, granted: role };
+  } catch (e) {
+    if (e instanceof SlipwayError) throw e;
+    throw new SlipwayError(
+      'UNAVAILABLE',
+      `migrating ${redact(url)}: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
+  } finally {
+    await db.destroy();
+  }
 }

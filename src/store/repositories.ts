@@ -15,6 +15,7 @@ import type {
   ReleaseRow,
   ServiceMapRow,
 } from './rows.js';
+import type { AuditEntry, AuditVerdict, NewAuditEntry } from './audit-chain.js';
 
 export type TokenKind = 'admin' | 'join' | 'agent' | 'user';
 
@@ -63,6 +64,27 @@ export interface TokenRepository {
    * deletion of tokens goes through here, or announces the same way.
    */
   revokeOfHost(hostId: string): Promise<void>;
+}
+
+export interface AuditQuery {
+  /** Entries after this seq (paging). */
+  afterSeq?: number;
+  since?: Date;
+  /** `user:<name>`, … */
+  actor?: string;
+  environment?: string;
+  limit: number;
+}
+
+/** The append-only, hash-chained audit trail (`audit-chain.ts`). */
+export interface AuditRepository {
+  /** Appends entries in order, chained to the last; call it within a transaction. */
+  append(entries: readonly NewAuditEntry[]): Promise<void>;
+  /** Entries in order of seq. */
+  list(q: AuditQuery): Promise<AuditEntry[]>;
+  head(): Promise<{ seq: number; hash: string }>;
+  /** Walks the whole chain and names the first entry that does not hold. */
+  verify(): Promise<AuditVerdict>;
 }
 
 export type UserKind = 'person' | 'machine';
@@ -266,6 +288,7 @@ export interface Store {
   readonly engine: 'pglite' | 'postgres';
   readonly tokens: TokenRepository;
   readonly users: UserRepository;
+  readonly audit: AuditRepository;
   readonly keys: ServerKeyRepository;
   readonly hosts: HostRepository;
   readonly serviceMaps: ServiceMapRepository;

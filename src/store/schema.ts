@@ -8,6 +8,24 @@ type Json = ColumnType<unknown, string, string>;
 type Int8 = ColumnType<string | number, number | undefined, number>;
 
 export interface Database {
+  audit: {
+    seq: Int8;
+    at: Date;
+    actor: string;
+    token_id: string | null;
+    source: string | null;
+    operation: string;
+    args: Json;
+    target: Json;
+    result: string;
+    prev_hash: string;
+    hash: string;
+  };
+  audit_head: {
+    id: number;
+    seq: Int8;
+    hash: string;
+  };
   server_keys: {
     name: string;
     private_pem: string;

@@ -7,6 +7,7 @@ import type { Db } from './db.js';
 import type { Channel, Leadership, Store } from './repositories.js';
 import { KyselyChunks } from './repositories/chunks.js';
 import { KyselyDeployments } from './repositories/deployments.js';
+import { KyselyAudit } from './repositories/audit.js';
 import { KyselyEvents } from './repositories/events.js';
 import { KyselyGoals } from './repositories/goals.js';
 import { KyselyHosts } from './repositories/hosts.js';
@@ -52,6 +53,7 @@ export class Listeners {
 export class KyselyStore implements Store {
   readonly tokens: KyselyTokens;
   readonly users: KyselyUsers;
+  readonly audit: KyselyAudit;
   readonly keys: KyselyServerKeys;
   readonly hosts: KyselyHosts;
   readonly serviceMaps: KyselyServiceMaps;
@@ -71,6 +73,7 @@ export class KyselyStore implements Store {
   ) {
     this.tokens = new KyselyTokens(db, (payload) => this.notify('tokens', payload));
     this.users = new KyselyUsers(db);
+    this.audit = new KyselyAudit(db);
     this.keys = new KyselyServerKeys(db);
     this.hosts = new KyselyHosts(db);
     this.serviceMaps = new KyselyServiceMaps(db);

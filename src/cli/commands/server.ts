@@ -15,7 +15,7 @@ const wholeNumber =
     return n;
   };
 
-/** Adds `server`. */
+/** Adds `server` and `db migrate`. */
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('server')
@@ -55,4 +55,28 @@ export function register(program: Command, ctx: CliContext): void {
           .map((n) => parseCidr(n, '--peer-networks')),
       }),
     );
+
+  program
+    .command('db')
+    .description('the control plane’s PostgreSQL (with a verb: migrate)')
+    .command('migrate')
+    .description(
+      'apply pending schema migrations as the owner role, and grant a runtime role what a server needs (INSERT and SELECT only on the audit trail)',
+    )
+    .addOption(
+      new Option('--database-url <url>', 'PostgreSQL, as the role that owns the schema')
+        .env('SLIPWAY_DATABASE_URL')
+        .makeOptionMandatory(),
+    )
+    .option('--runtime-role <role>', 'the role `slipway server` connects as')
+    .action(async (o: { databaseUrl: string; runtimeRole?: string }) => {
+      const r = await ctx.processes.migrateDatabase(o.databaseUrl, o.runtimeRole);
+      ctx.out.line(
+        r.applied.length > 0
+          ? `applied ${r.applied.length} migration(s): ${r.applied.join(', ')}`
+          : 'schema up to date',
+      );
+      if (r.granted)
+        ctx.out.line(`granted ${r.granted} what a server needs; on audit: INSERT and SELECT only`);
+    });
 }

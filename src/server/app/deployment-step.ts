@@ -54,7 +54,14 @@ export class DeploymentSteps {
     // A removed host has no goals any more (the state machine has stopped waiting for it).
     const goals = step.goals.filter((g) => hostOf(g.hostId) !== undefined);
     goalsChanged(await tx.goals.change(current.service, goals));
-    for (const e of step.events) emit(e.type, { ...e, service: current.service }, current.id);
+    for (const e of step.events) {
+      // A state change also names where it happened: the audit trail files it by environment.
+      const where =
+        e.type === 'deployment.state'
+          ? { environment: current.environment, release: current.release }
+          : {};
+      emit(e.type, { ...e, service: current.service, ...where }, current.id);
+    }
     return step.deployment;
   }
 

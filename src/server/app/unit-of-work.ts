@@ -4,6 +4,7 @@
  * to events reads them back from the store, so every server process on the database sees them.
  */
 import type { NewEvent, Store } from '../../store/index.js';
+import type { AuditRecorder, CallAudit } from '../audit/recorder.js';
 import { actorOf, type Identity } from '../authz/identity.js';
 
 export interface Work {
@@ -24,10 +25,15 @@ const GOAL_PAYLOAD_MAX = 7_000;
 export const ALL_HOSTS = '*';
 
 export class UnitOfWork {
-  constructor(private readonly store: Store) {}
+  /** `audit`: the call being served and deployments' state changes go into the audit trail too. */
+  constructor(
+    private readonly store: Store,
+    private readonly audit?: AuditRecorder,
+  ) {}
 
   run<T>(actor: Identity, fn: (work: Work) => Promise<T>): Promise<T> {
-    return this.store.transaction(async (tx) => {
+    let recorded: CallAudit | null = null;
+    const run = this.store.transaction(async (tx) => {
       const events: NewEvent[] = [];
       const goals = new Set<string>();
       const result = await fn({
@@ -43,11 +49,21 @@ export class UnitOfWork {
         const last = await tx.events.add(events);
         await tx.notify('events', String(last));
       }
+      if (this.audit) {
+        const { entries, call } = this.audit.entriesOf(actorOf(actor), events);
+        recorded = call;
+        await tx.audit.append(entries);
+      }
       if (goals.size > 0) {
         const ids = [...goals].join(',');
         await tx.notify('goals', ids.length <= GOAL_PAYLOAD_MAX ? ids : ALL_HOSTS);
       }
       return result;
+    });
+    return run.catch((e: unknown) => {
+      // Rolled back: the call's entry is written after it, with the error.
+      if (recorded) recorded.recorded = false;
+      throw e;
     });
   }
 }

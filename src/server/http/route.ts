@@ -5,11 +5,13 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { SlipwayError } from '../../core/index.js';
-import { DEFAULT_BODY_LIMIT, zodIssuesToProblems, type RouteDef } from '../../api/index.js';
+import { SlipwayError, isSlipwayError } from '../../core/index.js';
+import { DEFAULT_BODY_LIMIT, routes, zodIssuesToProblems, type RouteDef } from '../../api/index.js';
+import type { AuditRecorder, CallAudit } from '../audit/recorder.js';
+import { redactArgs } from '../audit/redact.js';
 import type { Authenticator } from '../authz/authenticate.js';
 import { authorize } from '../authz/authorize.js';
-import type { Identity } from '../authz/identity.js';
+import { actorOf, type Identity } from '../authz/identity.js';
 import type { TargetResolver } from '../authz/targets.js';
 import { refuseNul } from './refuse-nul.js';
 
@@ -33,6 +35,8 @@ export interface RouteHost {
   app: FastifyInstance;
   auth: Authenticator;
   targets: TargetResolver;
+  /** Where calls that change something, and refused calls, are recorded. */
+  audit: AuditRecorder;
 }
 
 const identities = new WeakMap<FastifyRequest, Identity>();
@@ -41,54 +45,117 @@ const identities = new WeakMap<FastifyRequest, Identity>();
  * Adds one route: authenticates and authorizes (before the body is read: the permission on some
  * scope), validates query and body with the route's zod schemas, checks a scoped permission on
  * what the call acts on, runs the handler and sends what it returns as JSON (a handler that
- * answered itself returns `reply`).
+ * answered itself returns `reply`). A call that may change something (not a GET, unless the
+ * route says `audit: false`) is written to the audit trail with what came of it; so is every
+ * refused call.
  */
 export function addRoute<R extends RouteDef>(
   host: RouteHost,
   route: R,
   handler: (ctx: HandlerContext<R>) => Promise<unknown>,
 ): void {
+  const operation = routeName(route);
+  const audited = route.method !== 'GET' && route.audit !== false;
   host.app.route({
     method: route.method,
     url: route.path,
     bodyLimit: route.bodyLimit ?? DEFAULT_BODY_LIMIT,
     onRequest: async (request, reply) => {
+      let identity: Identity = { kind: 'anonymous' };
       try {
-        const identity: Identity =
-          route.auth === 'none'
-            ? { kind: 'anonymous' }
-            : await host.auth.identify(request.headers.authorization);
+        if (route.auth !== 'none')
+          identity = await host.auth.identify(request.headers.authorization);
         authorize(identity, route.auth);
         identities.set(request, identity);
       } catch (e) {
         // The body was not read: close rather than read and discard what the caller still sends.
         reply.header('connection', 'close');
+        await host.audit.refused(callOf(operation, identity, request, {}), (e as Error).message);
         throw e;
       }
     },
     handler: async (request, reply) => {
       const identity = identities.get(request);
       if (!identity) throw new SlipwayError('INTERNAL', 'request was not authenticated');
-      refuseNul(request.params, 'path');
-      refuseNul(request.query, 'query');
-      if (!Buffer.isBuffer(request.body)) refuseNul(request.body, 'body');
-      const query = route.query ? parseOrThrow(route.query, request.query, 'query') : undefined;
-      const body = route.body ? parseOrThrow(route.body, request.body, 'body') : request.body;
       const params = request.params as Record<string, string>;
-      if (route.target)
-        authorize(identity, route.auth, await host.targets(route.target, { params, body }));
-      const result = await handler({
+      const call = callOf(operation, identity, request, {
         params,
-        query: query as Out<R['query']>,
-        body: body as HandlerContext<R>['body'],
-        identity,
-        request,
-        reply,
+        query: request.query,
+        body: Buffer.isBuffer(request.body) ? undefined : request.body,
       });
+      const answer = async () => {
+        refuseNul(request.params, 'path');
+        refuseNul(request.query, 'query');
+        if (!Buffer.isBuffer(request.body)) refuseNul(request.body, 'body');
+        const query = route.query ? parseOrThrow(route.query, request.query, 'query') : undefined;
+        const body = route.body ? parseOrThrow(route.body, request.body, 'body') : request.body;
+        if (route.target) {
+          const target = await host.targets(route.target, { params, body });
+          if (target.environment !== undefined) call.target.environment = target.environment;
+          if (target.service !== undefined) call.target.service = target.service;
+          try {
+            authorize(identity, route.auth, target);
+          } catch (e) {
+            call.recorded = true;
+            await host.audit.refused(call, (e as Error).message);
+            throw e;
+          }
+        }
+        return handler({
+          params,
+          query: query as Out<R['query']>,
+          body: body as HandlerContext<R>['body'],
+          identity,
+          request,
+          reply,
+        });
+      };
+      let result: unknown;
+      if (!audited) result = await answer();
+      else {
+        try {
+          result = await host.audit.serve(call, answer);
+        } catch (e) {
+          await host.audit.finished(call, describeError(e));
+          throw e;
+        }
+        await host.audit.finished(call, 'ok');
+      }
       if (result === reply) return reply;
       return reply.send(result);
     },
   });
+}
+
+/** A call as its audit entry says it: who, from where, what with (redacted), on what. */
+function callOf(
+  operation: string,
+  identity: Identity,
+  request: FastifyRequest,
+  args: { params?: Record<string, string>; query?: unknown; body?: unknown },
+): CallAudit {
+  const target: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(args.params ?? {})) target[k] = v;
+  return {
+    operation,
+    actor: actorOf(identity),
+    tokenId: identity.kind === 'user' ? identity.tokenId : null,
+    source: request.ip,
+    args: redactArgs(args),
+    target,
+    recorded: false,
+  };
+}
+
+function describeError(e: unknown): string {
+  const code = isSlipwayError(e) ? e.code : 'INTERNAL';
+  return `${code}: ${(e as Error).message}`;
+}
+
+/** The route's name in the table (`createDeployment`): what the audit trail calls the operation. */
+function routeName(route: RouteDef): string {
+  const found = Object.entries(routes).find(([, r]) => r === route);
+  return found ? found[0] : `${route.method} ${route.path}`;
 }
 
 function parseOrThrow(schema: z.ZodType, value: unknown, where: string): unknown {

@@ -1,0 +1,168 @@
+/**
+ * Writes the audit trail: the call that changed something (in the transaction of the change,
+ * when it made one; after it otherwise, with its result), every refused use of a token, and the
+ * deployments' state changes (from the events of the transaction that made them). Every server
+ * logs the chain's head now and then: a checkpoint that a rewritten chain cannot match.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { NewAuditEntry, NewEvent, Store } from '../../store/index.js';
+
+/** The call being served, as its audit entry will say it; `recorded` once its entry is written. */
+export interface CallAudit {
+  operation: string;
+  actor: string;
+  tokenId: string | null;
+  source: string | null;
+  args: unknown;
+  target: Record<string, string | number>;
+  recorded: boolean;
+}
+
+/** Refused calls recorded one by one per source address in a minute; the rest are counted. */
+export const REFUSALS_PER_MINUTE = 20;
+/** Source addresses whose refusals are counted at once (the oldest is dropped beyond). */
+const REFUSAL_SOURCES = 10_000;
+/** How often a server writes the chain's head to its log, when it moved. */
+export const CHECKPOINT_EVERY_MS = 10 * 60_000;
+
+export class AuditRecorder {
+  private readonly calls = new AsyncLocalStorage<CallAudit>();
+  private readonly refusals = new Map<string, { minute: number; count: number }>();
+  private timer: NodeJS.Timeout | null = null;
+  private checkpointed = -1;
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** Runs `fn` as `call`: a transaction of its actor's made meanwhile records it. */
+  serve<T>(call: CallAudit, fn: () => Promise<T>): Promise<T> {
+    return this.calls.run(call, fn);
+  }
+
+  /**
+   * The entries a transaction by `actor` adds: the call being served (once, if `actor` makes
+   * it: an orchestrator pass the call kicked is not the call), and its deployments' state
+   * changes. Called by the unit of work before it commits.
+   */
+  entriesOf(
+    actor: string,
+    events: readonly NewEvent[],
+  ): { entries: NewAuditEntry[]; call: CallAudit | null } {
+    const at = new Date(this.now());
+    const entries: NewAuditEntry[] = [];
+    let call = this.calls.getStore() ?? null;
+    if (call && !call.recorded && call.actor === actor) {
+      call.recorded = true;
+      entries.push(this.entry(call, 'ok', at));
+    } else call = null;
+    for (const e of events) {
+      if (e.type !== 'deployment.state') continue;
+      const d = e.data as {
+        state?: string;
+        reason?: string | null;
+        service?: string;
+        environment?: string;
+        release?: number;
+      };
+      const target: Record<string, string | number> = { deployment: e.deploymentId ?? '' };
+      if (d.environment) target.environment = d.environment;
+      if (d.service) target.service = d.service;
+      if (d.release !== undefined) target.release = d.release;
+      entries.push({
+        at,
+        actor,
+        tokenId: null,
+        source: null,
+        operation: 'deployment.state',
+        args: { state: d.state ?? null, reason: d.reason ?? null },
+        target,
+        result: 'ok',
+      });
+    }
+    // The caller marks `call` unrecorded again if its transaction rolls back.
+    return { entries, call };
+  }
+
+  /** After the call: its entry, with what came of it, unless its transaction recorded it. */
+  async finished(call: CallAudit, result: string): Promise<void> {
+    if (call.recorded) return;
+    call.recorded = true;
+    await this.append([this.entry(call, result, new Date(this.now()))]).catch((e: unknown) =>
+      // The call is answered as it went; the gap is said where operators look.
+      this.log(
+        `audit: could not record ${call.operation} by ${call.actor}: ${(e as Error).message}`,
+      ),
+    );
+  }
+
+  /**
+   * A refused use of a token (or of none): recorded, up to REFUSALS_PER_MINUTE a minute per
+   * source address; beyond, the next recorded refusal from it says how many went unrecorded.
+   */
+  async refused(call: Omit<CallAudit, 'recorded'>, reason: string): Promise<void> {
+    const key = call.source ?? '';
+    const minute = Math.floor(this.now() / 60_000);
+    let r = this.refusals.get(key);
+    if (!r || r.minute !== minute) {
+      const unrecorded = r ? Math.max(0, r.count - REFUSALS_PER_MINUTE) : 0;
+      this.refusals.delete(key);
+      if (this.refusals.size >= REFUSAL_SOURCES)
+        this.refusals.delete(this.refusals.keys().next().value!);
+      r = { minute, count: 0 };
+      this.refusals.set(key, r);
+      if (unrecorded > 0)
+        reason += ` (and ${unrecorded} more refused from ${key || 'unknown'} in the minute before, not recorded one by one)`;
+    }
+    r.count++;
+    if (r.count > REFUSALS_PER_MINUTE) return;
+    await this.append([
+      this.entry({ ...call, recorded: false }, `refused: ${reason}`, new Date(this.now())),
+    ]).catch((e: unknown) =>
+      this.log(`audit: could not record a refused ${call.operation}: ${(e as Error).message}`),
+    );
+  }
+
+  /** Logs the chain's head now and every CHECKPOINT_EVERY_MS when it moved. */
+  start(): void {
+    if (this.timer) return;
+    void this.checkpoint();
+    this.timer = setInterval(() => void this.checkpoint(), CHECKPOINT_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async checkpoint(): Promise<void> {
+    try {
+      const head = await this.store.audit.head();
+      if (head.seq === this.checkpointed) return;
+      this.checkpointed = head.seq;
+      this.log(`audit checkpoint: entry ${head.seq}, sha256 ${head.hash}`);
+    } catch (e) {
+      this.log(`audit checkpoint failed: ${(e as Error).message}`);
+    }
+  }
+
+  private entry(call: CallAudit, result: string, at: Date): NewAuditEntry {
+    return {
+      at,
+      actor: call.actor,
+      tokenId: call.tokenId,
+      source: call.source,
+      operation: call.operation,
+      args: call.args,
+      target: call.target,
+      result: result.length > 1_000 ? `${result.slice(0, 1_000)}…` : result,
+    };
+  }
+
+  private append(entries: NewAuditEntry[]): Promise<void> {
+    return this.store.transaction((tx) => tx.audit.append(entries));
+  }
+}
