@@ -112,6 +112,29 @@ describe('users and tokens', () => {
     await expect(as(agent.token).whoami()).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 
+  it('lets an agent read and report only for its own host', async () => {
+    const a = await s.joiner.enroll({ name: 'own-a', region: 'r', labels: {} });
+    const b = await s.joiner.enroll({ name: 'own-b', region: 'r', labels: {} });
+    const agentA = as(a.token);
+    // Its report is filed under its own host, whatever it sends: the host comes from the token.
+    await agentA.agentReport({
+      services: [
+        { service: 'pricing', staged: [1], stagingFailed: null, fetching: null, active: null },
+      ],
+    });
+    const hosts = await admin.listHosts();
+    const byName = (n: string) => hosts.find((h) => h.name === n)!;
+    expect(byName('own-a').services.map((x) => x.service)).toEqual(['pricing']);
+    expect(byName('own-b').services).toEqual([]);
+    // Its goal is its own: naming another host in the query changes nothing.
+    const res = await fetch(`${s.url}/v1/agent/goal?waitMs=0&hostId=${b.hostId}`, {
+      headers: { authorization: `Bearer ${a.token}` },
+    });
+    expect(await res.json()).toEqual(await agentA.agentGoal(-1, 0));
+    // And it reads nothing else: not the host list, not another user's things.
+    await expect(agentA.listHosts()).rejects.toMatchObject({ code: 'FORBIDDEN' });
+  });
+
   it('never lets the last admin token go; removing a user revokes its tokens', async () => {
     await expect(admin.revokeToken('admin')).rejects.toMatchObject({
       code: 'CONFLICT',

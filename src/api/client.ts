@@ -38,6 +38,7 @@ const ERROR_CODES: readonly ErrorCode[] = [
   'POLICY',
   'EXEC_FAILED',
   'UNAVAILABLE',
+  'RATE_LIMITED',
   'INTERNAL',
 ];
 

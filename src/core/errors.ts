@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'POLICY'
   | 'EXEC_FAILED'
   | 'UNAVAILABLE'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 
 /** HTTP status for each error code (the API's one mapping). */
@@ -20,6 +21,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   POLICY: 422,
   EXEC_FAILED: 502,
   UNAVAILABLE: 503,
+  RATE_LIMITED: 429,
   INTERNAL: 500,
 };
 

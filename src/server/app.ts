@@ -70,6 +70,11 @@ export interface ServerDeps {
   /** Reports a second the server spreads agents' reports after a goal change to (tests lower it). */
   reportsPerSecond?: number;
   /**
+   * Wrong tokens one address may send at once, and then a second, before its unknown tokens are
+   * refused without a lookup (`authz/failed-logins.ts`); benchmarks turn it off to compare.
+   */
+  failedLogins?: { burst: number; perSecond: number };
+  /**
    * How often this server's orchestrator, standing by while another server on the database
    * leads, tries to take the lead (default 2 s); tests shorten it.
    */
@@ -156,7 +161,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     kick: () => orchestrator.kick(),
     pass: () => orchestrator.pass(),
   };
-  const auth = new Authenticator(store, now);
+  const auth = new Authenticator(store, now, undefined, deps.failedLogins);
   const routeHost = { app, auth, targets: targetResolver(ctx), audit };
 
   addRoute(routeHost, routes.health, () => Promise.resolve({ ok: true as const }));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, Store, TokenKind } from '../../store/index.js';
 import { Authenticator } from './authenticate.js';
+import { FAILED_LOGIN_BURST } from './failed-logins.js';
 import { hashToken } from './tokens.js';
 
 /** A store with tokens in memory, counting lookups, whose announcements the test makes. */
@@ -112,17 +113,55 @@ describe('Authenticator', () => {
     const s = fakeStore({ good: { kind: 'agent', hostId: 'h1' } });
     const auth = new Authenticator(s.store, () => 0, { maxEntries: 10, maxAgeMs: 60_000 });
     await auth.identify(bearer('good'));
+    // From 100 addresses: none of them sends enough wrong tokens to be slowed down.
     for (let i = 0; i < 100; i++)
-      await expect(auth.identify(bearer(`guess-${i}`))).rejects.toMatchObject({
+      await expect(auth.identify(bearer(`guess-${i}`), `10.0.0.${i}`)).rejects.toMatchObject({
         code: 'UNAUTHENTICATED',
       });
-    await expect(auth.identify(bearer('guess-0'))).rejects.toMatchObject({
+    await expect(auth.identify(bearer('guess-0'), '10.0.0.0')).rejects.toMatchObject({
       code: 'UNAUTHENTICATED',
     });
     await auth.identify(bearer('good'));
     // Every guess cost a lookup (twice for guess-0); the good token, one in all.
     expect(s.lookups.filter((h) => h === hashToken('good'))).toHaveLength(1);
     expect(s.lookups).toHaveLength(102);
+  });
+
+  it('refuses wrong tokens from an address that sent too many, without a lookup, but not good ones', async () => {
+    const s = fakeStore({
+      good: { kind: 'agent', hostId: 'h1' },
+      fresh: { kind: 'join', hostId: null },
+    });
+    let now = 0;
+    const auth = new Authenticator(s.store, () => now);
+    await auth.identify(bearer('good'), '10.0.0.1');
+    for (let i = 0; i < FAILED_LOGIN_BURST; i++)
+      await expect(auth.identify(bearer(`guess-${i}`), '10.0.0.1')).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+      });
+    const lookups = s.lookups.length;
+    await expect(auth.identify(bearer('guess-x'), '10.0.0.1')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      message: 'too many wrong API tokens from 10.0.0.1: try again in 1 s',
+    });
+    // A token not seen yet waits too; one already accepted does not; other addresses do not.
+    await expect(auth.identify(bearer('fresh'), '10.0.0.1')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+    });
+    expect(await auth.identify(bearer('good'), '10.0.0.1')).toEqual({
+      kind: 'agent',
+      hostId: 'h1',
+    });
+    expect(await auth.identify(bearer('fresh'), '10.0.0.2')).toEqual({ kind: 'join' });
+    expect(s.lookups.length).toBe(lookups + 1);
+    // A second later, one more try.
+    now += 1_000;
+    await expect(auth.identify(bearer('guess-y'), '10.0.0.1')).rejects.toMatchObject({
+      code: 'UNAUTHENTICATED',
+    });
+    await expect(auth.identify(bearer('guess-z'), '10.0.0.1')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+    });
   });
 
   it('reads a token again once its entry is older than the maximum age', async () => {

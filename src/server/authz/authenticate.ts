@@ -8,6 +8,7 @@ import {
   type FoundToken,
   type TokenCacheLimits,
 } from './token-cache.js';
+import { FailedLogins } from './failed-logins.js';
 import { hashToken } from './tokens.js';
 
 /**
@@ -25,21 +26,28 @@ export class Authenticator {
     { mark: number; found: Promise<FoundToken | undefined> }
   >();
   private readonly unlisten: (() => void)[];
+  private readonly failedLogins: FailedLogins;
 
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
     limits: TokenCacheLimits = DEFAULT_TOKEN_CACHE,
+    failedLogins?: { burst: number; perSecond: number },
   ) {
     this.cache = new TokenCache(limits);
+    this.failedLogins = new FailedLogins(now, failedLogins?.burst, failedLogins?.perSecond);
     this.unlisten = [
       store.listen('tokens', (payload) => this.cache.drop(parseRevoked(payload))),
       store.onMissed(() => this.cache.drop('all')),
     ];
   }
 
-  /** The identity of an `Authorization` header; throws UNAUTHENTICATED without a valid token. */
-  async identify(header: string | undefined): Promise<Identity> {
+  /**
+   * The identity of an `Authorization` header sent from `source` (an address); throws
+   * UNAUTHENTICATED without a valid token, RATE_LIMITED when `source` sent too many wrong ones
+   * lately and this token is not one already accepted.
+   */
+  async identify(header: string | undefined, source = ''): Promise<Identity> {
     const token = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
     if (!token) {
       throw new SlipwayError(
@@ -47,9 +55,22 @@ export class Authenticator {
         'missing API token: send "Authorization: Bearer <token>"',
       );
     }
-    const found = await this.find(hashToken(token));
-    if (!found) throw new SlipwayError('UNAUTHENTICATED', 'unknown or revoked API token');
+    const hash = hashToken(token);
+    const wait = this.failedLogins.waitMs(source);
+    if (wait > 0 && !this.cache.get(hash, this.now())) {
+      throw new SlipwayError(
+        'RATE_LIMITED',
+        `too many wrong API tokens from ${source || 'this address'}: try again in ${Math.ceil(wait / 1000)} s`,
+        { retryAfterMs: wait },
+      );
+    }
+    const found = await this.find(hash);
+    if (!found) {
+      this.failedLogins.failed(source);
+      throw new SlipwayError('UNAUTHENTICATED', 'unknown or revoked API token');
+    }
     if (found.expiresAt !== null && found.expiresAt.getTime() <= this.now()) {
+      this.failedLogins.failed(source);
       throw new SlipwayError(
         'UNAUTHENTICATED',
         `API token ${found.id ?? ''} expired at ${found.expiresAt.toISOString()}: ask an admin for a new one`,

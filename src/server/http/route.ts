@@ -64,7 +64,7 @@ export function addRoute<R extends RouteDef>(
       let identity: Identity = { kind: 'anonymous' };
       try {
         if (route.auth !== 'none')
-          identity = await host.auth.identify(request.headers.authorization);
+          identity = await host.auth.identify(request.headers.authorization, request.ip);
         authorize(identity, route.auth);
         identities.set(request, identity);
       } catch (e) {
