@@ -96,7 +96,7 @@ describe('approvals', () => {
     ]);
     await s.admin.cancelDeployment(d.id);
     await until('cancelled', async () => (await stateOf(d)) === 'cancelled');
-    // The audit trail holds the approval and every state change, filed under prod.
+    // The audit trail holds the request, the approval and every state change, filed under prod.
     const trail = (await s.admin.listAudit({ environment: 'prod', limit: 1000 })).filter(
       (e) =>
         e.target.deployment === d.id || e.target.id === d.id || e.target.id === d.id.slice(0, 8),
@@ -106,6 +106,7 @@ describe('approvals', () => {
         .filter(Boolean)
         .join(' ');
     expect(trail.map(said)).toEqual([
+      'user:dana createDeployment ok',
       // The approver of staging, refused on prod's deployment.
       'user:sam approveDeployment refused',
       'user:pat approveDeployment ok',
@@ -113,6 +114,12 @@ describe('approvals', () => {
       'user:admin cancelDeployment ok',
       'system:orchestrator deployment.state cancelled ok',
     ]);
+    expect(trail[0]!.target).toEqual({
+      environment: 'prod',
+      service: 'pricing',
+      deployment: d.id,
+      release: d.release,
+    });
     expect((await s.admin.verifyAudit()).ok).toBe(true);
   });
 

@@ -56,6 +56,13 @@ export class AuditRecorder {
     let call = this.calls.getStore() ?? null;
     if (call && !call.recorded && call.actor === actor) {
       call.recorded = true;
+      // The deployment it made or changed, named by its events (a new one has no id before).
+      const about = events.find((e) => e.deploymentId !== null);
+      if (about) {
+        call.target.deployment = about.deploymentId!;
+        const release = (about.data as { release?: unknown }).release;
+        if (typeof release === 'number') call.target.release = release;
+      }
       entries.push(this.entry(call, 'ok', at));
     } else call = null;
     for (const e of events) {
