@@ -100,6 +100,7 @@ const ADMITS: Record<Auth, Who[]> = {
   deploy: ['admin', 'deployer-in', 'deployer-out'],
   approve: ['admin', 'approver-in', 'approver-out'],
   operate: ['admin', 'operator'],
+  'break-glass': ['admin'],
   admin: ['admin'],
 };
 /** Callers refused by a route with a target, which is env-a/svc-a's. */

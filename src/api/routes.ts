@@ -29,6 +29,8 @@ export interface RouteDef {
   auth: Auth;
   /** What the permission is checked on (absent: holding it on any scope is enough). */
   target?: TargetOf;
+  /** A body field that, when given, also needs this permission on the same target. */
+  escalate?: { field: string; auth: Permission };
   body?: z.ZodType;
   query?: z.ZodType;
   response?: z.ZodType;
@@ -245,6 +247,7 @@ export const routes = {
     summary: 'Deploy, stage or roll back a service; the plan is checked before anything moves',
     auth: 'deploy',
     target: 'new-deployment',
+    escalate: { field: 'breakGlass', auth: 'break-glass' },
     body: s.createDeploymentRequest,
     response: s.deployment,
   },

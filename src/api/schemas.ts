@@ -77,7 +77,26 @@ export const environmentSpec = z.object({
     }),
   ),
   /** Absent in maps applied before environments had policies: no approvals. */
-  policy: z.object({ approvals: z.number().int(), approvalTimeoutMs: z.number().int() }).optional(),
+  policy: z
+    .object({
+      approvals: z.number().int(),
+      approvalTimeoutMs: z.number().int(),
+      windows: z
+        .array(
+          z.object({
+            days: z.array(z.enum(['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])),
+            fromMinute: z.number().int(),
+            toMinute: z.number().int(),
+            timezone: z.string(),
+          }),
+        )
+        .optional(),
+      freezes: z
+        .array(z.object({ from: z.number(), to: z.number(), reason: z.string() }))
+        .optional(),
+      promoteFrom: z.string().nullable().optional(),
+    })
+    .optional(),
 });
 /** The normalized service map (core's ServiceMap), as stored and returned. */
 export const normalizedServiceMap = z.object({
@@ -305,6 +324,10 @@ export const createDeploymentRequest = z.object({
   image: z.string().min(1).optional(),
   /** Release to return to (rollback); default: the release before the active one. */
   toVersion: z.number().int().positive().optional(),
+  /** Deploy the image of the release that last succeeded in this environment (promotion). */
+  promoteFrom: z.string().min(1).max(64).optional(),
+  /** Start outside the environment's windows or in a freeze, saying why (a permission of its own). */
+  breakGlass: z.object({ reason: z.string().trim().min(1).max(1_000) }).optional(),
 });
 export type CreateDeploymentRequest = z.input<typeof createDeploymentRequest>;
 export const rejectRequest = z.object({ reason: z.string().trim().min(1).max(1_000) });

@@ -8,8 +8,11 @@
  */
 import { z } from 'zod';
 import {
+  isTimeZone,
   parseDuration,
   type Amount,
+  type DeployWindow,
+  type Freeze,
   type HealthProbe,
   type HealthSpec,
   type HostSelector,
@@ -257,3 +260,88 @@ function probeOf(h: { http?: string; tcp?: true; command?: RunSpec }): HealthPro
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+/** `mon-fri`, `sat,sun`, `[mon, wed]`: the days a window starts on. */
+function daysOf(v: unknown): (typeof DAY_NAMES)[number][] | undefined {
+  const items = Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : undefined;
+  if (!items || items.length === 0) return undefined;
+  const out = new Set<(typeof DAY_NAMES)[number]>();
+  for (const item of items) {
+    if (typeof item !== 'string') return undefined;
+    const [a, b] = item.trim().toLowerCase().split('-') as [string, string | undefined];
+    const from = DAY_NAMES.indexOf(a as (typeof DAY_NAMES)[number]);
+    const to = b === undefined ? from : DAY_NAMES.indexOf(b as (typeof DAY_NAMES)[number]);
+    if (from < 0 || to < 0) return undefined;
+    for (let i = from; ; i = (i + 1) % 7) {
+      out.add(DAY_NAMES[i]!);
+      if (i === to) break;
+    }
+  }
+  return DAY_NAMES.filter((d) => out.has(d));
+}
+
+const clock = (what: string) =>
+  z
+    .string({ error: `${what} must be a time such as "17:00"` })
+    .regex(
+      /^([01]\d|2[0-3]):[0-5]\d$/,
+      `${what} must be a time such as "17:00" (24-hour, quoted in YAML)`,
+    )
+    .transform((t) => Number(t.slice(0, 2)) * 60 + Number(t.slice(3)));
+
+/** One deploy window of an environment's policy. */
+export const deployWindow = strict({
+  days: z.unknown().transform((v, ctx) => {
+    const days = daysOf(v ?? 'sun-sat');
+    if (days) return days;
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid days ${JSON.stringify(v)} (use e.g. mon-fri, or sat,sun)`,
+    });
+    return z.NEVER;
+  }),
+  from: clock('from'),
+  to: clock('to'),
+  timezone: z
+    .string({ error: 'must be a time zone such as America/New_York' })
+    .refine(isTimeZone, {
+      error: (iss) =>
+        `unknown time zone ${JSON.stringify(iss.input)} (use e.g. America/New_York, Europe/London, UTC)`,
+    })
+    .default('UTC'),
+}).transform((w): DeployWindow => ({
+  days: w.days,
+  fromMinute: w.from,
+  toMinute: w.to,
+  timezone: w.timezone,
+}));
+
+/** A date (midnight UTC) or a date and time with its offset. */
+const instant = (what: string) =>
+  z
+    .union([z.string(), z.date()], {
+      error: `${what} must be a date such as 2026-12-24 or 2026-12-24T17:00:00-05:00`,
+    })
+    .transform((v, ctx) => {
+      const t =
+        v instanceof Date
+          ? v.getTime()
+          : /^\d{4}-\d{2}-\d{2}(T.*(Z|[+-]\d{2}:\d{2}))?$/.test(v)
+            ? Date.parse(v)
+            : NaN;
+      if (Number.isFinite(t)) return t;
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} must be a date such as 2026-12-24 or 2026-12-24T17:00:00-05:00, not ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    });
+
+/** A dated range in which no deployment starts. */
+export const freeze = strict({
+  from: instant('from'),
+  to: instant('to'),
+  reason: z.string({ error: 'must say why, e.g. "year-end freeze"' }).min(1, 'must say why'),
+}).transform((f): Freeze => ({ from: f.from, to: f.to, reason: f.reason }));

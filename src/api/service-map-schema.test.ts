@@ -110,14 +110,26 @@ describe('parseServiceMap', () => {
           services: {
             'scores-api': { env: { CACHE: 'on' }, rollout: { batchSize: { count: 1 } } },
           },
-          policy: { approvals: 0, approvalTimeoutMs: 86_400_000 },
+          policy: {
+            approvals: 0,
+            approvalTimeoutMs: 86_400_000,
+            windows: [],
+            freezes: [],
+            promoteFrom: null,
+          },
         },
         dev: {
           name: 'dev',
           hosts: { regions: [], labels: {} },
           env: {},
           services: {},
-          policy: { approvals: 0, approvalTimeoutMs: 86_400_000 },
+          policy: {
+            approvals: 0,
+            approvalTimeoutMs: 86_400_000,
+            windows: [],
+            freezes: [],
+            promoteFrom: null,
+          },
         },
       },
     };
@@ -239,8 +251,17 @@ describe('parseServiceMap', () => {
         dev: {},
       },
     });
-    expect(map.environments.prod!.policy).toEqual({ approvals: 2, approvalTimeoutMs: 14_400_000 });
-    expect(map.environments.dev!.policy).toEqual({ approvals: 0, approvalTimeoutMs: 86_400_000 });
+    expect(map.environments.prod!.policy).toMatchObject({
+      approvals: 2,
+      approvalTimeoutMs: 14_400_000,
+    });
+    expect(map.environments.dev!.policy).toEqual({
+      approvals: 0,
+      approvalTimeoutMs: 86_400_000,
+      windows: [],
+      freezes: [],
+      promoteFrom: null,
+    });
     expect(
       problemsOf({
         services: { a: { run: 'x' } },
@@ -256,8 +277,75 @@ describe('parseServiceMap', () => {
       },
       {
         path: 'environments.prod.policy.approve',
-        message: 'unknown key "approve" (allowed keys: approvals, approvalTimeout)',
+        message:
+          'unknown key "approve" (allowed keys: approvals, approvalTimeout, windows, freezes, promoteFrom)',
       },
+    ]);
+  });
+
+  it('reads deploy windows, freezes and promotion, and reports what is wrong in them', () => {
+    const map = parseServiceMap({
+      services: { a: { run: 'x' } },
+      environments: {
+        staging: {},
+        prod: {
+          policy: {
+            windows: [
+              { days: 'mon-fri', from: '17:00', to: '08:00', timezone: 'America/New_York' },
+              { days: 'sat,sun', from: '00:00', to: '23:59' },
+            ],
+            freezes: [{ from: '2026-12-24', to: '2027-01-02T08:00:00-05:00', reason: 'year end' }],
+            promoteFrom: 'staging',
+          },
+        },
+      },
+    });
+    expect(map.environments.prod!.policy).toMatchObject({
+      windows: [
+        {
+          days: ['mon', 'tue', 'wed', 'thu', 'fri'],
+          fromMinute: 1020,
+          toMinute: 480,
+          timezone: 'America/New_York',
+        },
+        { days: ['sun', 'sat'], fromMinute: 0, toMinute: 1439, timezone: 'UTC' },
+      ],
+      freezes: [
+        {
+          from: Date.parse('2026-12-24'),
+          to: Date.parse('2027-01-02T13:00:00Z'),
+          reason: 'year end',
+        },
+      ],
+      promoteFrom: 'staging',
+    });
+    expect(
+      problemsOf({
+        services: { a: { run: 'x' } },
+        environments: {
+          prod: {
+            policy: {
+              windows: [{ days: 'mon-funday', from: '5pm', to: '08:00', timezone: 'Mars/Olympus' }],
+              freezes: [{ from: 'christmas', to: '2027-01-02' }],
+              promoteFrom: 'qa',
+            },
+          },
+        },
+      }).map((p) => `${p.path}: ${p.message}`),
+    ).toEqual([
+      'environments.prod.policy.windows[0].days: invalid days "mon-funday" (use e.g. mon-fri, or sat,sun)',
+      'environments.prod.policy.windows[0].from: from must be a time such as "17:00" (24-hour, quoted in YAML)',
+      'environments.prod.policy.windows[0].timezone: unknown time zone "Mars/Olympus" (use e.g. America/New_York, Europe/London, UTC)',
+      'environments.prod.policy.freezes[0].from: from must be a date such as 2026-12-24 or 2026-12-24T17:00:00-05:00, not "christmas"',
+      'environments.prod.policy.freezes[0].reason: must say why, e.g. "year-end freeze"',
+    ]);
+    expect(
+      problemsOf({
+        services: { a: { run: 'x' } },
+        environments: { prod: { policy: { promoteFrom: 'qa' } } },
+      }),
+    ).toEqual([
+      { path: 'environments.prod.policy.promoteFrom', message: 'unknown environment "qa"' },
     ]);
   });
 

@@ -19,8 +19,10 @@ import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_FAILURE_THRESHOLD,
   amount,
+  deployWindow,
   describe,
   duration,
+  freeze,
   envVars,
   everything,
   health,
@@ -78,11 +80,36 @@ const DEFAULT_APPROVAL_TIMEOUT_MS = 24 * 3_600_000;
 const policy = strict({
   approvals: integer(0, 5, 'approvals').default(0),
   approvalTimeout: duration(DEFAULT_APPROVAL_TIMEOUT_MS),
-}).transform((p) => ({ approvals: p.approvals, approvalTimeoutMs: p.approvalTimeout }));
+  windows: z
+    .array(deployWindow, {
+      error:
+        'must be a list of windows such as { days: mon-fri, from: "17:00", to: "08:00", timezone: America/New_York }',
+    })
+    .default(() => []),
+  freezes: z
+    .array(freeze, {
+      error:
+        'must be a list of freezes such as { from: 2026-12-24, to: 2027-01-02, reason: year end }',
+    })
+    .default(() => []),
+  promoteFrom: z.string({ error: 'must be an environment name' }).nullable().default(null),
+}).transform((p) => ({
+  approvals: p.approvals,
+  approvalTimeoutMs: p.approvalTimeout,
+  windows: p.windows,
+  freezes: p.freezes,
+  promoteFrom: p.promoteFrom,
+}));
 
 const environment = strict({
   hosts: selector.default(everything),
-  policy: policy.default(() => ({ approvals: 0, approvalTimeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS })),
+  policy: policy.default(() => ({
+    approvals: 0,
+    approvalTimeoutMs: DEFAULT_APPROVAL_TIMEOUT_MS,
+    windows: [],
+    freezes: [],
+    promoteFrom: null,
+  })),
   env: envVars.default(() => ({})),
   services: z
     .record(z.string(), override, {

@@ -74,6 +74,7 @@ describe('slipway', () => {
       'apply',
       'deploy',
       'stage',
+      'promote',
       'rollback',
       'cancel',
       'approve',

@@ -12,7 +12,8 @@ export type Role = (typeof ROLES)[number];
 /**
  * What a route of the API needs of a user's token: `read` anything but secrets; `fetch` an
  * image's manifest and chunks; `build` images (upload chunks, register, tag); `deploy`, stage,
- * roll back and cancel; `approve` deployments; `operate` on hosts; `admin`: users, tokens, the
+ * roll back and cancel; `approve` deployments; `operate` on hosts; `break-glass`: start a
+ * deployment outside its environment's windows or in a freeze; `admin`: users, tokens, the
  * service map, the origin.
  */
 export const PERMISSIONS = [
@@ -22,6 +23,7 @@ export const PERMISSIONS = [
   'deploy',
   'approve',
   'operate',
+  'break-glass',
   'admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];

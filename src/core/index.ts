@@ -17,3 +17,4 @@ export * from './backoff.js';
 export * from './problem-log.js';
 export * from './report-spread.js';
 export * from './access.js';
+export * from './deploy-windows.js';

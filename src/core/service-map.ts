@@ -97,6 +97,15 @@ export function checkServiceMap(map: ServiceMap): Problem[] {
         );
       }
     }
+    const from = env.policy?.promoteFrom;
+    if (from !== undefined && from !== null && (from === envName || !has(map.environments, from))) {
+      add(
+        ['environments', envName, 'policy', 'promoteFrom'],
+        from === envName
+          ? 'an environment cannot require promotion from itself'
+          : `unknown environment ${JSON.stringify(from)}`,
+      );
+    }
   }
   return problems;
 }

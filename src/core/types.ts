@@ -1,4 +1,5 @@
 /** Domain types shared by every part of Slipway. Plain data, no behaviour. */
+import type { DeployWindow, Freeze } from './deploy-windows.js';
 
 /** How a service is started: an argv array (no shell), or a shell string run by `/bin/sh -c`. */
 export type RunSpec = { argv: string[] } | { shell: string };
@@ -72,6 +73,12 @@ export interface EnvironmentPolicy {
   approvals: number;
   /** How long a deployment waits for them before it expires. */
   approvalTimeoutMs: number;
+  /** When deployments may start (none: any time). Absent in maps applied before windows existed. */
+  windows?: DeployWindow[];
+  /** When they may not, whatever the windows say. */
+  freezes?: Freeze[];
+  /** The environment a release must have succeeded in before it deploys here (null: none). */
+  promoteFrom?: string | null;
 }
 
 /** The whole validated service map. */

@@ -34,13 +34,63 @@ export function register(program: Command, ctx: CliContext): void {
       .requiredOption('--image <id|tag>', 'image id (or unique prefix) or tag')
       .option('--env <environment>', 'target environment')
       .option('--wait', 'follow progress; exit non-zero unless it succeeds')
+      .option(
+        '--break-glass',
+        'start outside the environment’s deploy windows or in a freeze (needs --reason)',
+      )
+      .option('--reason <text>', 'why the glass is broken: recorded with the deployment')
       .option('--json', 'print JSON')
-      .action(async (service: string, o: FollowOptions & { image: string }, cmd: Command) => {
-        const c = ctx.client(cmd);
-        const d = await c.createDeployment({ service, kind, image: o.image, environment: o.env });
-        await report(ctx, c, d, o);
-      });
+      .action(
+        async (
+          service: string,
+          o: FollowOptions & GlassOptions & { image: string },
+          cmd: Command,
+        ) => {
+          const c = ctx.client(cmd);
+          const d = await c.createDeployment({
+            service,
+            kind,
+            image: o.image,
+            environment: o.env,
+            breakGlass: breakGlass(o),
+          });
+          await report(ctx, c, d, o);
+        },
+      );
   }
+
+  program
+    .command('promote')
+    .description(
+      'deploy to one environment the image of the release that last succeeded in another',
+    )
+    .argument('<service>', 'the service')
+    .requiredOption('--from <environment>', 'where the release succeeded, e.g. staging')
+    .requiredOption('--to <environment>', 'where it goes, e.g. prod (with its own overrides)')
+    .option('--wait', 'follow progress; exit non-zero unless it succeeds')
+    .option(
+      '--break-glass',
+      'start outside the target’s deploy windows or in a freeze (needs --reason)',
+    )
+    .option('--reason <text>', 'why the glass is broken')
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        service: string,
+        o: FollowOptions & GlassOptions & { from: string; to: string },
+        cmd: Command,
+      ) => {
+        const c = ctx.client(cmd);
+        const d = await c.createDeployment({
+          service,
+          kind: 'deploy',
+          environment: o.to,
+          promoteFrom: o.from,
+          breakGlass: breakGlass(o),
+        });
+        await report(ctx, c, d, o);
+      },
+    );
 
   program
     .command('rollback')
@@ -140,6 +190,21 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line(list.length > 0 ? deploymentsTable(list, Date.now()) : 'no deployments');
       },
     );
+}
+
+interface GlassOptions {
+  breakGlass?: boolean;
+  reason?: string;
+}
+
+function breakGlass(o: GlassOptions): { reason: string } | undefined {
+  if (!o.breakGlass) {
+    if (o.reason !== undefined)
+      throw new SlipwayError('INVALID', '--reason goes with --break-glass');
+    return undefined;
+  }
+  if (!o.reason?.trim()) throw new SlipwayError('INVALID', '--break-glass needs --reason "why"');
+  return { reason: o.reason };
 }
 
 function parseLimit(s: string): number {

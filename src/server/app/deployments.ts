@@ -15,8 +15,10 @@ import {
   resolveEnvironment,
   targetHosts,
   type ServiceMap,
+  deployWindowCheck,
   isTerminal,
   requestCancel,
+  type EnvironmentSpec,
   approve,
   reject,
   type Deployment,
@@ -60,10 +62,16 @@ export async function createDeployment(
     await checkDependencies(tx, map, req.service, env.name);
 
     const kind = req.kind ?? 'deploy';
+    const now = ctx.now();
+    // A rollback returns to what ran before and staging changes nothing that runs: only a
+    // deploy waits for its window.
+    const overridden = kind === 'deploy' ? checkWindow(env, now, req.breakGlass) : null;
     const release =
       kind === 'rollback'
         ? await rollbackTarget(tx, req, env.name)
         : await releaseFor(tx, map, req, env.name);
+    const from = env.policy?.promoteFrom;
+    if (kind === 'deploy' && from) await checkPromoted(tx, req.service, from, env.name, release);
 
     const targets = targetHosts(map, req.service, env.name, all);
     if (targets.length === 0) {
@@ -74,7 +82,6 @@ export async function createDeployment(
         },
       ]);
     }
-    const now = ctx.now();
     const byId = new Map(all.map((h) => [h.id, h]));
     const online = targets.filter((h) => isOnline(byId.get(h.id)!, now));
     const onlineIds = new Set(online.map((h) => h.id));
@@ -118,6 +125,13 @@ export async function createDeployment(
       },
       deployment.id,
     );
+    if (overridden !== null) {
+      emit(
+        'deployment.break-glass',
+        { reason: req.breakGlass!.reason, overrode: overridden },
+        deployment.id,
+      );
+    }
     // The first step (stage goals for every host) commits with the deployment; the
     // orchestrator's next tick takes the one after.
     const started = await ctx.steps.take(work, deployment, now, now);
@@ -282,9 +296,14 @@ async function releaseFor(
   req: CreateDeploymentRequest,
   env: string,
 ): Promise<ReleaseRow> {
-  if (!req.image)
+  if (req.promoteFrom !== undefined && req.image !== undefined)
+    throw new SlipwayError('INVALID', 'give an image or an environment to promote from, not both');
+  if (req.promoteFrom === undefined && !req.image)
     throw new SlipwayError('INVALID', `--image is required to ${req.kind ?? 'deploy'}`);
-  const imageId = await resolveImage(store, req.service, req.image);
+  const imageId =
+    req.promoteFrom !== undefined
+      ? await promotedImage(store, map, req.service, req.promoteFrom)
+      : await resolveImage(store, req.service, req.image!);
   const image = await store.images.byId(imageId);
   if (image && image.service !== req.service) {
     throw new SlipwayError(
@@ -335,4 +354,61 @@ async function rollbackTarget(
   const r = await store.releases.get(req.service, previous);
   if (!r) throw new NotFoundError('release', `${req.service} v${previous}`);
   return r;
+}
+
+/**
+ * Refuses a deploy outside the environment's windows or in a freeze, saying when it may start,
+ * unless it breaks the glass (the route checked the permission); returns what was overridden.
+ */
+function checkWindow(
+  env: EnvironmentSpec,
+  now: number,
+  breakGlass: { reason: string } | undefined,
+): string | null {
+  const verdict = deployWindowCheck(env.policy?.windows ?? [], env.policy?.freezes ?? [], now);
+  if (verdict.allowed) return null;
+  if (breakGlass) return verdict.reason;
+  const next =
+    verdict.nextAllowed === null
+      ? 'none within a year'
+      : `next allowed ${new Date(verdict.nextAllowed).toISOString()}`;
+  throw new PolicyError(
+    `${env.name} takes no deployment now: ${verdict.reason}; ${next} (or --break-glass --reason "…", for those allowed to)`,
+    { nextAllowed: verdict.nextAllowed },
+  );
+}
+
+/** The image of the release that last succeeded in `from` (what `slipway promote` deploys). */
+async function promotedImage(
+  store: Store,
+  map: ServiceMap,
+  service: string,
+  from: string,
+): Promise<string> {
+  const env = resolveEnvironment(map, from);
+  const [version] = await store.deployments.succeededReleases(service, env.name, 1);
+  const release = version === undefined ? undefined : await store.releases.get(service, version);
+  if (!release) {
+    throw new PolicyError(
+      `no release of ${service} has succeeded in ${env.name} yet: nothing to promote`,
+    );
+  }
+  return release.imageId;
+}
+
+/** An environment whose policy says `promoteFrom` takes only images that succeeded there. */
+async function checkPromoted(
+  store: Store,
+  service: string,
+  from: string,
+  to: string,
+  release: ReleaseRow,
+): Promise<void> {
+  for (const version of await store.deployments.succeededReleases(service, from, 200)) {
+    if ((await store.releases.get(service, version))?.imageId === release.imageId) return;
+  }
+  throw new PolicyError(
+    `${to} takes only releases that succeeded in ${from} first (its policy's promoteFrom): image ${release.imageId.slice(0, 12)} has not; deploy it to ${from}, then: slipway promote ${service} --from ${from} --to ${to}`,
+    { promoteFrom: from },
+  );
 }

@@ -93,8 +93,12 @@ export function addRoute<R extends RouteDef>(
           const target = await host.targets(route.target, { params, body });
           if (target.environment !== undefined) call.target.environment = target.environment;
           if (target.service !== undefined) call.target.service = target.service;
+          const escalated =
+            route.escalate &&
+            (body as Record<string, unknown> | null)?.[route.escalate.field] !== undefined;
           try {
             authorize(identity, route.auth, target);
+            if (escalated) authorize(identity, route.escalate!.auth, target);
           } catch (e) {
             call.recorded = true;
             await host.audit.refused(call, (e as Error).message);
