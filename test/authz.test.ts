@@ -44,6 +44,7 @@ const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
   tagImage: { auth: 'build', target: 'image' },
   listReleases: { auth: 'read' },
   createDeployment: { auth: 'deploy', target: 'new-deployment' },
+  planDeployment: { auth: 'deploy', target: 'new-deployment' },
   listDeployments: { auth: 'read' },
   getDeployment: { auth: 'read' },
   cancelDeployment: { auth: 'deploy', target: 'deployment' },
@@ -203,6 +204,7 @@ describe('authorization', () => {
   /** Bodies that pass validation as far as what the route acts on (env-a/svc-a). */
   const BODY: Partial<Record<RouteName, object>> = {
     createDeployment: { service: 'svc-a', environment: 'env-a', image: 'no-such-image' },
+    planDeployment: { service: 'svc-a', environment: 'env-a', image: 'no-such-image' },
     createImage: { service: 'svc-a', manifest: {} },
     tagImage: { tag: 'matrix' },
     rejectDeployment: { reason: 'matrix' },

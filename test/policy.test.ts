@@ -89,6 +89,35 @@ describe('environment policy', () => {
       (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
     );
 
+  it('shows in a dry run what a deploy would do and every policy that would refuse it, changing nothing', async () => {
+    const before = {
+      deployments: (await s.admin.listDeployments()).length,
+      releases: (await s.admin.listReleases('pricing')).length,
+    };
+    const p = await deployer.planDeployment({
+      service: 'pricing',
+      environment: 'prod',
+      image: 'v2',
+    });
+    expect(p.deployment.hosts.map((h) => [h.hostName, h.batch])).toEqual([['prod-1', 0]]);
+    expect(p.refusals).toEqual([
+      expect.stringMatching(/^prod takes no deployment now: outside the deploy windows/),
+      expect.stringMatching(/^prod takes only releases that succeeded in staging first/),
+    ]);
+    expect({
+      deployments: (await s.admin.listDeployments()).length,
+      releases: (await s.admin.listReleases('pricing')).length,
+    }).toEqual(before);
+    // Nothing refuses a promotion of what succeeded, but the window.
+    const promoted = await deployer.planDeployment({
+      service: 'pricing',
+      environment: 'prod',
+      promoteFrom: 'staging',
+    });
+    expect(promoted.refusals).toHaveLength(1);
+    expect(promoted.deployment.imageId).toBe(images.v1);
+  });
+
   it('refuses a deploy outside the windows, saying when it may start; break-glass overrides it', async () => {
     expect(
       await refusal(

@@ -186,6 +186,10 @@ export class SlipwayClient {
   getDeployment(id: string) {
     return this.json('getDeployment', { params: { id } });
   }
+  /** What `createDeployment(body)` would do, and what would refuse it; nothing moves. */
+  planDeployment(body: s.CreateDeploymentRequest) {
+    return this.json('planDeployment', { body });
+  }
   approveDeployment(id: string) {
     return this.json('approveDeployment', { params: { id } });
   }

@@ -251,6 +251,20 @@ export const routes = {
     body: s.createDeploymentRequest,
     response: s.deployment,
   },
+  planDeployment: {
+    method: 'POST',
+    path: '/v1/deployments/plan',
+    summary:
+      'What a deployment would do (hosts, batches, approvals) and what would refuse it; nothing moves',
+    auth: 'deploy',
+    target: 'new-deployment',
+    escalate: { field: 'breakGlass', auth: 'break-glass' },
+    body: s.createDeploymentRequest,
+    response: s.deploymentPlan,
+    // Changes nothing: not in the audit trail.
+    audit: false,
+    repeatable: true,
+  },
   listDeployments: {
     method: 'GET',
     path: '/v1/deployments',

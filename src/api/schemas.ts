@@ -371,6 +371,8 @@ export const deployment = z.object({
   updatedAt: z.string(),
 });
 export type DeploymentView = z.infer<typeof deployment>;
+/** A dry run: the deployment as it would be made, and every policy that would refuse it. */
+export const deploymentPlan = z.object({ deployment, refusals: z.array(z.string()) });
 
 /** One event of the event streams. */
 export const event = z.object({

@@ -74,6 +74,7 @@ describe('slipway', () => {
       'apply',
       'deploy',
       'stage',
+      'plan',
       'promote',
       'rollback',
       'cancel',

@@ -39,25 +39,46 @@ export function register(program: Command, ctx: CliContext): void {
         'start outside the environment’s deploy windows or in a freeze (needs --reason)',
       )
       .option('--reason <text>', 'why the glass is broken: recorded with the deployment')
+      .option('--dry-run', 'show what it would do and what would refuse it; change nothing')
       .option('--json', 'print JSON')
       .action(
         async (
           service: string,
-          o: FollowOptions & GlassOptions & { image: string },
+          o: FollowOptions & GlassOptions & { image: string; dryRun?: boolean },
           cmd: Command,
         ) => {
           const c = ctx.client(cmd);
-          const d = await c.createDeployment({
+          const req = {
             service,
             kind,
             image: o.image,
             environment: o.env,
             breakGlass: breakGlass(o),
-          });
-          await report(ctx, c, d, o);
+          };
+          if (o.dryRun) return plan(ctx, c, req, o.json);
+          await report(ctx, c, await c.createDeployment(req), o);
         },
       );
   }
+
+  program
+    .command('plan')
+    .description(
+      'what `deploy` would do (hosts, batches, approvals) and what would refuse it; nothing moves',
+    )
+    .argument('<service>', 'the service')
+    .requiredOption('--image <id|tag>', 'image id (or unique prefix) or tag')
+    .option('--env <environment>', 'target environment')
+    .option('--json', 'print JSON')
+    .action(
+      async (service: string, o: { image: string; env?: string; json?: boolean }, cmd: Command) =>
+        plan(
+          ctx,
+          ctx.client(cmd),
+          { service, kind: 'deploy', image: o.image, environment: o.env },
+          o.json,
+        ),
+    );
 
   program
     .command('promote')
@@ -190,6 +211,36 @@ export function register(program: Command, ctx: CliContext): void {
         ctx.out.line(list.length > 0 ? deploymentsTable(list, Date.now()) : 'no deployments');
       },
     );
+}
+
+/** Prints a dry run; the run fails when a policy would refuse the deployment. */
+async function plan(
+  ctx: CliContext,
+  c: SlipwayClient,
+  req: Parameters<SlipwayClient['createDeployment']>[0],
+  json: boolean | undefined,
+): Promise<void> {
+  const p = await c.planDeployment(req);
+  ctx.out.result(p, json, () => planText(p.deployment, p.refusals));
+  if (p.refusals.length > 0) ctx.fail();
+}
+
+function planText(d: DeploymentView, refusals: string[]): string {
+  const batches: string[][] = [];
+  for (const h of d.hosts) (batches[h.batch] ??= []).push(h.hostName);
+  return [
+    describeDeployment(d),
+    ...batches.map((hosts, i) => `  batch ${i + 1}: ${hosts.join(', ')}`),
+    ...(d.approval
+      ? [
+          `needs ${d.approval.required} approval(s) from someone other than ${d.approval.requestedBy}`,
+        ]
+      : []),
+    ...(refusals.length > 0
+      ? ['would be refused:', ...refusals.map((r) => `  - ${r}`)]
+      : ['no policy refuses it']),
+    'nothing was changed (dry run)',
+  ].join('\n');
 }
 
 interface GlassOptions {

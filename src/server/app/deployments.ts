@@ -10,6 +10,7 @@ import {
   PolicyError,
   SlipwayError,
   ValidationError,
+  isSlipwayError,
   effectiveConfig,
   planDeployment,
   resolveEnvironment,
@@ -40,6 +41,53 @@ export async function createDeployment(
   actor: Identity,
   req: CreateDeploymentRequest,
 ): Promise<DeploymentView> {
+  const { row } = await makeDeployment(ctx, actor, req, null);
+  return viewOf(ctx, row);
+}
+
+/**
+ * What deploying would do, and nothing more: the deployment as it would be planned (hosts and
+ * batches, approvals asked), and every policy that would refuse it, with why. Everything is
+ * made as for real in a transaction that is then rolled back.
+ */
+export async function dryRunDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  req: CreateDeploymentRequest,
+): Promise<{ deployment: DeploymentView; refusals: string[] }> {
+  const refusals: string[] = [];
+  const rolledBack = new Error('dry run');
+  let planned: DeploymentRow | undefined;
+  await makeDeployment(ctx, actor, req, refusals, (row) => {
+    planned = row;
+    throw rolledBack;
+  }).catch((e: unknown) => {
+    if (e !== rolledBack) throw e;
+  });
+  return { deployment: await viewOf(ctx, planned!), refusals };
+}
+
+/**
+ * Creates a deployment. With `refusals` (a dry run) policy refusals are collected there instead
+ * of thrown, and `done` sees the row inside the transaction (and rolls it back by throwing).
+ */
+async function makeDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  req: CreateDeploymentRequest,
+  refusals: string[] | null,
+  done: (row: DeploymentRow) => void = () => {},
+): Promise<{ row: DeploymentRow }> {
+  /** A policy says no: thrown, or noted in a dry run. */
+  const refuse = async (check: () => unknown): Promise<void> => {
+    try {
+      await check();
+    } catch (e) {
+      if (refusals === null || !isSlipwayError(e) || !['POLICY', 'CONFLICT'].includes(e.code))
+        throw e;
+      refusals.push(e.message);
+    }
+  };
   // From memory: reading 10,000 host rows in the transaction took 0.4 s. A host enrolled on
   // another server in the last second may be missing, as if the request had come a second
   // earlier; one removed meanwhile is dropped by the orchestrator. Before the transaction: the
@@ -52,26 +100,30 @@ export async function createDeployment(
     const spec = map.services[req.service];
     if (!spec) throw new NotFoundError('service', req.service);
     const env = resolveEnvironment(map, req.environment);
-    const running = await tx.deployments.runningFor(req.service, env.name);
-    if (running) {
-      throw new ConflictError(
-        `deployment ${running} of ${req.service} to ${env.name} is still running; wait for it or cancel it`,
-        { deploymentId: running },
-      );
-    }
-    await checkDependencies(tx, map, req.service, env.name);
+    await refuse(async () => {
+      const running = await tx.deployments.runningFor(req.service, env.name);
+      if (running) {
+        throw new ConflictError(
+          `deployment ${running} of ${req.service} to ${env.name} is still running; wait for it or cancel it`,
+          { deploymentId: running },
+        );
+      }
+    });
+    await refuse(() => checkDependencies(tx, map, req.service, env.name));
 
     const kind = req.kind ?? 'deploy';
     const now = ctx.now();
     // A rollback returns to what ran before and staging changes nothing that runs: only a
     // deploy waits for its window.
-    const overridden = kind === 'deploy' ? checkWindow(env, now, req.breakGlass) : null;
+    let overridden: string | null = null;
+    if (kind === 'deploy') await refuse(() => (overridden = checkWindow(env, now, req.breakGlass)));
     const release =
       kind === 'rollback'
         ? await rollbackTarget(tx, req, env.name)
         : await releaseFor(tx, map, req, env.name);
     const from = env.policy?.promoteFrom;
-    if (kind === 'deploy' && from) await checkPromoted(tx, req.service, from, env.name, release);
+    if (kind === 'deploy' && from)
+      await refuse(() => checkPromoted(tx, req.service, from, env.name, release));
 
     const targets = targetHosts(map, req.service, env.name, all);
     if (targets.length === 0) {
@@ -135,9 +187,11 @@ export async function createDeployment(
     // The first step (stage goals for every host) commits with the deployment; the
     // orchestrator's next tick takes the one after.
     const started = await ctx.steps.take(work, deployment, now, now);
-    return tx.deployments.add(started ?? deployment, release.imageId);
+    const added = await tx.deployments.add(started ?? deployment, release.imageId);
+    done(added);
+    return added;
   });
-  return viewOf(ctx, row);
+  return { row };
 }
 
 /**

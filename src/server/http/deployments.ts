@@ -5,6 +5,7 @@ import {
   approveDeployment,
   cancelDeployment,
   createDeployment,
+  dryRunDeployment,
   getDeployment,
   listDeployments,
   rejectDeployment,
@@ -17,6 +18,10 @@ import { addRoute, type RouteHost } from './route.js';
 export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFeed): void {
   addRoute(host, routes.createDeployment, ({ identity, body }) =>
     createDeployment(ctx, identity, body),
+  );
+
+  addRoute(host, routes.planDeployment, ({ identity, body }) =>
+    dryRunDeployment(ctx, identity, body),
   );
 
   addRoute(host, routes.listDeployments, ({ query }) =>
