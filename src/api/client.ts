@@ -190,6 +190,12 @@ export class SlipwayClient {
   planDeployment(body: s.CreateDeploymentRequest) {
     return this.json('planDeployment', { body });
   }
+  pauseDeployment(id: string) {
+    return this.json('pauseDeployment', { params: { id } });
+  }
+  resumeDeployment(id: string) {
+    return this.json('resumeDeployment', { params: { id } });
+  }
   approveDeployment(id: string) {
     return this.json('approveDeployment', { params: { id } });
   }

@@ -297,6 +297,7 @@ export const deploymentState = z.enum([
   'awaiting_approval',
   'staging',
   'activating',
+  'paused',
   'rolling_back',
   'succeeded',
   'failed',

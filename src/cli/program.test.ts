@@ -78,6 +78,8 @@ describe('slipway', () => {
       'promote',
       'rollback',
       'cancel',
+      'pause',
+      'resume',
       'approve',
       'reject',
       'status',

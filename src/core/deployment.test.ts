@@ -4,6 +4,7 @@ import {
   advance,
   approve,
   reject,
+  requestPause,
   requestCancel,
   type Deployment,
   type HostObservation,
@@ -445,6 +446,52 @@ describe('deployment state machine', () => {
       timing,
     );
     expect(c3.deployment.state).toBe('cancelled');
+  });
+
+  it('pauses between batches, the batch under way finishing, and goes on when resumed', () => {
+    const withActive = (ids: string[]) =>
+      obs((id) =>
+        staged([1, 2], {
+          version: ids.includes(id) ? 2 : 1,
+          state: 'healthy',
+          detail: null,
+        }),
+      );
+    // Asked while staging: it stages, then stops before the first batch.
+    let s = advance(
+      requestPause(plan(), true),
+      obs(() => staged([1])),
+      0,
+      timing,
+    );
+    s = advance(s.deployment, withActive([]), 10, timing);
+    expect(s.deployment.state).toBe('paused');
+    expect(s.deployment.reason).toBe('paused before batch 1/2');
+    expect(s.deployment.deadline).toBeNull();
+    expect(s.goals.some((g) => 'active' in g)).toBe(false);
+    // Long after: no deadline passes while paused.
+    expect(advance(s.deployment, withActive([]), 1e9, timing).deployment.state).toBe('paused');
+    s = advance(requestPause(s.deployment, false), withActive([]), 20, timing);
+    expect(s.deployment.state).toBe('activating');
+    expect(s.goals).toEqual([
+      { hostId: 'a', active: 2 },
+      { hostId: 'b', active: 2 },
+    ]);
+    // Asked during batch 1: batch 1 finishes, batch 2 waits.
+    s = advance(requestPause(s.deployment, true), withActive(['a']), 30, timing);
+    expect(s.deployment.state).toBe('activating');
+    s = advance(s.deployment, withActive(['a', 'b']), 40, timing);
+    expect(s.deployment.state).toBe('paused');
+    expect(s.deployment.currentBatch).toBe(1);
+    expect(s.goals).toEqual([]);
+    // Cancelled while paused after a batch: the activated hosts go back.
+    s = advance(requestCancel(s.deployment), withActive(['a', 'b']), 50, timing);
+    expect(s.deployment.state).toBe('rolling_back');
+    expect(s.goals).toEqual([
+      { hostId: 'a', active: 1 },
+      { hostId: 'b', active: 1 },
+    ]);
+    expect(() => requestPause({ ...s.deployment, state: 'succeeded' }, true)).toThrow(/has ended/);
   });
 
   it('plans batches region by region with percentages rounded up', () => {

@@ -12,6 +12,7 @@ export type DeploymentState =
   | 'awaiting_approval'
   | 'staging'
   | 'activating'
+  | 'paused'
   | 'rolling_back'
   | 'succeeded'
   | 'failed'
@@ -76,6 +77,8 @@ export interface Deployment {
   deadline: number | null;
   reason: string | null;
   cancelRequested: boolean;
+  /** Asked to stop before its next batch (`slipway pause`), until resumed; absent: no. */
+  pauseRequested?: boolean;
   /** What it waits for or waited for before staging; null (or absent, before approvals existed): nothing. */
   approval?: Approval | null;
 }
@@ -248,9 +251,50 @@ function advanceOnce(
       return activate(s, obs, now, timing);
     case 'rolling_back':
       return revert(s, obs, now, timing);
+    case 'paused':
+      return paused(s, now, timing);
     default:
       return;
   }
+}
+
+/**
+ * Asks a running deployment to stop before its next batch (the batch under way finishes), or
+ * one paused to go on; `advance` carries it out.
+ */
+export function requestPause(d: Deployment, pause: boolean): Deployment {
+  if (isTerminal(d.state)) {
+    throw new ConflictError(
+      `deployment ${d.id} has ended (${d.state}): nothing to ${pause ? 'pause' : 'resume'}`,
+    );
+  }
+  return { ...d, pauseRequested: pause };
+}
+
+/**
+ * Between batches: batch `currentBatch` is the next to start. Resumed, it starts; cancelled,
+ * the hosts already activated go back (none yet: the staged releases are let go).
+ */
+function paused(s: StepBuilder, now: number, timing: Timing): void {
+  const d = s.d;
+  if (d.cancelRequested) {
+    if (d.currentBatch > 0) return startRevert(s, now, timing, 'cancelled while paused');
+    for (const h of d.hosts) s.goal({ hostId: h.hostId, stage: null });
+    return s.setState('cancelled', 'cancelled while paused; nothing was activated');
+  }
+  if (d.pauseRequested) return;
+  s.setState('activating', null);
+  startBatch(s, now, timing);
+}
+
+/** Stops before batch `next` when a pause was asked for; true if it did. */
+function pauseBefore(s: StepBuilder, next: number): boolean {
+  const d = s.d;
+  if (!d.pauseRequested) return false;
+  d.currentBatch = next;
+  d.deadline = null;
+  s.setState('paused', `paused before batch ${next + 1}/${d.batchCount}`);
+  return true;
 }
 
 /** Starts staging once approved; ends it if cancelled, rejected or past its expiry. */
@@ -362,6 +406,7 @@ function stage(
     d.deadline = null;
     return s.setState('succeeded', null);
   }
+  if (pauseBefore(s, 0)) return;
   d.currentBatch = 0;
   s.setState('activating');
   startBatch(s, now, timing);
@@ -420,6 +465,7 @@ function activate(
   }
   if (batch.some((h) => h.state === 'activating')) return;
   if (d.currentBatch + 1 < d.batchCount) {
+    if (pauseBefore(s, d.currentBatch + 1)) return;
     d.currentBatch += 1;
     return startBatch(s, now, timing);
   }

@@ -109,6 +109,7 @@ export const deploymentDoc = z.object({
   deadline: z.number().nullable(),
   reason: z.string().nullable(),
   cancelRequested: z.boolean(),
+  pauseRequested: z.boolean().optional(),
   approval: z
     .object({
       required: z.number().int(),

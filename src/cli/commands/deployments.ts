@@ -142,6 +142,22 @@ export function register(program: Command, ctx: CliContext): void {
       ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
     });
 
+  for (const verb of ['pause', 'resume'] as const) {
+    program
+      .command(verb)
+      .description(
+        verb === 'pause'
+          ? 'stop a running deployment before its next batch (the batch under way finishes)'
+          : 'let a paused deployment go on with its next batch',
+      )
+      .argument('<deployment>', 'deployment id (or a unique prefix of it)')
+      .action(async (id: string, _o: unknown, cmd: Command) => {
+        const c = ctx.client(cmd);
+        const d = await (verb === 'pause' ? c.pauseDeployment(id) : c.resumeDeployment(id));
+        ctx.out.line(`${d.id}: ${d.state}${d.reason ? ` (${d.reason})` : ''}`);
+      });
+  }
+
   program
     .command('approve')
     .description('approve a deployment awaiting approval (one you did not ask for)')

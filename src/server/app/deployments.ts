@@ -10,19 +10,20 @@ import {
   PolicyError,
   SlipwayError,
   ValidationError,
-  isSlipwayError,
+  approve,
+  deployWindowCheck,
   effectiveConfig,
+  isSlipwayError,
+  isTerminal,
   planDeployment,
+  reject,
+  requestCancel,
+  requestPause,
   resolveEnvironment,
   targetHosts,
-  type ServiceMap,
-  deployWindowCheck,
-  isTerminal,
-  requestCancel,
-  type EnvironmentSpec,
-  approve,
-  reject,
   type Deployment,
+  type EnvironmentSpec,
+  type ServiceMap,
 } from '../../core/index.js';
 import type { CreateDeploymentRequest, DeploymentView } from '../../api/index.js';
 import type { DeploymentRow, ReleaseRow, Store } from '../../store/index.js';
@@ -232,6 +233,22 @@ export async function approveDeployment(
       event: ['deployment.approved', { by, approvals: a.approvals.length, required: a.required }],
     };
   });
+}
+
+/**
+ * Asks a running deployment to stop before its next batch (`pause`), or a paused one to go on;
+ * the orchestrator carries it out.
+ */
+export async function pauseDeployment(
+  ctx: AppContext,
+  actor: Identity,
+  id: string,
+  pause: boolean,
+): Promise<DeploymentView> {
+  return decide(ctx, actor, id, (d) => ({
+    next: requestPause(d, pause),
+    event: [pause ? 'deployment.pause-requested' : 'deployment.resume-requested', {}],
+  }));
 }
 
 /** Rejects a deployment awaiting approval, with why; the orchestrator ends it. */

@@ -8,6 +8,7 @@ import {
   dryRunDeployment,
   getDeployment,
   listDeployments,
+  pauseDeployment,
   rejectDeployment,
   viewOf,
 } from '../app/deployments.js';
@@ -34,6 +35,14 @@ export function deploymentRoutes(host: RouteHost, ctx: AppContext, feed: EventFe
 
   addRoute(host, routes.cancelDeployment, ({ identity, params }) =>
     cancelDeployment(ctx, identity, params.id ?? ''),
+  );
+
+  addRoute(host, routes.pauseDeployment, ({ identity, params }) =>
+    pauseDeployment(ctx, identity, params.id ?? '', true),
+  );
+
+  addRoute(host, routes.resumeDeployment, ({ identity, params }) =>
+    pauseDeployment(ctx, identity, params.id ?? '', false),
   );
 
   addRoute(host, routes.approveDeployment, ({ identity, params }) =>

@@ -1,0 +1,68 @@
+/**
+ * Pause and resume through the API, with hosts that report as agents do: a paused deployment
+ * stops before its next batch, and goes on when resumed.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlipwayClient, type ServiceReport } from '../src/api/index.js';
+import { buildImage } from '../src/cli/index.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
+import { until } from './helpers/until.js';
+
+describe('pause and resume', () => {
+  let s: InProcessServer;
+  const hosts: SlipwayClient[] = [];
+
+  beforeAll(async () => {
+    s = await startInProcessServer({ tickMs: 100 });
+    await s.admin.applyServiceMap({
+      services: { web: { run: 'node server.js', rollout: { batchSize: 1 } } },
+    });
+    for (const name of ['web-1', 'web-2']) {
+      const h = await s.joiner.enroll({ name, region: 'r', labels: {} });
+      const c = new SlipwayClient({ server: s.url, token: h.token });
+      await c.agentReport({ services: [] });
+      hosts.push(c);
+    }
+    await mkdir(join(s.dir, 'tree'), { recursive: true });
+    await writeFile(join(s.dir, 'tree', 'server.js'), 'v1');
+    await buildImage(s.admin, join(s.dir, 'tree'), 'web', ['v1'], () => {});
+  });
+  afterAll(() => s.stop());
+
+  /** Each host holds what its goal names and runs it, healthy: what an agent would report. */
+  const converge = () =>
+    Promise.all(
+      hosts.map(async (h) => {
+        const goal = await h.agentGoal(-1, 0);
+        const services: ServiceReport[] = goal.services.map((g) => ({
+          service: g.service,
+          staged: g.stage.map((r) => r.version),
+          stagingFailed: null,
+          fetching: null,
+          active: g.active
+            ? { version: g.active.version, state: 'healthy', detail: null, port: null, pid: null }
+            : null,
+        }));
+        await h.agentReport({ services });
+      }),
+    );
+  const stateOf = async (id: string) => {
+    await converge();
+    return (await s.admin.getDeployment(id)).state;
+  };
+
+  it('stops before the next batch, says so, and goes on when resumed', async () => {
+    const d = await s.admin.createDeployment({ service: 'web', image: 'v1' });
+    const paused = await s.admin.pauseDeployment(d.id.slice(0, 8));
+    expect(paused.state).toBe('staging');
+    await until('paused', async () => (await stateOf(d.id)) === 'paused');
+    const p = await s.admin.getDeployment(d.id);
+    expect(p.reason).toBe('paused before batch 1/2');
+    expect(p.hosts.map((h) => h.state)).toEqual(['staged', 'staged']);
+    await s.admin.resumeDeployment(d.id);
+    await until('succeeded', async () => (await stateOf(d.id)) === 'succeeded');
+    await expect(s.admin.pauseDeployment(d.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+});
