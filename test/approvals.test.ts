@@ -5,10 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient, type DeploymentView } from '../src/api/index.js';
-import { buildImage } from '../src/cli/index.js';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
+import { tinyImage } from './helpers/tiny-image.js';
 import { until } from './helpers/until.js';
 
 describe('approvals', () => {
@@ -51,10 +49,7 @@ describe('approvals', () => {
     };
     // Online: it has reported.
     await prodHost.client.agentReport({ services: [] });
-    const tree = join(s.dir, 'tree');
-    await mkdir(tree, { recursive: true });
-    await writeFile(join(tree, 'server.js'), 'v1');
-    await buildImage(dana, tree, 'pricing', ['v1'], () => {});
+    await tinyImage(dana, s.dir, 'pricing', 'v1', ['v1']);
   });
   afterAll(() => s.stop());
 

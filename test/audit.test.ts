@@ -98,7 +98,7 @@ describe('the audit trail', () => {
     expect(added.filter((e) => e.actor === 'user:dana')).toEqual([]);
   });
 
-  it('records a deployment’s state changes, filed by environment', async () => {
+  it('lists the entries of one user, and those filed under one environment', async () => {
     const mine = await s.admin.listAudit({ user: 'dana', limit: 1000 });
     expect(mine.map((e) => e.operation)).toEqual(['createDeployment']);
     expect(

@@ -20,6 +20,7 @@ import type { Role } from '../src/core/index.js';
 import { manifestChunks, parseManifest } from '../src/image/index.js';
 import type { Store } from '../src/store/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
+import { tinyImage } from './helpers/tiny-image.js';
 import { until } from './helpers/until.js';
 
 /** What each route needs, and what a scoped one is checked on. Adding a route means deciding its row here. */
@@ -152,10 +153,7 @@ describe('authorization', () => {
       await admin.createUser({ name: user });
       tokens[who as Who] = (await admin.createToken({ user, role, environment, service })).token;
     }
-    const tree = join(dir, 'tree-matrix');
-    await mkdir(tree, { recursive: true });
-    await writeFile(join(tree, 'server.js'), 'matrix');
-    imageId = (await buildImage(admin, tree, 'svc-a', [], () => {})).imageId;
+    imageId = await tinyImage(admin, dir, 'svc-a', 'matrix');
     const release = await store.releases.add({
       service: 'svc-a',
       imageId,

@@ -3,11 +3,9 @@
  * that read once ran inside the deployment's transaction and, over the embedded store's one
  * connection, waited for that transaction forever, and the whole server with it.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
-import { buildImage } from '../src/cli/index.js';
+import { tinyImage } from './helpers/tiny-image.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 
 describe('a server in its first second', () => {
@@ -19,9 +17,7 @@ describe('a server in its first second', () => {
     await s.admin.applyServiceMap({ services: { web: { run: 'node server.js' } } });
     const host = await s.joiner.enroll({ name: 'early-1', region: 'r', labels: {} });
     await new SlipwayClient({ server: s.url, token: host.token }).agentReport({ services: [] });
-    await mkdir(join(s.dir, 'tree'), { recursive: true });
-    await writeFile(join(s.dir, 'tree', 'server.js'), 'v1');
-    const { imageId } = await buildImage(s.admin, join(s.dir, 'tree'), 'web', [], () => {});
+    const imageId = await tinyImage(s.admin, s.dir, 'web', 'v1');
     const d = await new SlipwayClient({
       server: s.url,
       token: s.adminToken,

@@ -2,12 +2,10 @@
  * Pause and resume through the API, with hosts that report as agents do: a paused deployment
  * stops before its next batch, and goes on when resumed.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient, type ServiceReport } from '../src/api/index.js';
-import { buildImage } from '../src/cli/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
+import { tinyImage } from './helpers/tiny-image.js';
 import { until } from './helpers/until.js';
 
 describe('pause and resume', () => {
@@ -25,9 +23,7 @@ describe('pause and resume', () => {
       await c.agentReport({ services: [] });
       hosts.push(c);
     }
-    await mkdir(join(s.dir, 'tree'), { recursive: true });
-    await writeFile(join(s.dir, 'tree', 'server.js'), 'v1');
-    await buildImage(s.admin, join(s.dir, 'tree'), 'web', ['v1'], () => {});
+    await tinyImage(s.admin, s.dir, 'web', 'v1', ['v1']);
   });
   afterAll(() => s.stop());
 

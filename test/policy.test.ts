@@ -4,11 +4,9 @@
  * is recorded), and promotion carries the image that succeeded in one environment to the next.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlipwayClient } from '../src/api/index.js';
-import { buildImage } from '../src/cli/index.js';
+import { tinyImage } from './helpers/tiny-image.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 
 /** Wednesday 2026-12-09, noon in New York: market hours. */
@@ -49,12 +47,7 @@ describe('environment policy', () => {
       await host.agentReport({ services: [] });
       if (tier === 'prod') prodHost = host;
     }
-    for (const v of ['v1', 'v2']) {
-      const tree = join(s.dir, v);
-      await mkdir(tree, { recursive: true });
-      await writeFile(join(tree, 'server.js'), v);
-      images[v] = (await buildImage(s.admin, tree, 'pricing', [v], () => {})).imageId;
-    }
+    for (const v of ['v1', 'v2']) images[v] = await tinyImage(s.admin, s.dir, 'pricing', v, [v]);
     // v1 succeeded in staging (as the orchestrator would have recorded it).
     const release = await s.store.releases.add({
       service: 'pricing',
@@ -83,6 +76,9 @@ describe('environment policy', () => {
   });
   afterAll(() => s.stop());
 
+  /** Staging's last successful release to prod, as `slipway promote` asks for it. */
+  const toProd = { service: 'pricing', environment: 'prod', promoteFrom: 'staging' } as const;
+
   const refusal = (p: Promise<unknown>) =>
     p.then(
       () => 'deployed',
@@ -109,42 +105,26 @@ describe('environment policy', () => {
       releases: (await s.admin.listReleases('pricing')).length,
     }).toEqual(before);
     // Nothing refuses a promotion of what succeeded, but the window.
-    const promoted = await deployer.planDeployment({
-      service: 'pricing',
-      environment: 'prod',
-      promoteFrom: 'staging',
-    });
+    const promoted = await deployer.planDeployment(toProd);
     expect(promoted.refusals).toHaveLength(1);
     expect(promoted.deployment.imageId).toBe(images.v1);
   });
 
   it('refuses a deploy outside the windows, saying when it may start; break-glass overrides it', async () => {
-    expect(
-      await refusal(
-        deployer.createDeployment({
-          service: 'pricing',
-          environment: 'prod',
-          promoteFrom: 'staging',
-        }),
-      ),
-    ).toBe(
+    expect(await refusal(deployer.createDeployment(toProd))).toBe(
       'POLICY: prod takes no deployment now: outside the deploy windows (mon,tue,wed,thu,fri 17:00-08:00 America/New_York); next allowed 2026-12-09T22:00:00.000Z (or --break-glass --reason "…", for those allowed to)',
     );
     // A deployer may not break the glass; an admin may, and it is on record.
     expect(
       await refusal(
         deployer.createDeployment({
-          service: 'pricing',
-          environment: 'prod',
-          promoteFrom: 'staging',
+          ...toProd,
           breakGlass: { reason: 'fix' },
         }),
       ),
     ).toMatch(/^FORBIDDEN: .* does not hold the break-glass permission on prod\/pricing/);
     const d = await s.admin.createDeployment({
-      service: 'pricing',
-      environment: 'prod',
-      promoteFrom: 'staging',
+      ...toProd,
       breakGlass: { reason: 'prices stale, fix now' },
     });
     expect(d.imageId).toBe(images.v1);
@@ -181,31 +161,17 @@ describe('environment policy', () => {
     );
     await expect(
       deployer.createDeployment({
-        service: 'pricing',
-        environment: 'prod',
-        promoteFrom: 'staging',
+        ...toProd,
         image: 'v1',
       }),
     ).rejects.toMatchObject({ code: 'INVALID' });
     clock = Date.parse('2026-12-24T23:00:00Z');
-    expect(
-      await refusal(
-        deployer.createDeployment({
-          service: 'pricing',
-          environment: 'prod',
-          promoteFrom: 'staging',
-        }),
-      ),
-    ).toBe(
+    expect(await refusal(deployer.createDeployment(toProd))).toBe(
       'POLICY: prod takes no deployment now: frozen until 2026-12-28T00:00:00.000Z: year-end freeze; next allowed 2026-12-28T22:00:00.000Z (or --break-glass --reason "…", for those allowed to)',
     );
     clock = Date.parse('2026-12-28T23:00:00Z'); // Monday 18:00 in New York
     await prodHost.agentReport({ services: [] }); // online at the new time
-    const d = await deployer.createDeployment({
-      service: 'pricing',
-      environment: 'prod',
-      promoteFrom: 'staging',
-    });
+    const d = await deployer.createDeployment(toProd);
     expect(d.imageId).toBe(images.v1);
     expect(d.environment).toBe('prod');
   });

@@ -184,9 +184,15 @@ describe.each(engines)('store over %s', (_name, open) => {
       // Distinct creation times, in order.
       await new Promise((r) => setTimeout(r, 5));
     }
-    expect(await store.deployments.succeededReleases('rb', 'prod', 10)).toEqual([1, 4, 1]);
-    expect(await store.deployments.succeededReleases('rb', 'prod', 2)).toEqual([1, 4]);
-    expect(await store.deployments.succeededReleases('rb', 'staging', 10)).toEqual([]);
+    expect(
+      (await store.deployments.succeededReleases('rb', 'prod', 10)).map((r) => r.version),
+    ).toEqual([1, 4, 1]);
+    expect(
+      (await store.deployments.succeededReleases('rb', 'prod', 2)).map((r) => r.version),
+    ).toEqual([1, 4]);
+    expect(
+      (await store.deployments.succeededReleases('rb', 'staging', 10)).map((r) => r.version),
+    ).toEqual([]);
   });
 
   it('persists deployments and events, and rolls back a failed transaction', async () => {

@@ -87,7 +87,7 @@ export function checkGrant(g: Grant): void {
   if ((g.environment !== null || g.service !== null) && !SCOPED_ROLES.includes(g.role)) {
     throw new SlipwayError(
       'INVALID',
-      `${g.role === 'admin' || g.role === 'operator' ? 'an' : 'a'} ${g.role} grant covers every environment: --env and --service narrow only ${SCOPED_ROLES.join(' and ')} grants`,
+      `${article(g.role)} ${g.role} grant covers every environment: --env and --service narrow only ${SCOPED_ROLES.join(' and ')} grants`,
     );
   }
   if (g.service !== null && g.environment === null) {
@@ -96,4 +96,9 @@ export function checkGrant(g: Grant): void {
       'a grant on one service is in one environment: give --env with --service',
     );
   }
+}
+
+/** `a` or `an`, as the word it goes before needs (the words of roles and identities). */
+export function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ALREADY_ON_DISK,
-  advance,
-  approve,
-  reject,
-  requestPause,
-  requestCancel,
-  type Deployment,
-  type HostObservation,
-  type Timing,
-} from './deployment.js';
+import { ALREADY_ON_DISK, advance } from './deployment.js';
+import type { Deployment, HostObservation, Timing } from './deployment-model.js';
+import { approve, reject, requestCancel, requestPause } from './deployment-requests.js';
 import { planDeployment } from './planner.js';
 
 const timing: Timing = { stageTimeoutMs: 1000, activateTimeoutMs: 500, revertTimeoutMs: 500 };

@@ -3,149 +3,23 @@
  * it returns the next deployment, the goal-state changes to make and the events to record.
  * The orchestrator persists all three in one transaction, so a crash between steps loses nothing.
  */
-import { ConflictError, PolicyError } from './errors.js';
-
-/** What a deployment does: roll out a release, roll back to an older one, or only pre-position it. */
-export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
-
-export type DeploymentState =
-  | 'awaiting_approval'
-  | 'staging'
-  | 'activating'
-  | 'paused'
-  | 'rolling_back'
-  | 'succeeded'
-  | 'failed'
-  | 'rolled_back'
-  | 'cancelled'
-  | 'rejected'
-  | 'expired';
-
-export const TERMINAL_STATES: readonly DeploymentState[] = [
-  'succeeded',
-  'failed',
-  'rolled_back',
-  'cancelled',
-  'rejected',
-  'expired',
-];
-
-/**
- * Four eyes: a deployment to an environment whose policy asks for approvals waits for that many
- * distinct approvers, none of them the requester, before anything happens on a host.
- */
-export interface Approval {
-  required: number;
-  /** Who asked for the deployment (`user:<name>`): may not approve it. */
-  requestedBy: string;
-  approvals: { by: string; at: number }[];
-  /** When it expires unapproved (epoch ms). */
-  expiresAt: number;
-  rejected: { by: string; at: number; reason: string } | null;
-}
-
-/** Where one host is in a deployment. */
-export type HostStepState =
-  'pending' | 'staging' | 'staged' | 'activating' | 'healthy' | 'failed' | 'reverting' | 'reverted';
-
-export interface DeploymentHost {
-  hostId: string;
-  hostName: string;
-  region: string;
-  batch: number;
-  /** The release that was active on the host before this deployment (null: none). */
-  previous: number | null;
-  state: HostStepState;
-  detail: string | null;
-}
-
-export interface Deployment {
-  id: string;
-  service: string;
-  environment: string;
-  kind: DeploymentKind;
-  /** The release version being rolled out. */
-  release: number;
-  state: DeploymentState;
-  /** Index of the batch being activated (meaningful while activating). */
-  currentBatch: number;
-  batchCount: number;
-  /** Failed hosts allowed per batch before the deployment halts. */
-  failureThreshold: number;
-  hosts: DeploymentHost[];
-  /** When the current step times out (epoch ms), or null when no step is waiting. */
-  deadline: number | null;
-  reason: string | null;
-  cancelRequested: boolean;
-  /** Asked to stop before its next batch (`slipway pause`), until resumed; absent: no. */
-  pauseRequested?: boolean;
-  /** What it waits for or waited for before staging; null (or absent, before approvals existed): nothing. */
-  approval?: Approval | null;
-}
-
-/** What one host last said about the service being deployed. */
-export interface HostObservation {
-  /** The host was removed by an operator: it will never report again. */
-  removed?: boolean;
-  /** Releases materialized on the host. */
-  staged: number[];
-  /** A release whose staging failed, with why. */
-  stagingFailed: { version: number; error: string } | null;
-  active: {
-    version: number;
-    state: 'activating' | 'healthy' | 'unhealthy' | 'stopped';
-    detail: string | null;
-  } | null;
-}
-
-/** A change to one host's goal for the deployment's service; absent fields stay as they are. */
-export interface GoalChange {
-  hostId: string;
-  stage?: number | null;
-  active?: number | null;
-}
-
-export type DeploymentEvent =
-  | { type: 'deployment.state'; state: DeploymentState; reason: string | null }
-  | {
-      /**
-       * Hosts that moved to one state (with one detail) in one step: one event for them all, so
-       * that a step over 10,000 hosts records a few events, not 10,000.
-       */
-      type: 'hosts.state';
-      state: HostStepState;
-      detail: string | null;
-      hosts: { hostId: string; hostName: string }[];
-    }
-  | { type: 'batch.started'; batch: number; hosts: string[] };
+import type {
+  Deployment,
+  DeploymentEvent,
+  DeploymentHost,
+  DeploymentState,
+  GoalChange,
+  HostObservation,
+  HostStepState,
+  Step,
+  Timing,
+} from './deployment-model.js';
 
 type HostsStateEvent = Extract<DeploymentEvent, { type: 'hosts.state' }>;
-
-export interface Timing {
-  stageTimeoutMs: number;
-  activateTimeoutMs: number;
-  revertTimeoutMs: number;
-  /**
-   * No deadline passes before this time. A control plane that has just started has not yet
-   * heard from the hosts: time it was down must not count as their failing to report.
-   */
-  deadlinesNotBefore?: number;
-}
 
 /** Whether the deployment's current deadline has passed. */
 function pastDeadline(d: Deployment, now: number, timing: Timing): boolean {
   return d.deadline !== null && now >= Math.max(d.deadline, timing.deadlinesNotBefore ?? 0);
-}
-
-export interface Step {
-  deployment: Deployment;
-  goals: GoalChange[];
-  events: DeploymentEvent[];
-}
-
-/** True once the deployment has ended, whatever the outcome. */
-export function isTerminal(state: DeploymentState): boolean {
-  return TERMINAL_STATES.includes(state);
 }
 
 /**
@@ -166,11 +40,6 @@ export function advance(
     if (step.d.state + ':' + step.d.currentBatch === before) break;
   }
   return step.result();
-}
-
-/** Marks a running deployment for cancellation; `advance` carries it out. */
-export function requestCancel(d: Deployment): Deployment {
-  return isTerminal(d.state) ? d : { ...d, cancelRequested: true };
 }
 
 /** Why a host that was removed during a deployment stopped counting. */
@@ -259,19 +128,6 @@ function advanceOnce(
 }
 
 /**
- * Asks a running deployment to stop before its next batch (the batch under way finishes), or
- * one paused to go on; `advance` carries it out.
- */
-export function requestPause(d: Deployment, pause: boolean): Deployment {
-  if (isTerminal(d.state)) {
-    throw new ConflictError(
-      `deployment ${d.id} has ended (${d.state}): nothing to ${pause ? 'pause' : 'resume'}`,
-    );
-  }
-  return { ...d, pauseRequested: pause };
-}
-
-/**
  * Between batches: batch `currentBatch` is the next to start. Resumed, it starts; cancelled,
  * the hosts already activated go back (none yet: the staged releases are let go).
  */
@@ -323,40 +179,6 @@ function awaitApproval(s: StepBuilder, now: number): void {
       `not approved in time: ${a.approvals.length} of ${a.required} approval(s) by ${new Date(a.expiresAt).toISOString()}`,
     );
   }
-}
-
-/**
- * Records `by`'s approval of a deployment awaiting it; `advance` then starts it once enough
- * approvers have. Refuses the requester, a second approval by the same approver, and a
- * deployment that does not await approval.
- */
-export function approve(d: Deployment, by: string, now: number): Deployment {
-  const a = awaiting(d, 'approve');
-  if (by === a.requestedBy) {
-    throw new PolicyError(`${by} asked for deployment ${d.id}: another approver must approve it`, {
-      requestedBy: a.requestedBy,
-    });
-  }
-  if (a.approvals.some((x) => x.by === by)) {
-    throw new ConflictError(`${by} has already approved deployment ${d.id}`);
-  }
-  return { ...d, approval: { ...a, approvals: [...a.approvals, { by, at: now }] } };
-}
-
-/** Rejects a deployment awaiting approval, with why; `advance` ends it. Anyone may reject. */
-export function reject(d: Deployment, by: string, reason: string, now: number): Deployment {
-  const a = awaiting(d, 'reject');
-  return { ...d, approval: { ...a, rejected: { by, at: now, reason } } };
-}
-
-function awaiting(d: Deployment, what: string): Approval {
-  if (d.state !== 'awaiting_approval' || !d.approval || d.approval.rejected) {
-    throw new ConflictError(
-      `cannot ${what} deployment ${d.id}: it is ${d.state}, not awaiting approval`,
-      { state: d.state },
-    );
-  }
-  return d.approval;
 }
 
 function stage(

@@ -1,5 +1,7 @@
 export * from './errors.js';
 export type * from './types.js';
+export * from './deployment-model.js';
+export * from './deployment-requests.js';
 export * from './deployment.js';
 export * from './planner.js';
 export * from './duration.js';

@@ -1,5 +1,5 @@
 /** Turns a service, its target hosts and their current releases into a deployment plan. */
-import type { Deployment, DeploymentHost, DeploymentKind } from './deployment.js';
+import type { Deployment, DeploymentHost, DeploymentKind } from './deployment-model.js';
 import type { HostInfo, RolloutSpec } from './types.js';
 import { resolveAmount } from './amount.js';
 

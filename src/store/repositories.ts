@@ -223,10 +223,14 @@ export interface DeploymentRepository {
   runningIds(): Promise<string[]>;
   runningFor(service: string, environment: string): Promise<string | undefined>;
   /**
-   * The releases the last deployments of a service to an environment that succeeded put in
+   * The releases (version and image) the last deployments of a service to an environment that succeeded put in
    * place (deployments that only staged left out), newest first, at most `limit`.
    */
-  succeededReleases(service: string, environment: string, limit: number): Promise<number[]>;
+  succeededReleases(
+    service: string,
+    environment: string,
+    limit: number,
+  ): Promise<{ version: number; imageId: string }[]>;
   /** The last deployment of a service to an environment that succeeded. */
   lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined>;
 }

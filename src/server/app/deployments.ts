@@ -7,22 +7,13 @@ import { randomUUID } from 'node:crypto';
 import {
   ConflictError,
   NotFoundError,
-  PolicyError,
   SlipwayError,
   ValidationError,
-  approve,
-  deployWindowCheck,
   effectiveConfig,
   isSlipwayError,
-  isTerminal,
   planDeployment,
-  reject,
-  requestCancel,
-  requestPause,
   resolveEnvironment,
   targetHosts,
-  type Deployment,
-  type EnvironmentSpec,
   type ServiceMap,
 } from '../../core/index.js';
 import type { CreateDeploymentRequest, DeploymentView } from '../../api/index.js';
@@ -33,6 +24,12 @@ import type { AppContext } from './context.js';
 import { uniquePrefixMatch } from './id-prefix.js';
 import { resolveImage } from './images.js';
 import { requireServiceMap } from './service-map.js';
+import {
+  checkDependencies,
+  checkPromoted,
+  checkWindow,
+  promotedImage,
+} from './deployment-policy.js';
 
 /** Offline hosts a deployment's creation event names; the rest it counts. */
 const SKIPPED_NAMED = 100;
@@ -42,8 +39,7 @@ export async function createDeployment(
   actor: Identity,
   req: CreateDeploymentRequest,
 ): Promise<DeploymentView> {
-  const { row } = await makeDeployment(ctx, actor, req, null);
-  return viewOf(ctx, row);
+  return viewOf(ctx, await makeDeployment(ctx, actor, req, null));
 }
 
 /**
@@ -78,7 +74,7 @@ async function makeDeployment(
   req: CreateDeploymentRequest,
   refusals: string[] | null,
   done: (row: DeploymentRow) => void = () => {},
-): Promise<{ row: DeploymentRow }> {
+): Promise<DeploymentRow> {
   /** A policy says no: thrown, or noted in a dry run. */
   const refuse = async (check: () => unknown): Promise<void> => {
     try {
@@ -95,7 +91,7 @@ async function makeDeployment(
   // first read of the hosts goes to the store, and over PGlite's one connection it would wait
   // for this transaction forever.
   const all = await ctx.hosts.list();
-  const row = await ctx.uow.run(actor, async (work) => {
+  return ctx.uow.run(actor, async (work) => {
     const { tx, emit } = work;
     const map = await requireServiceMap(tx);
     const spec = map.services[req.service];
@@ -192,98 +188,6 @@ async function makeDeployment(
     done(added);
     return added;
   });
-  return { row };
-}
-
-/**
- * Asks a running deployment (`id` or a unique prefix of it) to stop; activated hosts return to
- * their previous release.
- */
-export async function cancelDeployment(
-  ctx: AppContext,
-  actor: Identity,
-  id: string,
-): Promise<DeploymentView> {
-  id = await resolveDeploymentId(ctx.store, id);
-  await ctx.uow.run(actor, async ({ tx, emit }) => {
-    const row = await tx.deployments.getForUpdate(id);
-    if (!row) throw new NotFoundError('deployment', id);
-    if (isTerminal(row.deployment.state)) return;
-    await tx.deployments.update(requestCancel(row.deployment));
-    emit('deployment.cancel-requested', { service: row.deployment.service }, id);
-  });
-  await ctx.pass();
-  return viewOf(ctx, await getDeployment(ctx.store, id));
-}
-
-/**
- * Approves a deployment awaiting approval (by id or prefix), as `actor`, who must not be the
- * one who asked for it; the orchestrator starts it once enough approvers have.
- */
-export async function approveDeployment(
-  ctx: AppContext,
-  actor: Identity,
-  id: string,
-): Promise<DeploymentView> {
-  return decide(ctx, actor, id, (d, by, now) => {
-    const next = approve(d, by, now);
-    const a = next.approval!;
-    return {
-      next,
-      event: ['deployment.approved', { by, approvals: a.approvals.length, required: a.required }],
-    };
-  });
-}
-
-/**
- * Asks a running deployment to stop before its next batch (`pause`), or a paused one to go on;
- * the orchestrator carries it out.
- */
-export async function pauseDeployment(
-  ctx: AppContext,
-  actor: Identity,
-  id: string,
-  pause: boolean,
-): Promise<DeploymentView> {
-  return decide(ctx, actor, id, (d) => ({
-    next: requestPause(d, pause),
-    event: [pause ? 'deployment.pause-requested' : 'deployment.resume-requested', {}],
-  }));
-}
-
-/** Rejects a deployment awaiting approval, with why; the orchestrator ends it. */
-export async function rejectDeployment(
-  ctx: AppContext,
-  actor: Identity,
-  id: string,
-  reason: string,
-): Promise<DeploymentView> {
-  return decide(ctx, actor, id, (d, by, now) => ({
-    next: reject(d, by, reason, now),
-    event: ['deployment.rejected', { by, reason }],
-  }));
-}
-
-async function decide(
-  ctx: AppContext,
-  actor: Identity,
-  ref: string,
-  change: (
-    d: Deployment,
-    by: string,
-    now: number,
-  ) => { next: Deployment; event: [string, Record<string, unknown>] },
-): Promise<DeploymentView> {
-  const id = await resolveDeploymentId(ctx.store, ref);
-  await ctx.uow.run(actor, async ({ tx, emit }) => {
-    const row = await tx.deployments.getForUpdate(id);
-    if (!row) throw new NotFoundError('deployment', id);
-    const { next, event } = change(row.deployment, actorOf(actor), ctx.now());
-    await tx.deployments.update(next);
-    emit(event[0], { ...event[1], service: next.service }, id);
-  });
-  await ctx.pass();
-  return viewOf(ctx, await getDeployment(ctx.store, id));
 }
 
 /** A deployment by its id or a unique prefix of it (what `slipway status` shows, e.g.). */
@@ -341,25 +245,6 @@ export async function viewOf(ctx: AppContext, row: DeploymentRow): Promise<Deplo
   return deploymentView(row, (id) => ctx.hosts.peek(id));
 }
 
-/** A service runs `after:` its dependencies: each must have a release deployed in the environment. */
-async function checkDependencies(
-  store: Store,
-  map: ServiceMap,
-  service: string,
-  env: string,
-): Promise<void> {
-  const missing: string[] = [];
-  for (const dep of map.services[service]?.after ?? []) {
-    if (!(await store.deployments.lastSucceeded(dep, env))) missing.push(dep);
-  }
-  if (missing.length > 0) {
-    throw new PolicyError(
-      `${service} runs after ${missing.join(', ')}, which ${missing.length === 1 ? 'has' : 'have'} no successful deployment in ${env} yet: deploy ${missing.join(', ')} first`,
-      { missing },
-    );
-  }
-}
-
 /** The release to deploy: the newest one when it has the same image and config, else a new one. */
 async function releaseFor(
   store: Store,
@@ -413,7 +298,9 @@ async function rollbackTarget(
     return r;
   }
   // Release numbers only: a deployment's document names every host (1 MB at 10,000).
-  const history = await store.deployments.succeededReleases(req.service, env, 200);
+  const history = (await store.deployments.succeededReleases(req.service, env, 200)).map(
+    (r) => r.version,
+  );
   const current = history[0];
   const previous = history.find((v) => v !== current);
   if (current === undefined || previous === undefined) {
@@ -425,61 +312,4 @@ async function rollbackTarget(
   const r = await store.releases.get(req.service, previous);
   if (!r) throw new NotFoundError('release', `${req.service} v${previous}`);
   return r;
-}
-
-/**
- * Refuses a deploy outside the environment's windows or in a freeze, saying when it may start,
- * unless it breaks the glass (the route checked the permission); returns what was overridden.
- */
-function checkWindow(
-  env: EnvironmentSpec,
-  now: number,
-  breakGlass: { reason: string } | undefined,
-): string | null {
-  const verdict = deployWindowCheck(env.policy?.windows ?? [], env.policy?.freezes ?? [], now);
-  if (verdict.allowed) return null;
-  if (breakGlass) return verdict.reason;
-  const next =
-    verdict.nextAllowed === null
-      ? 'none within a year'
-      : `next allowed ${new Date(verdict.nextAllowed).toISOString()}`;
-  throw new PolicyError(
-    `${env.name} takes no deployment now: ${verdict.reason}; ${next} (or --break-glass --reason "…", for those allowed to)`,
-    { nextAllowed: verdict.nextAllowed },
-  );
-}
-
-/** The image of the release that last succeeded in `from` (what `slipway promote` deploys). */
-async function promotedImage(
-  store: Store,
-  map: ServiceMap,
-  service: string,
-  from: string,
-): Promise<string> {
-  const env = resolveEnvironment(map, from);
-  const [version] = await store.deployments.succeededReleases(service, env.name, 1);
-  const release = version === undefined ? undefined : await store.releases.get(service, version);
-  if (!release) {
-    throw new PolicyError(
-      `no release of ${service} has succeeded in ${env.name} yet: nothing to promote`,
-    );
-  }
-  return release.imageId;
-}
-
-/** An environment whose policy says `promoteFrom` takes only images that succeeded there. */
-async function checkPromoted(
-  store: Store,
-  service: string,
-  from: string,
-  to: string,
-  release: ReleaseRow,
-): Promise<void> {
-  for (const version of await store.deployments.succeededReleases(service, from, 200)) {
-    if ((await store.releases.get(service, version))?.imageId === release.imageId) return;
-  }
-  throw new PolicyError(
-    `${to} takes only releases that succeeded in ${from} first (its policy's promoteFrom): image ${release.imageId.slice(0, 12)} has not; deploy it to ${from}, then: slipway promote ${service} --from ${from} --to ${to}`,
-    { promoteFrom: from },
-  );
 }

@@ -2,7 +2,7 @@
  * The one check of who may call what: each route names the permission it needs and, for a
  * scoped one, what it acts on (`TargetOf`); a user's token holds one grant (`core/access.ts`).
  */
-import { SlipwayError, covers, describeGrant, type Target } from '../../core/index.js';
+import { SlipwayError, article, covers, describeGrant, type Target } from '../../core/index.js';
 import type { Auth } from '../../api/index.js';
 import type { Identity } from './identity.js';
 
@@ -47,8 +47,4 @@ export function authorize(who: Identity, need: Auth, target?: Target): void {
 function describeTarget(t: Target): string {
   if (t.environment === undefined) return `service ${t.service}`;
   return t.service === undefined ? `environment ${t.environment}` : `${t.environment}/${t.service}`;
-}
-
-function article(word: string): string {
-  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

@@ -4,12 +4,14 @@ import type { AppContext } from '../app/context.js';
 import {
   approveDeployment,
   cancelDeployment,
+  pauseDeployment,
+  rejectDeployment,
+} from '../app/deployment-requests.js';
+import {
   createDeployment,
   dryRunDeployment,
   getDeployment,
   listDeployments,
-  pauseDeployment,
-  rejectDeployment,
   viewOf,
 } from '../app/deployments.js';
 import type { EventFeed } from '../events/event-feed.js';

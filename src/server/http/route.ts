@@ -78,11 +78,15 @@ export function addRoute<R extends RouteDef>(
       const identity = identities.get(request);
       if (!identity) throw new SlipwayError('INTERNAL', 'request was not authenticated');
       const params = request.params as Record<string, string>;
-      const call = callOf(operation, identity, request, {
-        params,
-        query: request.query,
-        body: Buffer.isBuffer(request.body) ? undefined : request.body,
-      });
+      // Built only for a call that is audited or refused: redacting a body costs, and agents'
+      // reports and long polls (thousands a second) are neither.
+      const makeCall = () =>
+        callOf(operation, identity, request, {
+          params,
+          query: request.query,
+          body: Buffer.isBuffer(request.body) ? undefined : request.body,
+        });
+      const call = audited ? makeCall() : null;
       const answer = async () => {
         refuseNul(request.params, 'path');
         refuseNul(request.query, 'query');
@@ -91,8 +95,9 @@ export function addRoute<R extends RouteDef>(
         const body = route.body ? parseOrThrow(route.body, request.body, 'body') : request.body;
         if (route.target) {
           const target = await host.targets(route.target, { params, body });
-          if (target.environment !== undefined) call.target.environment = target.environment;
-          if (target.service !== undefined) call.target.service = target.service;
+          const on = call ?? makeCall();
+          if (target.environment !== undefined) on.target.environment = target.environment;
+          if (target.service !== undefined) on.target.service = target.service;
           const escalated =
             route.escalate &&
             (body as Record<string, unknown> | null)?.[route.escalate.field] !== undefined;
@@ -100,8 +105,8 @@ export function addRoute<R extends RouteDef>(
             authorize(identity, route.auth, target);
             if (escalated) authorize(identity, route.escalate!.auth, target);
           } catch (e) {
-            call.recorded = true;
-            await host.audit.refused(call, (e as Error).message);
+            on.recorded = true;
+            await host.audit.refused(on, (e as Error).message);
             throw e;
           }
         }
@@ -115,7 +120,7 @@ export function addRoute<R extends RouteDef>(
         });
       };
       let result: unknown;
-      if (!audited) result = await answer();
+      if (!call) result = await answer();
       else {
         try {
           result = await host.audit.serve(call, answer);

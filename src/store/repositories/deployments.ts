@@ -114,10 +114,14 @@ export class KyselyDeployments implements DeploymentRepository {
     return row?.id;
   }
 
-  async succeededReleases(service: string, environment: string, limit: number): Promise<number[]> {
+  async succeededReleases(
+    service: string,
+    environment: string,
+    limit: number,
+  ): Promise<{ version: number; imageId: string }[]> {
     const rows = await this.db
       .selectFrom('deployments')
-      .select('release')
+      .select(['release', 'image_id'])
       .where('service', '=', service)
       .where('environment', '=', environment)
       .where('state', '=', 'succeeded')
@@ -125,7 +129,7 @@ export class KyselyDeployments implements DeploymentRepository {
       .orderBy('created_at', 'desc')
       .limit(limit)
       .execute();
-    return rows.map((r) => r.release);
+    return rows.map((r) => ({ version: r.release, imageId: r.image_id }));
   }
 
   async lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined> {
