@@ -14,6 +14,10 @@ describe('the deployment the orchestrator keeps', () => {
   let o: Orchestrator;
   /** What each step was given, and what it should write (null: nothing changed). */
   const given: Deployment[] = [];
+  /** The hosts each step was told to look at (null: every one). */
+  const looked: (string[] | null)[] = [];
+  let changed = new Set<string>();
+  let clock = 1_000_000;
   let write: ((d: Deployment) => Deployment) | null = null;
   const reads = { whole: 0 };
 
@@ -28,12 +32,30 @@ describe('the deployment the orchestrator keeps', () => {
     const transaction = store.transaction.bind(store);
     store.transaction = <T>(fn: (tx: Store) => Promise<T>) => transaction((tx) => fn(counted(tx)));
     const steps = {
-      take: (_work: unknown, d: Deployment) => {
+      take: (
+        _work: unknown,
+        d: Deployment,
+        _now: number,
+        _notBefore: number,
+        hosts: ReadonlySet<string> | null,
+      ) => {
         given.push(d);
-        return Promise.resolve(write ? write(d) : null);
+        looked.push(hosts && [...hosts]);
+        return Promise.resolve(write ? { deployment: write(d), moved: [] } : null);
+      },
+      takeChanged: () => {
+        const taken = changed;
+        changed = new Set();
+        return taken;
       },
     } as unknown as DeploymentSteps;
-    o = new Orchestrator({ store, uow: new UnitOfWork(store), steps, tickMs: 3_600_000 });
+    o = new Orchestrator({
+      store,
+      uow: new UnitOfWork(store),
+      steps,
+      tickMs: 3_600_000,
+      now: () => clock,
+    });
     o.start();
     while (!o.isLeading) await new Promise((r) => setTimeout(r, 5));
     await o.pass(); // the first, kicked on taking the lead, with nothing to step
@@ -62,13 +84,26 @@ describe('the deployment the orchestrator keeps', () => {
     expect(reads.whole).toBe(1);
     expect(given.at(-1)!.deadline).toBeNull();
 
-    // Nobody else wrote: the next step gets what was written, without reading the document.
+    expect(looked.at(-1)).toBeNull();
+
+    // Nobody else wrote: the next step gets what was written, without reading the document,
+    // and looks only at the hosts whose reports changed since the last pass.
     write = null;
+    changed = new Set(['h1']);
     await o.pass();
     expect(reads.whole).toBe(1);
     expect(given.at(-1)!.deadline).toBe(1_000);
+    expect(looked.at(-1)).toEqual(['h1']);
     await o.pass();
     expect(reads.whole).toBe(1);
+    expect(looked.at(-1)).toEqual([]);
+
+    // Every host again once in a while: a change missed costs at most that long.
+    clock += 15_000;
+    await o.pass();
+    expect(looked.at(-1)).toBeNull();
+    await o.pass();
+    expect(looked.at(-1)).toEqual([]);
 
     // A cancellation (another writer): seen by the next step.
     const row = (await store.deployments.get('kept-1'))!;
@@ -76,6 +111,8 @@ describe('the deployment the orchestrator keeps', () => {
     await o.pass();
     expect(given.at(-1)!.cancelRequested).toBe(true);
     expect(reads.whole).toBe(2);
+    // Read whole: looked at whole.
+    expect(looked.at(-1)).toBeNull();
 
     // Any other change by another writer is read whole, too.
     await store.deployments.update({ ...row.deployment, cancelRequested: true, reason: 'edited' });

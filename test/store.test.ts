@@ -195,6 +195,49 @@ describe.each(engines)('store over %s', (_name, open) => {
     ).toEqual([]);
   });
 
+  it("keeps a deployment's hosts in rows: in plan order, written when they move", async () => {
+    // More hosts than one statement writes, named out of id order.
+    const hosts = Array.from({ length: 2_345 }, (_, i) => ({
+      id: `dh-${String((i * 7919) % 2_345).padStart(5, '0')}`,
+      name: `n${i}`,
+      region: i % 2 ? 'eu' : 'us',
+      labels: {},
+    }));
+    const d = planDeployment({
+      id: 'dh1',
+      service: 'dhsvc',
+      environment: 'prod',
+      kind: 'deploy',
+      release: 3,
+      hosts,
+      previous: new Map([['dh-00007', 2]]),
+      rollout: { batchSize: { count: 500 }, failureThreshold: { count: 0 } },
+    });
+    await store.deployments.add(d, 'c'.repeat(64));
+    const read = (await store.deployments.get('dh1'))!.deployment;
+    expect(read).toEqual(d);
+
+    // Only the hosts named as moved are written.
+    const next = structuredClone(d);
+    next.state = 'activating';
+    const moved = [next.hosts[0]!, next.hosts[1_234]!];
+    for (const h of moved) Object.assign(h, { state: 'failed', detail: 'HTTP 500' });
+    next.hosts[2]!.state = 'healthy'; // changed, but not said to have moved: not written
+    await store.deployments.update(next, moved);
+    const after = (await store.deployments.get('dh1'))!.deployment;
+    expect(after.state).toBe('activating');
+    expect(after.hosts.filter((h) => h.state === 'failed').map((h) => h.hostId)).toEqual(
+      moved.map((h) => h.hostId),
+    );
+    expect(after.hosts[1_234]!.detail).toBe('HTTP 500');
+    expect(after.hosts[2]!.state).toBe(d.hosts[2]!.state);
+    expect(after.hosts.map((h) => h.hostId)).toEqual(hosts.map((h) => h.id));
+
+    const listed = await store.deployments.list({ service: 'dhsvc' }, 10);
+    expect(listed.map((r) => r.deployment.hosts.length)).toEqual([2_345]);
+    await store.deployments.update({ ...after, state: 'succeeded' });
+  });
+
   it('persists deployments and events, and rolls back a failed transaction', async () => {
     const d = planDeployment({
       id: 'd1',

@@ -130,6 +130,8 @@ export interface Timing {
 
 export interface Step {
   deployment: Deployment;
+  /** The deployment's hosts whose state or detail this step changed (as in `deployment`). */
+  moved: DeploymentHost[];
   goals: GoalChange[];
   events: DeploymentEvent[];
 }

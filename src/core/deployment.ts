@@ -24,7 +24,9 @@ function pastDeadline(d: Deployment, now: number, timing: Timing): boolean {
 
 /**
  * Advances a deployment as far as the observations allow. Call it again after every report and
- * on a timer; it is idempotent when nothing changed.
+ * on a timer; it is idempotent when nothing changed. `observations` may name only the hosts
+ * whose reports changed since the last step: a host it leaves out is taken to say what it said
+ * then, and stays where it is. When {@link seesEveryHost} says so, it must name every host.
  */
 export function advance(
   current: Deployment,
@@ -40,6 +42,17 @@ export function advance(
     if (step.d.state + ':' + step.d.currentBatch === before) break;
   }
   return step.result();
+}
+
+/**
+ * Whether the next step must see every host's observation, not only the changed ones': when it
+ * starts staging (a host with the release on disk is staged at once) and when a deadline has
+ * passed (hosts are judged on what they say now).
+ */
+export function seesEveryHost(d: Deployment, now: number): boolean {
+  if (d.state === 'awaiting_approval') return true;
+  if (d.state === 'staging' && d.deadline === null) return true;
+  return d.deadline !== null && now >= d.deadline;
 }
 
 /** Why a host that was removed during a deployment stopped counting. */
@@ -59,6 +72,7 @@ class StepBuilder {
    */
   private run = new Map<string, HostsStateEvent>();
   private inRun = new Set<string>();
+  private readonly moved = new Set<DeploymentHost>();
 
   constructor(d: Deployment) {
     this.d = { ...d, hosts: d.hosts.map((h) => ({ ...h })) };
@@ -68,6 +82,7 @@ class StepBuilder {
     if (h.state === state && h.detail === detail) return;
     h.state = state;
     h.detail = detail;
+    this.moved.add(h);
     if (this.inRun.has(h.hostId)) this.endRun();
     this.inRun.add(h.hostId);
     const key = JSON.stringify([state, detail]);
@@ -101,7 +116,7 @@ class StepBuilder {
   }
 
   result(): Step {
-    return { deployment: this.d, goals: this.goals, events: this.events };
+    return { deployment: this.d, moved: [...this.moved], goals: this.goals, events: this.events };
   }
 }
 
@@ -320,12 +335,14 @@ function revert(
   const d = s.d;
   for (const h of d.hosts) {
     if (h.state !== 'reverting') continue;
+    const o = obs.get(h.hostId);
+    if (!o) continue;
     // A removed host runs nothing of ours any more: there is nothing to wait for.
-    if (obs.get(h.hostId)?.removed) {
+    if (o.removed) {
       s.setHost(h, 'reverted', HOST_REMOVED);
       continue;
     }
-    const a = obs.get(h.hostId)?.active ?? null;
+    const a = o.active;
     const back =
       h.previous === null
         ? a === null || a.state === 'stopped'

@@ -5,7 +5,7 @@ import type { UnitOfWork } from './app/unit-of-work.js';
 import { Orchestrator } from './orchestrator.js';
 
 /** The steps are the unit of work's (counted there): never taken. */
-const noSteps = {} as DeploymentSteps;
+const noSteps = { takeChanged: () => new Set<string>() } as unknown as DeploymentSteps;
 
 /** A lead another process holds until the test says it is free. */
 class FakeLead implements Leadership {

@@ -188,32 +188,46 @@ export class Orchestrator {
    */
   async pass(): Promise<void> {
     if (!this.leading) return;
+    // Taken before the running deployments are read: a report after this waits for the next pass.
+    const changed = this.opts.steps.takeChanged();
     const ids = await this.opts.store.deployments.runningIds();
     if (ids.length === 0) return;
     for (const id of ids) {
       if (!this.leading) return;
-      await this.step(id);
+      await this.step(id, changed);
     }
   }
 
   /**
    * One step of one deployment. The deployment this orchestrator last wrote is kept: a step
    * reads back only when the row was written and whether a cancellation was asked for, not the
-   * document of every host (1 MB at 10,000, read and checked twice a second while it runs).
+   * rows of every host, and looks only at the hosts whose reports changed since the last pass.
+   * A deployment read back (written elsewhere, or not kept) is stepped looking at every host,
+   * and so is one not looked at whole for {@link EVERY_HOST_MS}.
    */
-  private async step(id: string): Promise<void> {
+  private async step(id: string, changed: ReadonlySet<string>): Promise<void> {
     // Forgotten until the step commits: a step that fails leaves the row to be read again.
     const kept = this.written.get(id);
     this.written.delete(id);
-    const now = await this.opts.uow.run(ORCHESTRATOR, async (work) => {
+    const after = await this.opts.uow.run(ORCHESTRATOR, async (work) => {
       const current = await this.read(work.tx, id, kept);
       if (!current || isTerminal(current.deployment.state)) return null;
       const d = current.deployment;
-      const next = await this.opts.steps.take(work, d, this.now(), this.deadlinesNotBefore);
-      if (!next) return current;
-      return { deployment: next, at: (await work.tx.deployments.update(next)).getTime() };
+      const now = this.now();
+      const whole = current.wholeAt === null || now - current.wholeAt >= EVERY_HOST_MS;
+      const wholeAt = whole ? now : current.wholeAt;
+      const next = await this.opts.steps.take(
+        work,
+        d,
+        now,
+        this.deadlinesNotBefore,
+        whole ? null : changed,
+      );
+      if (!next) return { ...current, wholeAt };
+      const at = await work.tx.deployments.update(next.deployment, next.moved);
+      return { deployment: next.deployment, at: at.getTime(), wholeAt };
     });
-    if (now && !isTerminal(now.deployment.state)) this.written.set(id, now);
+    if (after && !isTerminal(after.deployment.state)) this.written.set(id, after);
   }
 
   /**
@@ -228,16 +242,24 @@ export class Orchestrator {
         // A cancellation written within the same millisecond as the last step still counts.
         const d = kept.deployment;
         if (head.cancelRequested === d.cancelRequested) return kept;
-        return { deployment: { ...d, cancelRequested: head.cancelRequested }, at: kept.at };
+        return { ...kept, deployment: { ...d, cancelRequested: head.cancelRequested } };
       }
     }
     const row = await tx.deployments.getForUpdate(id);
-    return row ? { deployment: row.deployment, at: row.updatedAt.getTime() } : null;
+    return row ? { deployment: row.deployment, at: row.updatedAt.getTime(), wholeAt: null } : null;
   }
 }
 
-/** A deployment as its row holds it, and when the row was written (ms). */
+/**
+ * How often a running deployment's step looks at every host even when their reports are not
+ * known to have changed: what a missed change would cost, at most.
+ */
+const EVERY_HOST_MS = 15_000;
+
+/** A deployment as its row holds it, when the row was written (ms), and when it was last looked at whole. */
 interface Written {
   deployment: Deployment;
   at: number;
+  /** When a step last looked at every one of its hosts (ms); null: never here. */
+  wholeAt: number | null;
 }

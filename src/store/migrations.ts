@@ -206,4 +206,37 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0008_deployment_hosts': {
+    async up(db: Kysely<unknown>) {
+      // A deployment's hosts in rows of their own: a step writes the hosts it moved, not a
+      // document of every host (1 MB at 10,000 hosts, written twice a second while it runs).
+      // `ord` keeps the order the deployment was planned in (batches, views).
+      await runStatements(
+        db,
+        `
+        create table deployment_hosts (
+          deployment_id text not null references deployments (id) on delete cascade,
+          ord integer not null,
+          host_id text not null,
+          host_name text not null,
+          region text not null,
+          batch integer not null,
+          previous integer,
+          state text not null,
+          detail text,
+          primary key (deployment_id, host_id)
+        );
+        create unique index deployment_hosts_ord on deployment_hosts (deployment_id, ord);
+        insert into deployment_hosts
+          (deployment_id, ord, host_id, host_name, region, batch, previous, state, detail)
+          select d.id, (h.ord - 1)::integer, h.v->>'hostId', h.v->>'hostName', h.v->>'region',
+                 (h.v->>'batch')::integer, (h.v->>'previous')::integer, h.v->>'state',
+                 h.v->>'detail'
+          from deployments d,
+               jsonb_array_elements(d.doc->'hosts') with ordinality as h(v, ord);
+        update deployments set doc = doc - 'hosts';
+      `,
+      );
+    },
+  },
 };

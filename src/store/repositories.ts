@@ -3,7 +3,7 @@
  * sees only these interfaces; `open.ts` builds them over Kysely for PGlite or PostgreSQL, and
  * `test/store.test.ts` runs one suite over both engines.
  */
-import type { Deployment, Grant, HostInfo } from '../core/index.js';
+import type { Deployment, DeploymentHost, Grant, HostInfo } from '../core/index.js';
 import type {
   DeploymentRow,
   EventRow,
@@ -205,8 +205,11 @@ export interface ReleaseRepository {
 export interface DeploymentRepository {
   /** Writes a new deployment; answers it as read back, without reading it. */
   add(d: Deployment, imageId: string): Promise<DeploymentRow>;
-  /** Writes the deployment; answers the time it was written at (its `updatedAt`). */
-  update(d: Deployment): Promise<Date>;
+  /**
+   * Writes the deployment and the hosts in `moved` (those whose state or detail changed; the
+   * others are written as they were); answers the time it was written at (its `updatedAt`).
+   */
+  update(d: Deployment, moved?: readonly DeploymentHost[]): Promise<Date>;
   get(id: string): Promise<DeploymentRow | undefined>;
   /** Locks the row for the rest of the transaction, then reads it. */
   getForUpdate(id: string): Promise<DeploymentRow | undefined>;
@@ -231,8 +234,8 @@ export interface DeploymentRepository {
     environment: string,
     limit: number,
   ): Promise<{ version: number; imageId: string }[]>;
-  /** The last deployment of a service to an environment that succeeded. */
-  lastSucceeded(service: string, environment: string): Promise<DeploymentRow | undefined>;
+  /** Whether a deployment of a service to an environment has succeeded. */
+  hasSucceeded(service: string, environment: string): Promise<boolean>;
 }
 
 export interface GoalRepository {

@@ -3,7 +3,14 @@
  * boundary, so the layers above never see a shape the database merely claims to have.
  */
 import { z } from 'zod';
-import { SlipwayError, type Deployment, type HostInfo, type ServiceMap } from '../core/index.js';
+import {
+  SlipwayError,
+  type Deployment,
+  type DeploymentHost,
+  type HostInfo,
+  type HostStepState,
+  type ServiceMap,
+} from '../core/index.js';
 import * as api from '../api/index.js';
 
 export interface HostRow extends HostInfo {
@@ -84,7 +91,10 @@ export interface NewEvent {
   data: Record<string, unknown>;
 }
 
-/** The persisted deployment state machine document. */
+/**
+ * The persisted deployment state machine document, but its hosts: those are rows of their own
+ * (`deployment_hosts`), so that a step writes the hosts it moved.
+ */
 export const deploymentDoc = z.object({
   id: z.string(),
   service: z.string(),
@@ -95,17 +105,6 @@ export const deploymentDoc = z.object({
   currentBatch: z.number().int(),
   batchCount: z.number().int(),
   failureThreshold: z.number().int(),
-  hosts: z.array(
-    z.object({
-      hostId: z.string(),
-      hostName: z.string(),
-      region: z.string(),
-      batch: z.number().int(),
-      previous: z.number().int().nullable(),
-      state: api.hostStepState,
-      detail: z.string().nullable(),
-    }),
-  ),
   deadline: z.number().nullable(),
   reason: z.string().nullable(),
   cancelRequested: z.boolean(),
@@ -214,18 +213,53 @@ export function toRelease(r: {
   };
 }
 
-export function toDeployment(r: {
-  id?: string;
-  doc: unknown;
-  image_id: string;
-  created_at: Date;
-  updated_at: Date;
-}): DeploymentRow {
+export function toDeployment(
+  r: {
+    id: string;
+    doc: unknown;
+    image_id: string;
+    created_at: Date;
+    updated_at: Date;
+  },
+  hosts: readonly DeploymentHostRecord[],
+): DeploymentRow {
+  const head = checked(deploymentDoc, r.doc, `deployment ${r.id}`);
   return {
-    deployment: checked(deploymentDoc, r.doc, `deployment ${r.id ?? ''}`.trim()),
+    deployment: { ...head, hosts: hosts.map((h) => toDeploymentHost(h, r.id)) },
     imageId: r.image_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+  };
+}
+
+/** A `deployment_hosts` row as read. */
+export interface DeploymentHostRecord {
+  host_id: string;
+  host_name: string;
+  region: string;
+  batch: number;
+  previous: number | null;
+  state: string;
+  detail: string | null;
+}
+
+const HOST_STEP_STATES: ReadonlySet<string> = new Set(api.hostStepState.options);
+
+/** Checked by hand, not by a schema: a deployment's view reads 10,000 of these. */
+function toDeploymentHost(r: DeploymentHostRecord, deployment: string): DeploymentHost {
+  if (!HOST_STEP_STATES.has(r.state))
+    throw new SlipwayError(
+      'INTERNAL',
+      `stored host ${r.host_name} of deployment ${deployment} has an unknown state ${JSON.stringify(r.state)}`,
+    );
+  return {
+    hostId: r.host_id,
+    hostName: r.host_name,
+    region: r.region,
+    batch: r.batch,
+    previous: r.previous,
+    state: r.state as HostStepState,
+    detail: r.detail,
   };
 }
 

@@ -109,6 +109,17 @@ export interface Database {
     created_at: Timestamp;
     updated_at: Timestamp;
   };
+  deployment_hosts: {
+    deployment_id: string;
+    ord: number;
+    host_id: string;
+    host_name: string;
+    region: string;
+    batch: number;
+    previous: number | null;
+    state: string;
+    detail: string | null;
+  };
   goals: {
     host_id: string;
     service: string;

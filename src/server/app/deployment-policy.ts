@@ -21,7 +21,7 @@ export async function checkDependencies(
 ): Promise<void> {
   const missing: string[] = [];
   for (const dep of map.services[service]?.after ?? []) {
-    if (!(await store.deployments.lastSucceeded(dep, env))) missing.push(dep);
+    if (!(await store.deployments.hasSucceeded(dep, env))) missing.push(dep);
   }
   if (missing.length > 0) {
     throw new PolicyError(

@@ -5,8 +5,15 @@
  * step with it in the creating transaction: the hosts' stage goals commit with the deployment,
  * instead of a second transaction reading the new deployment back to write them.
  */
-import { advance, type Deployment, type Timing } from '../../core/index.js';
-import type { HostRow, Store } from '../../store/index.js';
+import {
+  advance,
+  seesEveryHost,
+  type Deployment,
+  type DeploymentHost,
+  type HostObservation,
+  type Timing,
+} from '../../core/index.js';
+import type { Store } from '../../store/index.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
 import { observationOf } from '../views.js';
 import type { Work } from './unit-of-work.js';
@@ -25,34 +32,45 @@ export class DeploymentSteps {
 
   /**
    * Advances `current` as far as its hosts' reports allow, changing goals and recording events
-   * in `work`; returns the deployment to write, or null when nothing changed. Its hosts come from
-   * memory, looked up one by one (a sorted list of 10,000 took a tenth of a second).
+   * in `work`; returns the deployment to write with the hosts it moved, or null when nothing
+   * changed. Looks at the hosts in `changed` (whose reports changed since the last step, as
+   * {@link LiveHosts.takeChanged} tells), or at every host when `changed` is null or the state
+   * machine must see them all: a step costs the hosts that changed, not the deployment's size.
+   * Hosts come from memory, looked up one by one.
    */
   async take(
     work: Pick<Work, 'tx' | 'emit' | 'goalsChanged'>,
     current: Deployment,
     now: number,
     deadlinesNotBefore: number,
-  ): Promise<Deployment | null> {
+    changed: ReadonlySet<string> | null = null,
+  ): Promise<{ deployment: Deployment; moved: DeploymentHost[] } | null> {
     const { tx, emit, goalsChanged } = work;
+    const every = changed === null || seesEveryHost(current, now);
+    const looked = every ? current.hosts : current.hosts.filter((h) => changed.has(h.hostId));
     // Hosts enrolled on another server a moment ago may not be in this one's cache yet: the
     // store says whether they exist (a host missing there was removed).
-    const read = new Map<string, HostRow>();
-    const hostOf = (id: string) => this.hosts.peek(id) ?? read.get(id);
-    const unknown = current.hosts.map((h) => h.hostId).filter((id) => !hostOf(id));
-    if (unknown.length > 0) for (const h of await this.hosts.byIds(unknown, tx)) read.set(h.id, h);
+    const seen = new Map(looked.map((h) => [h.hostId, this.hosts.peek(h.hostId)]));
+    const unknown = looked.filter((h) => !seen.get(h.hostId)).map((h) => h.hostId);
+    if (unknown.length > 0) for (const h of await this.hosts.byIds(unknown, tx)) seen.set(h.id, h);
     const timing = await this.timingOf(tx, current.service, current.release);
-    const obs = new Map(
-      current.hosts.map((h) => [h.hostId, observationOf(hostOf(h.hostId), current.service)]),
-    );
+    const obs = new Map<string, HostObservation>();
+    for (const [id, host] of seen) obs.set(id, observationOf(host, current.service));
     const step = advance(current, obs, now, { ...timing, deadlinesNotBefore });
-    const changed =
+    const changedAny =
       step.events.length > 0 ||
       step.goals.length > 0 ||
       step.deployment.deadline !== current.deadline;
-    if (!changed) return null;
+    if (!changedAny) return null;
     // A removed host has no goals any more (the state machine has stopped waiting for it).
-    const goals = step.goals.filter((g) => hostOf(g.hostId) !== undefined);
+    const unseen = step.goals
+      .map((g) => g.hostId)
+      .filter((id) => !seen.has(id) && !this.hosts.peek(id));
+    if (unseen.length > 0) {
+      for (const id of unseen) seen.set(id, undefined);
+      for (const h of await this.hosts.byIds(unseen, tx)) seen.set(h.id, h);
+    }
+    const goals = step.goals.filter((g) => !seen.has(g.hostId) || seen.get(g.hostId));
     goalsChanged(await tx.goals.change(current.service, goals));
     for (const e of step.events) {
       // A state change also names where it happened: the audit trail files it by environment.
@@ -62,7 +80,12 @@ export class DeploymentSteps {
           : {};
       emit(e.type, { ...e, service: current.service, ...where }, current.id);
     }
-    return step.deployment;
+    return { deployment: step.deployment, moved: step.moved };
+  }
+
+  /** The hosts whose reports changed what a step reads since the last call (see LiveHosts). */
+  takeChanged(): ReadonlySet<string> {
+    return this.hosts.takeChanged();
   }
 
   /** Step deadlines follow the release's health check. */

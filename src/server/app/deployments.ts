@@ -184,7 +184,7 @@ async function makeDeployment(
     // The first step (stage goals for every host) commits with the deployment; the
     // orchestrator's next tick takes the one after.
     const started = await ctx.steps.take(work, deployment, now, now);
-    const added = await tx.deployments.add(started ?? deployment, release.imageId);
+    const added = await tx.deployments.add(started?.deployment ?? deployment, release.imageId);
     done(added);
     return added;
   });

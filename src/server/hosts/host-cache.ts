@@ -11,6 +11,7 @@
  * yet (enrolled on another server a moment ago) is read on its own when asked for.
  */
 import type { HostGoals, HostRow, Store } from '../../store/index.js';
+import { observedChanged } from './observed-change.js';
 
 /** How often the rows written since the last read are read. */
 export const CHANGES_EVERY_MS = 1_000;
@@ -23,7 +24,7 @@ export const FULL_READ_MS = 60_000;
 const OVERLAP_MS = 2_000;
 
 export class HostCache {
-  private rows = new Map<string, HostRow>();
+  private readonly rows = new Map<string, HostRow>();
   private readonly names = new Map<string, string>();
   /** The names, sorted, while no name came or went; null to sort again. */
   private sorted: string[] | null = null;
@@ -42,6 +43,8 @@ export class HostCache {
     private readonly store: Store,
     private readonly now: () => number = Date.now,
     private readonly log: (msg: string) => void = () => {},
+    /** Told of a host whose report changed what a deployment step reads, or that went away. */
+    private readonly observed: (hostId: string) => void = () => {},
   ) {}
 
   /** Reads changes every {@link CHANGES_EVERY_MS} until {@link stop}. */
@@ -170,6 +173,7 @@ export class HostCache {
       row = { ...row, goalGeneration: old.goalGeneration };
     if (old && old.name !== row.name) this.names.delete(old.name);
     if (!old || old.name !== row.name) this.sorted = null;
+    if (!old || observedChanged(old.report, row.report)) this.observed(row.id);
     this.rows.set(row.id, row);
     this.names.set(row.name, row.id);
   }
@@ -182,6 +186,7 @@ export class HostCache {
     this.rows.delete(id);
     this.names.delete(old.name);
     this.sorted = null;
+    this.observed(id);
   }
 
   /**
@@ -201,12 +206,11 @@ export class HostCache {
     const began = ++this.ticks;
     const { hosts, now } = await this.store.hosts.changedSince(since);
     if (full) {
-      // Rows put here since the read began stay; the rest is what the store holds.
-      const kept = [...this.rows.values()].filter((r) => this.newerThan(r.id, began));
-      this.rows = new Map();
-      this.names.clear();
-      this.sorted = null;
-      for (const r of kept) this.set(r);
+      // Rows put here since the read began stay; the rest is what the store holds (a row it
+      // no longer holds was removed by another server).
+      const present = new Set(hosts.map((h) => h.id));
+      for (const id of [...this.rows.keys()])
+        if (!present.has(id) && !this.newerThan(id, began)) this.removed(id);
       this.fullAt = started;
     }
     for (const h of hosts) this.take(h, began);

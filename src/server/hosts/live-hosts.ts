@@ -9,6 +9,7 @@
 import { hostReport, type HostReport } from '../../api/index.js';
 import type { HostGoals, HostRow, Store } from '../../store/index.js';
 import { HostCache } from './host-cache.js';
+import { observedChanged } from './observed-change.js';
 import { REFRESH_MS, RegionPeers, type RegionAnswer } from './region-peers.js';
 
 /**
@@ -47,13 +48,15 @@ export class LiveHosts {
   private readonly peers: RegionPeers;
   /** The stored rows, read as they change. */
   private readonly cache: HostCache;
+  /** Hosts whose reports changed what a deployment step reads, since {@link takeChanged}. */
+  private changed = new Set<string>();
 
   constructor(
     private readonly store: Store,
     private readonly log: (msg: string) => void = () => {},
     now: () => number = Date.now,
   ) {
-    this.cache = new HostCache(store, now, log);
+    this.cache = new HostCache(store, now, log, (id) => this.changed.add(id));
     this.peers = new RegionPeers(
       { list: () => this.cache.all(), byId: (id) => this.cache.byId(id) },
       log,
@@ -79,8 +82,24 @@ export class LiveHosts {
     return this.cache.refresh();
   }
 
+  /**
+   * The hosts whose reports changed what a deployment step reads (or that went away) since the
+   * last call: here, or on another server and read from the store since.
+   */
+  takeChanged(): ReadonlySet<string> {
+    const taken = this.changed;
+    this.changed = new Set();
+    return taken;
+  }
+
   /** Records an agent's report; readers here see it at once, the table within a second. */
   report(hostId: string, report: HostReport, at: Date): void {
+    const before =
+      this.pending.get(hostId)?.report ??
+      this.flushing.get(hostId)?.report ??
+      this.cache.peek(hostId)?.report ??
+      null;
+    if (observedChanged(before, report)) this.changed.add(hostId);
     this.pending.set(hostId, { report, bytesReceived: report.bytesReceived, seenAt: at });
     this.dropped.delete(hostId);
     this.peers.reported(hostId, report.checkedPeerUrl, at);
