@@ -41,6 +41,26 @@ const healthProbe = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('command'), run: runSpec }),
 ]);
 const hostSelector = z.object({ regions: z.array(z.string()), labels });
+const bound = z.number().nullable();
+export const gateSpec = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('http'), url: z.string(), min: bound, max: bound }),
+  z.object({
+    kind: z.literal('prometheus'),
+    url: z.string(),
+    query: z.string(),
+    min: bound,
+    max: bound,
+  }),
+]);
+const waveSpec = z.object({
+  name: z.string(),
+  hosts: amount.nullable(),
+  regions: z.array(z.string()),
+  batchSize: amount.nullable(),
+  failureThreshold: amount.nullable(),
+  bakeMs: z.number().int().min(0),
+  gates: z.array(gateSpec),
+});
 export const serviceSpec = z.object({
   name: serviceName,
   run: runSpec,
@@ -57,7 +77,11 @@ export const serviceSpec = z.object({
     .nullable(),
   after: z.array(z.string()),
   placement: hostSelector,
-  rollout: z.object({ batchSize: amount, failureThreshold: amount }),
+  rollout: z.object({
+    batchSize: amount,
+    failureThreshold: amount,
+    waves: z.array(waveSpec).optional(),
+  }),
   keepReleases: z.number().int().min(1),
 });
 
@@ -69,7 +93,10 @@ export const environmentSpec = z.object({
     z.string(),
     z.object({
       env: z.record(z.string(), z.string()).optional(),
-      rollout: z.object({ batchSize: amount, failureThreshold: amount }).partial().optional(),
+      rollout: z
+        .object({ batchSize: amount, failureThreshold: amount, waves: z.array(waveSpec) })
+        .partial()
+        .optional(),
     }),
   ),
   /** Absent in maps applied before environments had policies: no approvals. */
@@ -293,6 +320,7 @@ export const deploymentState = z.enum([
   'awaiting_approval',
   'staging',
   'activating',
+  'baking',
   'paused',
   'rolling_back',
   'succeeded',
@@ -340,6 +368,14 @@ export const deploymentHost = z.object({
   bytesDone: z.number().int().nullable(),
   bytesTotal: z.number().int().nullable(),
 });
+/** A metric gate's reading during a bake. */
+export const gateReading = z.object({
+  gate: z.string(),
+  value: z.number().nullable(),
+  ok: z.boolean(),
+  problem: z.string().nullable(),
+  at: z.number(),
+});
 export const deployment = z.object({
   id: z.string(),
   service: z.string(),
@@ -360,6 +396,28 @@ export const deployment = z.object({
       approvals: z.array(z.object({ by: z.string(), at: z.string() })),
       expiresAt: z.string(),
       rejected: z.object({ by: z.string(), at: z.string(), reason: z.string() }).nullable(),
+    })
+    .nullable()
+    .default(null),
+  /** Its waves in order (empty: one wave of every batch, without a bake). */
+  waves: z
+    .array(
+      z.object({
+        name: z.string(),
+        firstBatch: z.number().int(),
+        batchCount: z.number().int(),
+        failureThreshold: z.number().int(),
+        bakeMs: z.number().int(),
+        gates: z.number().int(),
+      }),
+    )
+    .default(() => []),
+  /** While a wave bakes: which, until when, and its gates' last readings. */
+  bake: z
+    .object({
+      wave: z.string(),
+      until: z.string(),
+      readings: z.array(gateReading),
     })
     .nullable()
     .default(null),

@@ -440,3 +440,101 @@ describe('zodIssuesToProblems', () => {
     ).toEqual([{ path: 'a[0]["b.c"]', message: 'is required' }]);
   });
 });
+
+describe('rollout waves', () => {
+  const withWaves = (waves: unknown, regions: string[] = []) =>
+    parseServiceMap({ regions, services: { web: { run: 'x', rollout: { waves } } } });
+
+  it('reads waves with their hosts, regions, batches, bakes and gates', () => {
+    const map = withWaves(
+      [
+        { name: 'canary', hosts: 1, bake: '5m' },
+        {
+          name: 'first-region',
+          regions: ['ap-south'],
+          batchSize: '25%',
+          bake: '10m',
+          gates: [
+            { prometheus: { url: 'http://prom:9090', query: 'sum(rate(errors[1m]))', max: 0.01 } },
+            { http: { url: 'https://metrics.internal/latency', max: 250, min: 1 } },
+          ],
+        },
+        { name: 'rest', batchSize: '20%', failureThreshold: '10%' },
+      ],
+      ['ap-south', 'eu'],
+    );
+    expect(map.services.web!.rollout.waves).toEqual([
+      {
+        name: 'canary',
+        hosts: { count: 1 },
+        regions: [],
+        batchSize: null,
+        failureThreshold: null,
+        bakeMs: 300_000,
+        gates: [],
+      },
+      {
+        name: 'first-region',
+        hosts: null,
+        regions: ['ap-south'],
+        batchSize: { percent: 25 },
+        failureThreshold: null,
+        bakeMs: 600_000,
+        gates: [
+          {
+            kind: 'prometheus',
+            url: 'http://prom:9090',
+            query: 'sum(rate(errors[1m]))',
+            min: null,
+            max: 0.01,
+          },
+          { kind: 'http', url: 'https://metrics.internal/latency', min: 1, max: 250 },
+        ],
+      },
+      {
+        name: 'rest',
+        hosts: null,
+        regions: [],
+        batchSize: { percent: 20 },
+        failureThreshold: { percent: 10 },
+        bakeMs: 0,
+        gates: [],
+      },
+    ]);
+  });
+
+  it('says what is wrong with a wave, and where', () => {
+    const problems = (waves: unknown, regions: string[] = []) => {
+      try {
+        withWaves(waves, regions);
+        return [];
+      } catch (e) {
+        return (e as { problems: { path: string; message: string }[] }).problems;
+      }
+    };
+    expect(problems([{ name: 'a', gates: [{ http: { url: 'ftp://x', max: 1 } }] }])).toEqual([
+      {
+        path: 'services.web.rollout.waves[0].gates[0].http.url',
+        message: 'must be an http:// or https:// URL',
+      },
+    ]);
+    expect(
+      problems([{ name: 'a', gates: [{ prometheus: { url: 'http://p', query: 'up' } }] }]),
+    ).toEqual([
+      {
+        path: 'services.web.rollout.waves[0].gates[0].prometheus',
+        message: 'give max, min or both: the bounds the reading must stay within',
+      },
+    ]);
+    expect(problems([{ name: 'a', bake: 'soon' }])[0]).toMatchObject({
+      path: 'services.web.rollout.waves[0].bake',
+    });
+    expect(problems([{ name: 'a' }, { name: 'a', regions: ['mars'] }], ['eu'])).toEqual([
+      { path: 'services.web.rollout.waves[1].name', message: 'two waves named a' },
+      {
+        path: 'services.web.rollout.waves[1].regions[0]',
+        message: 'unknown region "mars": regions are eu',
+      },
+    ]);
+  });
+});

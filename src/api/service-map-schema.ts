@@ -18,7 +18,6 @@ import {
 import {
   DEFAULT_BATCH_SIZE,
   DEFAULT_FAILURE_THRESHOLD,
-  amount,
   deployWindow,
   describe,
   duration,
@@ -35,11 +34,7 @@ import {
   strict,
 } from './service-map-fields.js';
 import { salvagedProblems, zodIssuesToProblems } from './service-map-problems.js';
-
-const rollout = strict({
-  batchSize: amount(1),
-  failureThreshold: amount(0),
-});
+import { rollout } from './service-map-rollout.js';
 
 const service = strict({
   run,
@@ -55,6 +50,7 @@ const service = strict({
   rollout: rollout.optional().transform((r) => ({
     batchSize: r?.batchSize ?? { ...DEFAULT_BATCH_SIZE },
     failureThreshold: r?.failureThreshold ?? { ...DEFAULT_FAILURE_THRESHOLD },
+    ...(r?.waves && { waves: r.waves }),
   })),
   keepReleases: integer(1, 50, 'keepReleases').default(3),
 });
@@ -70,6 +66,7 @@ const override = strict({
     out.rollout = {};
     if (o.rollout.batchSize) out.rollout.batchSize = o.rollout.batchSize;
     if (o.rollout.failureThreshold) out.rollout.failureThreshold = o.rollout.failureThreshold;
+    if (o.rollout.waves) out.rollout.waves = o.rollout.waves;
   }
   return out;
 });

@@ -16,6 +16,8 @@ function deployment(over: Partial<DeploymentView>): DeploymentView {
     failureThreshold: 0,
     reason: null,
     approval: null,
+    waves: [],
+    bake: null,
     hosts: [],
     createdAt: '2026-12-07T04:53:19.120Z',
     updatedAt: '2026-12-07T04:53:31.480Z',

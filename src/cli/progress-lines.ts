@@ -7,6 +7,7 @@
 import { ALREADY_ON_DISK, HOST_REMOVED, isTerminal, type DeploymentState } from '../core/index.js';
 import type { DeploymentView, SlipwayEvent } from '../api/index.js';
 import { formatBytes } from './output.js';
+import { readingsText } from './waves-text.js';
 
 /** What the lines need to know of the deployment they follow. */
 export type Followed = Pick<DeploymentView, 'release' | 'batchCount' | 'hosts'>;
@@ -15,6 +16,8 @@ export type Followed = Pick<DeploymentView, 'release' | 'batchCount' | 'hosts'>;
 export class ProgressLines {
   private readonly width: number;
   private readonly byId: ReadonlyMap<string, Followed['hosts'][number]>;
+  /** Whether "every host staged" was said (activation resumes after bakes and pauses too). */
+  private saidStaged = false;
 
   constructor(private readonly d: Followed) {
     this.width = d.hosts.reduce((w, h) => Math.max(w, h.hostName.length), 4);
@@ -43,6 +46,16 @@ export class ProgressLines {
         `  batch ${Number(data.batch) + 1}/${this.d.batchCount}: activating ${hosts.join(', ')}`,
       ];
     }
+    if (e.type === 'wave.baking') {
+      const until = new Date(Number(data.until)).toISOString().slice(11, 19);
+      const gates = Number(data.gates) > 0 ? `, holding ${Number(data.gates)} gate(s)` : '';
+      return [`  wave ${text(data.wave)}: healthy; baking until ${until} UTC${gates}`];
+    }
+    if (e.type === 'wave.gates') {
+      const readings = (data.readings as Parameters<typeof readingsText>[0] | undefined) ?? [];
+      return [`  wave ${text(data.wave)} gates:`, ...readingsText(readings)];
+    }
+    if (e.type === 'wave.passed') return [`  wave ${text(data.wave)} passed`];
     if (e.type === 'deployment.approved') {
       return [
         `  approved by ${text(data.by)} (${Number(data.approvals)} of ${Number(data.required)})`,
@@ -53,8 +66,14 @@ export class ProgressLines {
     }
     if (e.type === 'deployment.state') {
       const state = text(data.state);
-      if (state === 'staging' || isTerminal(state as DeploymentState)) return [];
-      if (state === 'activating') return ['  every host staged'];
+      // A bake is told by its wave's events.
+      if (state === 'staging' || state === 'baking' || isTerminal(state as DeploymentState))
+        return [];
+      if (state === 'activating') {
+        if (this.saidStaged) return [];
+        this.saidStaged = true;
+        return ['  every host staged'];
+      }
       return [`  ${state.replace('_', ' ')}${data.reason ? `: ${text(data.reason)}` : ''}`];
     }
     return [];

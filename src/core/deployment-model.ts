@@ -2,6 +2,7 @@
  * What a deployment is: its kinds and states, its hosts' states, what hosts report, the goal
  * changes and events a step makes. Plain data; the state machine is deployment.ts.
  */
+import type { GateSpec } from './types.js';
 
 /** What a deployment does: roll out a release, roll back to an older one, or only pre-position it. */
 export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
@@ -10,6 +11,7 @@ export type DeploymentState =
   | 'awaiting_approval'
   | 'staging'
   | 'activating'
+  | 'baking'
   | 'paused'
   | 'rolling_back'
   | 'succeeded'
@@ -57,6 +59,37 @@ export interface DeploymentHost {
   detail: string | null;
 }
 
+/** A wave of a deployment: a run of its batches, with how long they must prove themselves. */
+export interface DeploymentWave {
+  name: string;
+  firstBatch: number;
+  /** 0 when no host fell to it: it is passed at once. */
+  batchCount: number;
+  /** Failed hosts allowed per batch of this wave. */
+  failureThreshold: number;
+  bakeMs: number;
+  gates: GateSpec[];
+}
+
+/** A gate's last reading during a bake. */
+export interface GateReading {
+  /** What it reads: the URL, or the PromQL query. */
+  gate: string;
+  /** The number read; null when it could not be read. */
+  value: number | null;
+  ok: boolean;
+  /** Why it does not hold (out of bounds, unreadable); null when it holds. */
+  problem: string | null;
+  at: number;
+}
+
+/** What the gates of a baking wave said when the control plane last read them. */
+export interface GateVerdict {
+  readings: GateReading[];
+  /** When they were read (epoch ms). */
+  at: number;
+}
+
 export interface Deployment {
   id: string;
   service: string;
@@ -77,8 +110,16 @@ export interface Deployment {
   cancelRequested: boolean;
   /** Asked to stop before its next batch (`slipway pause`), until resumed; absent: no. */
   pauseRequested?: boolean;
+  /** Made with --break-glass over a closed deploy window or a freeze: its waves do not pause for them. */
+  windowOverridden?: boolean;
+  /** `window`: paused by itself at a wave boundary, its deploy window closed; resumes when it opens. */
+  pausedBy?: 'window' | null;
   /** What it waits for or waited for before staging; null (or absent, before approvals existed): nothing. */
   approval?: Approval | null;
+  /** Its waves (absent or empty: one wave of every batch, without a bake). */
+  waves?: DeploymentWave[];
+  /** While baking: which wave, until when (epoch ms), and its gates' last readings. */
+  bake?: { wave: number; until: number; readings: GateReading[] } | null;
 }
 
 /** What one host last said about the service being deployed. */
@@ -115,7 +156,10 @@ export type DeploymentEvent =
       detail: string | null;
       hosts: { hostId: string; hostName: string }[];
     }
-  | { type: 'batch.started'; batch: number; hosts: string[] };
+  | { type: 'batch.started'; batch: number; hosts: string[] }
+  | { type: 'wave.baking'; wave: string; until: number; gates: number }
+  | { type: 'wave.passed'; wave: string }
+  | { type: 'wave.gates'; wave: string; readings: GateReading[] };
 
 export interface Timing {
   stageTimeoutMs: number;
@@ -128,6 +172,17 @@ export interface Timing {
   deadlinesNotBefore?: number;
 }
 
+/** What a step knows besides the hosts' reports: deadlines, gate readings, the deploy window. */
+export interface StepContext extends Timing {
+  /** The baking wave's gates as last read (null or absent: not read since the bake began). */
+  gates?: GateVerdict | null;
+  /**
+   * Set while the environment's deploy windows are closed (or a freeze is on): why, and until
+   * when. A deployment reaching the start of a wave then pauses until they open.
+   */
+  windowClosed?: string | null;
+}
+
 export interface Step {
   deployment: Deployment;
   /** The deployment's hosts whose state or detail this step changed (as in `deployment`). */
@@ -135,6 +190,12 @@ export interface Step {
   goals: GoalChange[];
   events: DeploymentEvent[];
 }
+
+/** Why a host that was removed during a deployment stopped counting. */
+export const HOST_REMOVED = 'the host was removed (slipway hosts remove)';
+
+/** The detail of a host staged at once: it had the release on disk, there was nothing to fetch. */
+export const ALREADY_ON_DISK = 'already on disk';
 
 /** True once the deployment has ended, whatever the outcome. */
 export function isTerminal(state: DeploymentState): boolean {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ALREADY_ON_DISK, advance } from './deployment.js';
-import type { Deployment, HostObservation, Timing } from './deployment-model.js';
+import { advance } from './deployment.js';
+import {
+  ALREADY_ON_DISK,
+  type Deployment,
+  type HostObservation,
+  type Timing,
+} from './deployment-model.js';
 import { approve, reject, requestCancel, requestPause } from './deployment-requests.js';
 import { planDeployment } from './planner.js';
 

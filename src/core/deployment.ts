@@ -3,24 +3,19 @@
  * it returns the next deployment, the goal-state changes to make and the events to record.
  * The orchestrator persists all three in one transaction, so a crash between steps loses nothing.
  */
-import type {
-  Deployment,
-  DeploymentEvent,
-  DeploymentHost,
-  DeploymentState,
-  GoalChange,
-  HostObservation,
-  HostStepState,
-  Step,
-  Timing,
+import {
+  ALREADY_ON_DISK,
+  HOST_REMOVED,
+  type Deployment,
+  type HostObservation,
+  type Step,
+  type StepContext,
 } from './deployment-model.js';
+import { bake, bakesAfter, startBake, thresholdOf, waveStartedBy } from './deployment-waves.js';
+import { pastDeadline, StepBuilder } from './step-builder.js';
 
-type HostsStateEvent = Extract<DeploymentEvent, { type: 'hosts.state' }>;
-
-/** Whether the deployment's current deadline has passed. */
-function pastDeadline(d: Deployment, now: number, timing: Timing): boolean {
-  return d.deadline !== null && now >= Math.max(d.deadline, timing.deadlinesNotBefore ?? 0);
-}
+/** Timing is what most steps need of the context. */
+type Timing = StepContext;
 
 /**
  * Advances a deployment as far as the observations allow. Call it again after every report and
@@ -32,11 +27,11 @@ export function advance(
   current: Deployment,
   observations: ReadonlyMap<string, HostObservation>,
   now: number,
-  timing: Timing,
+  timing: StepContext,
 ): Step {
   const step = new StepBuilder(current);
   // Several transitions can happen in one call (e.g. all staged → activate the first batch).
-  for (let i = 0; i < 4 + current.batchCount * 2; i++) {
+  for (let i = 0; i < 6 + current.batchCount * 3; i++) {
     const before = step.d.state + ':' + step.d.currentBatch;
     advanceOnce(step, observations, now, timing);
     if (step.d.state + ':' + step.d.currentBatch === before) break;
@@ -55,71 +50,6 @@ export function seesEveryHost(d: Deployment, now: number): boolean {
   return d.deadline !== null && now >= d.deadline;
 }
 
-/** Why a host that was removed during a deployment stopped counting. */
-export const HOST_REMOVED = 'the host was removed (slipway hosts remove)';
-
-/** The detail of a host staged at once: it had the release on disk, there was nothing to fetch. */
-export const ALREADY_ON_DISK = 'already on disk';
-
-class StepBuilder {
-  d: Deployment;
-  readonly goals: GoalChange[] = [];
-  readonly events: DeploymentEvent[] = [];
-  /**
-   * The hosts.state events since the last event of another kind, by state and detail: a host
-   * moving to a state joins its event. A host that moves twice in one run starts a new run, so
-   * that the events keep each host's moves in order.
-   */
-  private run = new Map<string, HostsStateEvent>();
-  private inRun = new Set<string>();
-  private readonly moved = new Set<DeploymentHost>();
-
-  constructor(d: Deployment) {
-    this.d = { ...d, hosts: d.hosts.map((h) => ({ ...h })) };
-  }
-
-  setHost(h: DeploymentHost, state: HostStepState, detail: string | null = null): void {
-    if (h.state === state && h.detail === detail) return;
-    h.state = state;
-    h.detail = detail;
-    this.moved.add(h);
-    if (this.inRun.has(h.hostId)) this.endRun();
-    this.inRun.add(h.hostId);
-    const key = JSON.stringify([state, detail]);
-    const open = this.run.get(key);
-    const host = { hostId: h.hostId, hostName: h.hostName };
-    if (open) return void open.hosts.push(host);
-    const e: HostsStateEvent = { type: 'hosts.state', state, detail, hosts: [host] };
-    this.run.set(key, e);
-    this.events.push(e);
-  }
-
-  setState(state: DeploymentState, reason: string | null = this.d.reason): void {
-    this.d.state = state;
-    this.d.reason = reason;
-    this.other({ type: 'deployment.state', state, reason });
-  }
-
-  /** An event of another kind: host moves after it are told after it. */
-  other(e: DeploymentEvent): void {
-    this.endRun();
-    this.events.push(e);
-  }
-
-  private endRun(): void {
-    this.run = new Map();
-    this.inRun = new Set();
-  }
-
-  goal(change: GoalChange): void {
-    this.goals.push(change);
-  }
-
-  result(): Step {
-    return { deployment: this.d, moved: [...this.moved], goals: this.goals, events: this.events };
-  }
-}
-
 function advanceOnce(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
@@ -133,6 +63,15 @@ function advanceOnce(
       return stage(s, obs, now, timing);
     case 'activating':
       return activate(s, obs, now, timing);
+    case 'baking':
+      return bake(
+        s,
+        obs,
+        now,
+        timing,
+        () => nextBatch(s, now, timing),
+        (reason) => startRevert(s, now, timing, reason),
+      );
     case 'rolling_back':
       return revert(s, obs, now, timing);
     case 'paused':
@@ -153,18 +92,37 @@ function paused(s: StepBuilder, now: number, timing: Timing): void {
     for (const h of d.hosts) s.goal({ hostId: h.hostId, stage: null });
     return s.setState('cancelled', 'cancelled while paused; nothing was activated');
   }
-  if (d.pauseRequested) return;
+  if (d.pauseRequested) {
+    // Paused by its closed window: on again once it opens.
+    if (d.pausedBy !== 'window' || timing.windowClosed) return;
+    d.pauseRequested = false;
+  }
+  d.pausedBy = null;
   s.setState('activating', null);
   startBatch(s, now, timing);
 }
 
-/** Stops before batch `next` when a pause was asked for; true if it did. */
-function pauseBefore(s: StepBuilder, next: number): boolean {
+/**
+ * Stops before batch `next` when a pause was asked for, or when `next` starts a wave of a
+ * deploy while its deploy window is closed; true if it did.
+ */
+function pauseBefore(s: StepBuilder, next: number, timing: Timing): boolean {
   const d = s.d;
-  if (!d.pauseRequested) return false;
+  const wave = waveStartedBy(d, next);
+  const closed =
+    d.kind === 'deploy' && !d.windowOverridden && wave !== null
+      ? (timing.windowClosed ?? null)
+      : null;
+  if (!d.pauseRequested && closed === null) return false;
   d.currentBatch = next;
   d.deadline = null;
-  s.setState('paused', `paused before batch ${next + 1}/${d.batchCount}`);
+  if (d.pauseRequested) {
+    s.setState('paused', `paused before batch ${next + 1}/${d.batchCount}`);
+    return true;
+  }
+  d.pauseRequested = true;
+  d.pausedBy = 'window';
+  s.setState('paused', `paused before wave ${wave}: ${closed}`);
   return true;
 }
 
@@ -243,7 +201,7 @@ function stage(
     d.deadline = null;
     return s.setState('succeeded', null);
   }
-  if (pauseBefore(s, 0)) return;
+  if (pauseBefore(s, 0, timing)) return;
   d.currentBatch = 0;
   s.setState('activating');
   startBatch(s, now, timing);
@@ -291,19 +249,29 @@ function activate(
     }
   }
   const failed = batch.filter((h) => h.state === 'failed');
-  if (failed.length > d.failureThreshold) {
+  const threshold = thresholdOf(d, d.currentBatch);
+  if (failed.length > threshold) {
     const first = failed[0]!;
     return startRevert(
       s,
       now,
       timing,
-      `batch ${d.currentBatch + 1}/${d.batchCount}: ${failed.length} host(s) failed health (threshold ${d.failureThreshold}), first ${first.hostName}: ${first.detail ?? 'unhealthy'}`,
+      `batch ${d.currentBatch + 1}/${d.batchCount}: ${failed.length} host(s) failed health (threshold ${threshold}), first ${first.hostName}: ${first.detail ?? 'unhealthy'}`,
     );
   }
   if (batch.some((h) => h.state === 'activating')) return;
+  const wave = bakesAfter(d, d.currentBatch);
+  if (wave >= 0) return startBake(s, now, wave);
+  nextBatch(s, now, timing);
+}
+
+/** The batch after the current one (pausing first when asked to), or success after the last. */
+function nextBatch(s: StepBuilder, now: number, timing: Timing): void {
+  const d = s.d;
   if (d.currentBatch + 1 < d.batchCount) {
-    if (pauseBefore(s, d.currentBatch + 1)) return;
+    if (pauseBefore(s, d.currentBatch + 1, timing)) return;
     d.currentBatch += 1;
+    if (d.state !== 'activating') s.setState('activating', null);
     return startBatch(s, now, timing);
   }
   d.deadline = null;
@@ -317,6 +285,7 @@ function activate(
 function startRevert(s: StepBuilder, now: number, timing: Timing, reason: string): void {
   const d = s.d;
   d.deadline = now + timing.revertTimeoutMs;
+  if (d.bake) d.bake = null;
   for (const h of d.hosts) {
     if (h.state === 'activating' || h.state === 'healthy' || h.state === 'failed') {
       s.goal({ hostId: h.hostId, active: h.previous });

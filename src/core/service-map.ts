@@ -3,7 +3,7 @@
  * dependency order, and the path notation problems use to point into the document.
  */
 import type { Problem } from './errors.js';
-import type { HostSelector, ServiceMap, ServiceSpec } from './types.js';
+import type { HostSelector, ServiceMap, ServiceSpec, WaveSpec } from './types.js';
 
 /** One step of a path into a document: a map key or an array index. */
 export type PathSegment = string | number;
@@ -72,7 +72,17 @@ export function checkServiceMap(map: ServiceMap): Problem[] {
     });
   };
 
+  const checkWaves = (waves: readonly WaveSpec[] | undefined, path: PathSegment[]): void => {
+    const seen = new Set<string>();
+    (waves ?? []).forEach((w, i) => {
+      if (seen.has(w.name)) add([...path, i, 'name'], `two waves named ${w.name}`);
+      seen.add(w.name);
+      checkRegions(w.regions, [...path, i, 'regions']);
+    });
+  };
+
   for (const [name, spec] of Object.entries(map.services)) {
+    checkWaves(spec.rollout.waves, ['services', name, 'rollout', 'waves']);
     spec.after.forEach((dep, i) => {
       if (dep === name) add(['services', name, 'after', i], `${name} cannot run after itself`);
       else if (!has(map.services, dep)) {
@@ -89,7 +99,15 @@ export function checkServiceMap(map: ServiceMap): Problem[] {
   problems.push(...portConflicts(map));
   for (const [envName, env] of Object.entries(map.environments)) {
     checkRegions(env.hosts.regions, ['environments', envName, 'hosts', 'regions']);
-    for (const service of Object.keys(env.services)) {
+    for (const [service, override] of Object.entries(env.services)) {
+      checkWaves(override.rollout?.waves, [
+        'environments',
+        envName,
+        'services',
+        service,
+        'rollout',
+        'waves',
+      ]);
       if (!has(map.services, service)) {
         add(
           ['environments', envName, 'services', service],

@@ -101,6 +101,8 @@ export function effectiveConfig(
   if (override?.rollout?.failureThreshold) {
     rollout.failureThreshold = override.rollout.failureThreshold;
   }
+  // An environment's waves replace the service's whole: waves are planned together.
+  if (override?.rollout?.waves) rollout.waves = override.rollout.waves;
   return {
     ...spec,
     run: copyRun(spec.run),
@@ -111,6 +113,7 @@ export function effectiveConfig(
     rollout: {
       batchSize: { ...rollout.batchSize },
       failureThreshold: { ...rollout.failureThreshold },
+      ...(rollout.waves && { waves: structuredClone(rollout.waves) }),
     },
   };
 }

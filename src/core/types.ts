@@ -35,7 +35,35 @@ export interface RolloutSpec {
   batchSize: Amount;
   /** Hosts of one batch allowed to fail health before the deployment halts and rolls back. */
   failureThreshold: Amount;
+  /**
+   * The waves it goes in, in order (absent or empty: one wave of every host, without a bake).
+   * Each takes its hosts from those the waves before it left.
+   */
+  waves?: WaveSpec[];
 }
+
+/** One wave of a rollout: which hosts, in what batches, and how long it must prove itself. */
+export interface WaveSpec {
+  name: string;
+  /** How many hosts (a percentage: of all the deployment's hosts); null: every one left. */
+  hosts: Amount | null;
+  /** Regions it takes hosts from (empty: any). */
+  regions: string[];
+  /** Its batch size and failure threshold; null: the rollout's. */
+  batchSize: Amount | null;
+  failureThreshold: Amount | null;
+  /** How long its hosts must stay healthy, with its gates holding, before the next wave (ms). */
+  bakeMs: number;
+  gates: GateSpec[];
+}
+
+/**
+ * A metric a wave holds on during its bake: a number from an HTTP endpoint (its body), or the
+ * value of a PromQL query; the wave fails when it leaves [min, max] or cannot be read.
+ */
+export type GateSpec =
+  | { kind: 'http'; url: string; min: number | null; max: number | null }
+  | { kind: 'prometheus'; url: string; query: string; min: number | null; max: number | null };
 
 /** A service of the service map, with defaults filled in. */
 export interface ServiceSpec {

@@ -40,6 +40,8 @@ import {
   type ConnectionLimits,
 } from './http/connection-limits.js';
 import { addRoute } from './http/route.js';
+import { GateReader } from './rollout/gate-reader.js';
+import { WindowWatch } from './rollout/window-watch.js';
 import { Orchestrator } from './orchestrator.js';
 import { DeploymentSteps } from './app/deployment-step.js';
 import { ReportSpread } from './app/report-spread.js';
@@ -135,7 +137,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   );
   const feed = new EventFeed(store, log);
   const steps = new DeploymentSteps(hosts);
-  const orchestrator = new Orchestrator({
+  const orchestrator: Orchestrator = new Orchestrator({
     store,
     uow,
     steps,
@@ -143,6 +145,8 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     log,
     tickMs: deps.tickMs,
     leadRetryMs: deps.leadRetryMs,
+    gates: new GateReader(() => orchestrator.kick(), now),
+    windows: new WindowWatch(store),
   });
   const ctx: AppContext = {
     store,

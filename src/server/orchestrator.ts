@@ -10,11 +10,13 @@
  * carries on. Agents may report to any server: the leader reads their reports from the store,
  * where every server writes them within a second, and looks every tick.
  */
-import { isTerminal, type Deployment } from '../core/index.js';
+import { isTerminal, type Deployment, type StepContext } from '../core/index.js';
 import type { Leadership, Store } from '../store/index.js';
 import { ORCHESTRATOR } from './authz/identity.js';
 import type { DeploymentSteps } from './app/deployment-step.js';
 import type { UnitOfWork } from './app/unit-of-work.js';
+import type { GateReader } from './rollout/gate-reader.js';
+import type { WindowWatch } from './rollout/window-watch.js';
 
 export interface OrchestratorOptions {
   store: Store;
@@ -27,6 +29,10 @@ export interface OrchestratorOptions {
   leadership?: Leadership;
   /** How often a standing-by orchestrator tries to take the lead. */
   leadRetryMs?: number;
+  /** Reads baking waves' metric gates (none: a wave with gates never passes its bake). */
+  gates?: GateReader;
+  /** Says when an environment's deploy windows are closed (none: never). */
+  windows?: WindowWatch;
 }
 
 /** The name of the lead the orchestrator holds while it works. */
@@ -191,6 +197,7 @@ export class Orchestrator {
     // Taken before the running deployments are read: a report after this waits for the next pass.
     const changed = this.opts.steps.takeChanged();
     const ids = await this.opts.store.deployments.runningIds();
+    this.opts.gates?.keepOnly(new Set(ids));
     if (ids.length === 0) return;
     for (const id of ids) {
       if (!this.leading) return;
@@ -209,6 +216,8 @@ export class Orchestrator {
     // Forgotten until the step commits: a step that fails leaves the row to be read again.
     const kept = this.written.get(id);
     this.written.delete(id);
+    // Read outside the transaction. A deployment read back whole gets them at its next step.
+    const context = kept ? await this.contextOf(kept.deployment) : {};
     const after = await this.opts.uow.run(ORCHESTRATOR, async (work) => {
       const current = await this.read(work.tx, id, kept);
       if (!current || isTerminal(current.deployment.state)) return null;
@@ -222,12 +231,22 @@ export class Orchestrator {
         now,
         this.deadlinesNotBefore,
         whole ? null : changed,
+        context,
       );
       if (!next) return { ...current, wholeAt };
       const at = await work.tx.deployments.update(next.deployment, next.moved);
       return { deployment: next.deployment, at: at.getTime(), wholeAt };
     });
     if (after && !isTerminal(after.deployment.state)) this.written.set(id, after);
+  }
+
+  /** What a step of `d` needs besides its hosts: its gates' readings, its window. */
+  private async contextOf(d: Deployment): Promise<Pick<StepContext, 'gates' | 'windowClosed'>> {
+    const gates = this.opts.gates?.verdict(d) ?? null;
+    const waves = d.kind === 'deploy' && !d.windowOverridden && (d.waves?.length ?? 0) > 0;
+    const windowClosed =
+      waves && this.opts.windows ? await this.opts.windows.closed(d.environment, this.now()) : null;
+    return { gates, windowClosed };
   }
 
   /**

@@ -84,6 +84,14 @@ export function deploymentView(
           },
         }
       : null,
+    waves: (d.waves ?? []).map((w) => ({ ...w, gates: w.gates.length })),
+    bake: d.bake
+      ? {
+          wave: d.waves?.[d.bake.wave]?.name ?? String(d.bake.wave),
+          until: iso(d.bake.until),
+          readings: d.bake.readings,
+        }
+      : null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     hosts: d.hosts.map((h) => {

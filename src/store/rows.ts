@@ -109,6 +109,8 @@ export const deploymentDoc = z.object({
   reason: z.string().nullable(),
   cancelRequested: z.boolean(),
   pauseRequested: z.boolean().optional(),
+  pausedBy: z.literal('window').nullable().optional(),
+  windowOverridden: z.boolean().optional(),
   approval: z
     .object({
       required: z.number().int(),
@@ -119,6 +121,22 @@ export const deploymentDoc = z.object({
     })
     .nullable()
     .default(null),
+  waves: z
+    .array(
+      z.object({
+        name: z.string(),
+        firstBatch: z.number().int(),
+        batchCount: z.number().int(),
+        failureThreshold: z.number().int(),
+        bakeMs: z.number().int(),
+        gates: z.array(api.gateSpec),
+      }),
+    )
+    .optional(),
+  bake: z
+    .object({ wave: z.number().int(), until: z.number(), readings: z.array(api.gateReading) })
+    .nullable()
+    .optional(),
 });
 
 const stringRecord = z.record(z.string(), z.string());

@@ -4,12 +4,13 @@
  * named by its id or a unique prefix of it (at least 4 characters), e.g. the short id tables show.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { SlipwayError } from '../../core/index.js';
+import { SlipwayError, formatDuration } from '../../core/index.js';
 import type { DeploymentView, SlipwayClient } from '../../api/index.js';
 import type { CliContext } from '../context.js';
 import { deploymentsTable } from '../deployment-table.js';
 import { byRegion, table } from '../output.js';
 import { describeDeployment, watchDeployment } from '../watch.js';
+import { readingsText, wavesText } from '../waves-text.js';
 
 /** How many deployments `slipway status` shows. */
 const RECENT = 5;
@@ -244,9 +245,17 @@ async function plan(
 function planText(d: DeploymentView, refusals: string[]): string {
   const batches: string[][] = [];
   for (const h of d.hosts) (batches[h.batch] ??= []).push(h.hostName);
+  const waveAt = new Map(d.waves.map((w) => [w.firstBatch, w]));
   return [
     describeDeployment(d),
-    ...batches.map((hosts, i) => `  batch ${i + 1}: ${hosts.join(', ')}`),
+    ...batches.flatMap((hosts, i) => {
+      const w = waveAt.get(i);
+      const line = `  batch ${i + 1}: ${hosts.join(', ')}`;
+      if (!w) return [line];
+      const bake = w.bakeMs > 0 ? `, then bake ${formatDuration(w.bakeMs)}` : '';
+      const gates = w.gates > 0 ? ` holding ${w.gates} gate(s)` : '';
+      return [`wave ${w.name}${bake}${gates}:`, line];
+    }),
     ...(d.approval
       ? [
           `needs ${d.approval.required} approval(s) from someone other than ${d.approval.requestedBy}`,
@@ -329,6 +338,8 @@ function deploymentText(d: DeploymentView): string {
     `deployment ${d.id}`,
     `${describeDeployment(d)}\nstate: ${d.state}${d.reason ? ` (${d.reason})` : ''}`,
     ...(d.approval ? [`approval: ${approvalText(d)}`] : []),
+    ...(d.waves.length > 0 ? ['waves:', ...wavesText(d, Date.now())] : []),
+    ...(d.bake ? readingsText(d.bake.readings) : []),
     table(
       ['HOST', 'REGION', 'BATCH', 'STATE', 'DETAIL'],
       d.hosts.map((h) => [h.hostName, h.region, h.batch + 1, h.state, h.detail]),

@@ -11,6 +11,7 @@ import {
   type Deployment,
   type DeploymentHost,
   type HostObservation,
+  type StepContext,
   type Timing,
 } from '../../core/index.js';
 import type { Store } from '../../store/index.js';
@@ -44,6 +45,7 @@ export class DeploymentSteps {
     now: number,
     deadlinesNotBefore: number,
     changed: ReadonlySet<string> | null = null,
+    context: Pick<StepContext, 'gates' | 'windowClosed'> = {},
   ): Promise<{ deployment: Deployment; moved: DeploymentHost[] } | null> {
     const { tx, emit, goalsChanged } = work;
     const every = changed === null || seesEveryHost(current, now);
@@ -56,7 +58,7 @@ export class DeploymentSteps {
     const timing = await this.timingOf(tx, current.service, current.release);
     const obs = new Map<string, HostObservation>();
     for (const [id, host] of seen) obs.set(id, observationOf(host, current.service));
-    const step = advance(current, obs, now, { ...timing, deadlinesNotBefore });
+    const step = advance(current, obs, now, { ...timing, ...context, deadlinesNotBefore });
     const changedAny =
       step.events.length > 0 ||
       step.goals.length > 0 ||

@@ -161,6 +161,8 @@ async function makeDeployment(
             }
           : undefined,
     });
+    // Made through a closed window on purpose: its waves do not pause for it either.
+    if (overridden !== null) deployment.windowOverridden = true;
     // What was asked and how it is planned; the hosts themselves are in the deployment (at
     // 10,000 hosts they made the event 1 MB, written on the way to the first goal).
     const { hosts, ...plan } = deployment;
