@@ -317,6 +317,7 @@ export type Release = z.infer<typeof release>;
 
 export const deploymentKind = z.enum(['deploy', 'rollback', 'stage']);
 export const deploymentState = z.enum([
+  'queued',
   'awaiting_approval',
   'staging',
   'activating',
@@ -353,6 +354,11 @@ export const createDeploymentRequest = z.object({
   promoteFrom: z.string().min(1).max(64).optional(),
   /** Start outside the environment's windows or in a freeze, saying why (a permission of its own). */
   breakGlass: z.object({ reason: z.string().trim().min(1).max(1_000) }).optional(),
+  /**
+   * Cancel the deployments of this service to this environment under way or queued, instead of
+   * queueing behind them.
+   */
+  replace: z.boolean().optional(),
 });
 export type CreateDeploymentRequest = z.input<typeof createDeploymentRequest>;
 export const rejectRequest = z.object({ reason: z.string().trim().min(1).max(1_000) });
@@ -399,6 +405,8 @@ export const deployment = z.object({
     })
     .nullable()
     .default(null),
+  /** While queued: the deployment it waits for (null: not queued). */
+  queuedBehind: z.string().nullable().default(null),
   /** Its waves in order (empty: one wave of every batch, without a bake). */
   waves: z
     .array(

@@ -16,6 +16,7 @@ function deployment(over: Partial<DeploymentView>): DeploymentView {
     failureThreshold: 0,
     reason: null,
     approval: null,
+    queuedBehind: null,
     waves: [],
     bake: null,
     hosts: [],

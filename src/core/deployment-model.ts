@@ -8,6 +8,7 @@ import type { GateSpec } from './types.js';
 export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
 
 export type DeploymentState =
+  | 'queued'
   | 'awaiting_approval'
   | 'staging'
   | 'activating'
@@ -110,6 +111,8 @@ export interface Deployment {
   cancelRequested: boolean;
   /** Asked to stop before its next batch (`slipway pause`), until resumed; absent: no. */
   pauseRequested?: boolean;
+  /** While queued: the deployment of the same service and environment it waits for. */
+  queuedBehind?: string | null;
   /** Made with --break-glass over a closed deploy window or a freeze: its waves do not pause for them. */
   windowOverridden?: boolean;
   /** `window`: paused by itself at a wave boundary, its deploy window closed; resumes when it opens. */
@@ -181,11 +184,16 @@ export interface StepContext extends Timing {
    * when. A deployment reaching the start of a wave then pauses until they open.
    */
   windowClosed?: string | null;
+  /**
+   * For a queued deployment: set once no other deployment of its service and environment is
+   * under way (and none queued before it), with the release each host runs now (absent: none).
+   */
+  start?: { previous: ReadonlyMap<string, number | null> } | null;
 }
 
 export interface Step {
   deployment: Deployment;
-  /** The deployment's hosts whose state or detail this step changed (as in `deployment`). */
+  /** The deployment's hosts whose state, detail or previous release this step changed. */
   moved: DeploymentHost[];
   goals: GoalChange[];
   events: DeploymentEvent[];

@@ -49,7 +49,9 @@ export function reject(d: Deployment, by: string, reason: string, now: number): 
 }
 
 function awaiting(d: Deployment, what: string): Approval {
-  if (d.state !== 'awaiting_approval' || !d.approval || d.approval.rejected) {
+  // A queued deployment gathers its approvals while it waits.
+  const waiting = d.state === 'awaiting_approval' || d.state === 'queued';
+  if (!waiting || !d.approval || d.approval.rejected) {
     throw new ConflictError(
       `cannot ${what} deployment ${d.id}: it is ${d.state}, not awaiting approval`,
       { state: d.state },

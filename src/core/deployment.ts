@@ -45,7 +45,7 @@ export function advance(
  * passed (hosts are judged on what they say now).
  */
 export function seesEveryHost(d: Deployment, now: number): boolean {
-  if (d.state === 'awaiting_approval') return true;
+  if (d.state === 'queued' || d.state === 'awaiting_approval') return true;
   if (d.state === 'staging' && d.deadline === null) return true;
   return d.deadline !== null && now >= d.deadline;
 }
@@ -57,6 +57,8 @@ function advanceOnce(
   timing: Timing,
 ): void {
   switch (s.d.state) {
+    case 'queued':
+      return queued(s, now, timing);
     case 'awaiting_approval':
       return awaitApproval(s, now);
     case 'staging':
@@ -124,6 +126,26 @@ function pauseBefore(s: StepBuilder, next: number, timing: Timing): boolean {
   d.pausedBy = 'window';
   s.setState('paused', `paused before wave ${wave}: ${closed}`);
   return true;
+}
+
+/**
+ * Waits for the deployment of its service and environment ahead of it; starts once told it
+ * may, with the releases its hosts run by then (what a rollback returns them to).
+ */
+function queued(s: StepBuilder, now: number, ctx: StepContext): void {
+  const d = s.d;
+  if (d.cancelRequested) {
+    d.deadline = null;
+    return s.setState('cancelled', 'cancelled while queued; nothing was done');
+  }
+  // Rejected, or not approved in time, while it waited: ends as it would have later.
+  const a = d.approval;
+  if (a && (a.rejected || now >= a.expiresAt)) return awaitApproval(s, now);
+  if (!ctx.start) return;
+  for (const h of d.hosts) s.setPrevious(h, ctx.start.previous.get(h.hostId) ?? null);
+  d.queuedBehind = null;
+  // Approvals, if asked for, were being gathered meanwhile.
+  s.setState(d.approval ? 'awaiting_approval' : 'staging', null);
 }
 
 /** Starts staging once approved; ends it if cancelled, rejected or past its expiry. */

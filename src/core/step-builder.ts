@@ -37,6 +37,13 @@ export class StepBuilder {
     this.d = { ...d, hosts: d.hosts.map((h) => ({ ...h })) };
   }
 
+  /** Records the release a host ran before the deployment (learned when a queued one starts). */
+  setPrevious(h: DeploymentHost, previous: number | null): void {
+    if (h.previous === previous) return;
+    h.previous = previous;
+    this.moved.add(h);
+  }
+
   setHost(h: DeploymentHost, state: HostStepState, detail: string | null = null): void {
     if (h.state === state && h.detail === detail) return;
     h.state = state;

@@ -84,6 +84,7 @@ export function deploymentView(
           },
         }
       : null,
+    queuedBehind: d.queuedBehind ?? null,
     waves: (d.waves ?? []).map((w) => ({ ...w, gates: w.gates.length })),
     bake: d.bake
       ? {

@@ -206,8 +206,8 @@ export interface DeploymentRepository {
   /** Writes a new deployment; answers it as read back, without reading it. */
   add(d: Deployment, imageId: string): Promise<DeploymentRow>;
   /**
-   * Writes the deployment and the hosts in `moved` (those whose state or detail changed; the
-   * others are written as they were); answers the time it was written at (its `updatedAt`).
+   * Writes the deployment and the hosts in `moved` (those whose state, detail or previous
+   * release changed; the others are written as they were); answers the time it was written at (its `updatedAt`).
    */
   update(d: Deployment, moved?: readonly DeploymentHost[]): Promise<Date>;
   get(id: string): Promise<DeploymentRow | undefined>;
@@ -224,7 +224,8 @@ export interface DeploymentRepository {
   idsWithPrefix(prefix: string, limit: number): Promise<string[]>;
   /** Ids of deployments still running, oldest first. */
   runningIds(): Promise<string[]>;
-  runningFor(service: string, environment: string): Promise<string | undefined>;
+  /** The deployments of a service to an environment not ended yet (queued too), oldest first. */
+  underWay(service: string, environment: string): Promise<{ id: string; state: string }[]>;
   /**
    * The releases (version and image) the last deployments of a service to an environment that succeeded put in
    * place (deployments that only staged left out), newest first, at most `limit`.

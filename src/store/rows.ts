@@ -111,6 +111,7 @@ export const deploymentDoc = z.object({
   pauseRequested: z.boolean().optional(),
   pausedBy: z.literal('window').nullable().optional(),
   windowOverridden: z.boolean().optional(),
+  queuedBehind: z.string().nullable().optional(),
   approval: z
     .object({
       required: z.number().int(),

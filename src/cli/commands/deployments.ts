@@ -40,12 +40,16 @@ export function register(program: Command, ctx: CliContext): void {
         'start outside the environment’s deploy windows or in a freeze (needs --reason)',
       )
       .option('--reason <text>', 'why the glass is broken: recorded with the deployment')
+      .option(
+        '--replace',
+        'cancel the deployment of this service and environment under way (or queued) instead of queueing behind it',
+      )
       .option('--dry-run', 'show what it would do and what would refuse it; change nothing')
       .option('--json', 'print JSON')
       .action(
         async (
           service: string,
-          o: FollowOptions & GlassOptions & { image: string; dryRun?: boolean },
+          o: FollowOptions & GlassOptions & { image: string; dryRun?: boolean; replace?: boolean },
           cmd: Command,
         ) => {
           const c = ctx.client(cmd);
@@ -55,6 +59,7 @@ export function register(program: Command, ctx: CliContext): void {
             image: o.image,
             environment: o.env,
             breakGlass: breakGlass(o),
+            ...(o.replace && { replace: true }),
           };
           if (o.dryRun) return plan(ctx, c, req, o.json);
           await report(ctx, c, await c.createDeployment(req), o);
@@ -308,7 +313,12 @@ async function report(
   o: FollowOptions,
 ): Promise<void> {
   const { out } = ctx;
-  const waiting = d.state === 'awaiting_approval' ? `\n${approvalText(d)}` : '';
+  const waiting =
+    d.state === 'awaiting_approval'
+      ? `\n${approvalText(d)}`
+      : d.state === 'queued'
+        ? `\nqueued behind deployment ${d.queuedBehind ?? '?'} (it starts when that one ends)`
+        : '';
   if (!o.wait) {
     out.result(d, o.json, () => `${describeDeployment(d)}${waiting}\ndeployment ${d.id}`);
     return;

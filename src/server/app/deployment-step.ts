@@ -45,9 +45,14 @@ export class DeploymentSteps {
     now: number,
     deadlinesNotBefore: number,
     changed: ReadonlySet<string> | null = null,
-    context: Pick<StepContext, 'gates' | 'windowClosed'> = {},
+    context: Pick<StepContext, 'gates' | 'windowClosed' | 'start'> = {},
   ): Promise<{ deployment: Deployment; moved: DeploymentHost[] } | null> {
     const { tx, emit, goalsChanged } = work;
+    if (current.state === 'queued') {
+      const start = await this.turnOf(tx, current, now);
+      if (start === undefined) return null;
+      context = { ...context, start };
+    }
     const every = changed === null || seesEveryHost(current, now);
     const looked = every ? current.hosts : current.hosts.filter((h) => changed.has(h.hostId));
     // Hosts enrolled on another server a moment ago may not be in this one's cache yet: the
@@ -83,6 +88,24 @@ export class DeploymentSteps {
       emit(e.type, { ...e, service: current.service, ...where }, current.id);
     }
     return { deployment: step.deployment, moved: step.moved };
+  }
+
+  /**
+   * Whether a queued deployment's turn has come (no deployment of its service and environment
+   * ahead of it), with what its hosts run now; null while it waits but has something to do
+   * (a cancellation, an ended approval); undefined when a step has nothing to do.
+   */
+  private async turnOf(
+    tx: Store,
+    d: Deployment,
+    now: number,
+  ): Promise<StepContext['start'] | undefined> {
+    const a = d.approval;
+    const ends = d.cancelRequested || (a && (a.rejected || now >= a.expiresAt));
+    const ahead = await tx.deployments.underWay(d.service, d.environment);
+    if (ahead[0]?.id !== d.id) return ends ? null : undefined;
+    const goals = await tx.goals.ofService(d.service);
+    return { previous: new Map(goals.map((g) => [g.hostId, g.activeVersion])) };
   }
 
   /** The hosts whose reports changed what a step reads since the last call (see LiveHosts). */

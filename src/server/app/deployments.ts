@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  ConflictError,
   NotFoundError,
   SlipwayError,
   ValidationError,
   effectiveConfig,
   isSlipwayError,
   planDeployment,
+  requestCancel,
   resolveEnvironment,
   targetHosts,
   type ServiceMap,
@@ -24,6 +24,7 @@ import type { AppContext } from './context.js';
 import { uniquePrefixMatch } from './id-prefix.js';
 import { resolveImage } from './images.js';
 import { requireServiceMap } from './service-map.js';
+import type { Work } from './unit-of-work.js';
 import {
   checkDependencies,
   checkPromoted,
@@ -97,15 +98,10 @@ async function makeDeployment(
     const spec = map.services[req.service];
     if (!spec) throw new NotFoundError('service', req.service);
     const env = resolveEnvironment(map, req.environment);
-    await refuse(async () => {
-      const running = await tx.deployments.runningFor(req.service, env.name);
-      if (running) {
-        throw new ConflictError(
-          `deployment ${running} of ${req.service} to ${env.name} is still running; wait for it or cancel it`,
-          { deploymentId: running },
-        );
-      }
-    });
+    // One at a time per service and environment: a new one queues behind those under way,
+    // or (--replace) has them cancelled and queues behind them while they wind down.
+    const ahead = await tx.deployments.underWay(req.service, env.name);
+    if (req.replace) await replace(tx, emit, ahead);
     await refuse(() => checkDependencies(tx, map, req.service, env.name));
 
     const kind = req.kind ?? 'deploy';
@@ -183,9 +179,13 @@ async function makeDeployment(
         deployment.id,
       );
     }
+    if (ahead.length > 0) {
+      deployment.state = 'queued';
+      deployment.queuedBehind = ahead.at(-1)!.id;
+    }
     // The first step (stage goals for every host) commits with the deployment; the
-    // orchestrator's next tick takes the one after.
-    const started = await ctx.steps.take(work, deployment, now, now);
+    // orchestrator's next tick takes the one after. A queued one waits for its turn.
+    const started = ahead.length > 0 ? null : await ctx.steps.take(work, deployment, now, now);
     const added = await tx.deployments.add(started?.deployment ?? deployment, release.imageId);
     done(added);
     return added;
@@ -314,4 +314,18 @@ async function rollbackTarget(
   const r = await store.releases.get(req.service, previous);
   if (!r) throw new NotFoundError('release', `${req.service} v${previous}`);
   return r;
+}
+
+/** Has the deployments `ahead` cancelled (their hosts go back as a cancel takes them). */
+async function replace(
+  tx: Store,
+  emit: Work['emit'],
+  ahead: readonly { id: string }[],
+): Promise<void> {
+  for (const { id } of ahead) {
+    const row = await tx.deployments.getForUpdate(id);
+    if (!row || row.deployment.cancelRequested) continue;
+    await tx.deployments.update(requestCancel(row.deployment));
+    emit('deployment.replaced', { by: 'a newer deployment (--replace)' }, id);
+  }
 }

@@ -78,10 +78,13 @@ export class KyselyDeployments implements DeploymentRepository {
     // In host id order, so that two writers of one deployment's rows lock them in one order.
     for (const batch of inBatches([...moved].sort((a, b) => byId(a.hostId, b.hostId)))) {
       await sql`
-        update deployment_hosts as t set state = v.state, detail = v.detail
+        update deployment_hosts as t
+          set state = v.state, detail = v.detail, previous = v.previous
         from unnest(${batch.map((h) => h.hostId)}::text[],
                     ${batch.map((h) => h.state)}::text[],
-                    ${batch.map((h) => h.detail)}::text[]) as v (host_id, state, detail)
+                    ${batch.map((h) => h.detail)}::text[],
+                    ${batch.map((h) => h.previous)}::integer[])
+          as v (host_id, state, detail, previous)
         where t.deployment_id = ${d.id} and t.host_id = v.host_id`.execute(this.db);
     }
     return at;
@@ -184,15 +187,16 @@ export class KyselyDeployments implements DeploymentRepository {
     return rows.map((r) => r.id);
   }
 
-  async runningFor(service: string, environment: string): Promise<string | undefined> {
-    const row = await this.db
+  async underWay(service: string, environment: string): Promise<{ id: string; state: string }[]> {
+    return this.db
       .selectFrom('deployments')
-      .select('id')
+      .select(['id', 'state'])
       .where('service', '=', service)
       .where('environment', '=', environment)
       .where('state', 'not in', TERMINAL_STATES)
-      .executeTakeFirst();
-    return row?.id;
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
   }
 
   async succeededReleases(

@@ -1,0 +1,89 @@
+/**
+ * One deployment at a time per service and environment: a second queues behind the first (and
+ * says so) and starts when it ends; `replace` cancels the one under way instead; a queued one
+ * cancelled ends having done nothing. Hosts report as agents do.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SlipwayClient, type ServiceReport } from '../src/api/index.js';
+import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
+import { tinyImage } from './helpers/tiny-image.js';
+import { until } from './helpers/until.js';
+
+describe('the deployment queue', () => {
+  let s: InProcessServer;
+  const hosts: SlipwayClient[] = [];
+
+  beforeAll(async () => {
+    s = await startInProcessServer({ tickMs: 100 });
+    await s.admin.applyServiceMap({
+      services: { web: { run: 'node server.js', rollout: { batchSize: 1 } } },
+    });
+    for (const name of ['web-1', 'web-2']) {
+      const h = await s.joiner.enroll({ name, region: 'r', labels: {} });
+      const c = new SlipwayClient({ server: s.url, token: h.token });
+      await c.agentReport({ services: [] });
+      hosts.push(c);
+    }
+    for (const v of ['v1', 'v2', 'v3', 'v4']) await tinyImage(s.admin, s.dir, 'web', v, [v]);
+  });
+  afterAll(() => s.stop());
+
+  /** Each host holds what its goal names and runs it, healthy: what an agent would report. */
+  const converge = () =>
+    Promise.all(
+      hosts.map(async (h) => {
+        const goal = await h.agentGoal(-1, 0);
+        const services: ServiceReport[] = goal.services.map((g) => ({
+          service: g.service,
+          staged: g.stage.map((r) => r.version),
+          stagingFailed: null,
+          fetching: null,
+          active: g.active
+            ? { version: g.active.version, state: 'healthy', detail: null, port: null, pid: null }
+            : null,
+        }));
+        await h.agentReport({ services });
+      }),
+    );
+  const ended = (id: string) =>
+    until(`${id} to end`, async () => {
+      await converge();
+      const d = await s.admin.getDeployment(id);
+      return ['succeeded', 'cancelled', 'rolled_back', 'failed'].includes(d.state) && d;
+    });
+
+  it('queues a second deployment behind the first and starts it when the first ends', async () => {
+    const first = await s.admin.createDeployment({ service: 'web', image: 'v1' });
+    expect(first.state).toBe('staging');
+    const second = await s.admin.createDeployment({ service: 'web', image: 'v2' });
+    expect([second.state, second.queuedBehind]).toEqual(['queued', first.id]);
+    // Nothing of the second reaches a host while it waits.
+    const goal = await hosts[0]!.agentGoal(-1, 0);
+    expect(goal.services[0]!.stage.map((r) => r.version)).toEqual([first.release]);
+    const third = await s.admin.createDeployment({ service: 'web', image: 'v3' });
+    expect(third.queuedBehind).toBe(second.id);
+    await s.admin.cancelDeployment(third.id);
+    expect((await ended(first.id)).state).toBe('succeeded');
+    const done = await ended(second.id);
+    expect(done.state).toBe('succeeded');
+    // It returns hosts to what they ran when it started: the first's release.
+    expect(done.hosts.map((h) => h.previous)).toEqual([first.release, first.release]);
+    const cancelled = await ended(third.id);
+    expect([cancelled.state, cancelled.reason]).toEqual([
+      'cancelled',
+      'cancelled while queued; nothing was done',
+    ]);
+  });
+
+  it('cancels the deployment under way instead, with replace', async () => {
+    const old = await s.admin.createDeployment({ service: 'web', image: 'v4' });
+    const replacing = await s.admin.createDeployment({
+      service: 'web',
+      image: 'v1',
+      replace: true,
+    });
+    expect(replacing.queuedBehind).toBe(old.id);
+    expect((await ended(old.id)).state).toBe('cancelled');
+    expect((await ended(replacing.id)).state).toBe('succeeded');
+  });
+});
