@@ -19,6 +19,7 @@ describe('the deployment the orchestrator keeps', () => {
   let changed = new Set<string>();
   let clock = 1_000_000;
   let write: ((d: Deployment) => Deployment) | null = null;
+  let movedNext = (_d: Deployment): Deployment['hosts'] => [];
   const reads = { whole: 0 };
 
   beforeAll(async () => {
@@ -41,7 +42,8 @@ describe('the deployment the orchestrator keeps', () => {
       ) => {
         given.push(d);
         looked.push(hosts && [...hosts]);
-        return Promise.resolve(write ? { deployment: write(d), moved: [] } : null);
+        const next = write ? write(d) : null;
+        return Promise.resolve(next && { deployment: next, moved: movedNext(next) });
       },
       takeChanged: () => {
         const taken = changed;
@@ -96,6 +98,17 @@ describe('the deployment the orchestrator keeps', () => {
     expect(looked.at(-1)).toEqual(['h1']);
     await o.pass();
     expect(reads.whole).toBe(1);
+    expect(looked.at(-1)).toEqual([]);
+
+    // The hosts a step moved are looked at by the next, changed or not.
+    write = (x) => ({ ...x, reason: 'moved one' });
+    movedNext = (x) => x.hosts;
+    await o.pass();
+    write = null;
+    movedNext = () => [];
+    await o.pass();
+    expect(looked.at(-1)).toEqual(['h1']);
+    await o.pass();
     expect(looked.at(-1)).toEqual([]);
 
     // Every host again once in a while: a change missed costs at most that long.

@@ -3,9 +3,10 @@
  * stops before its next batch, and goes on when resumed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlipwayClient, type ServiceReport } from '../src/api/index.js';
+import { SlipwayClient } from '../src/api/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { tinyImage } from './helpers/tiny-image.js';
+import { converge as convergeAll } from './helpers/converge.js';
 import { until } from './helpers/until.js';
 
 describe('pause and resume', () => {
@@ -27,23 +28,7 @@ describe('pause and resume', () => {
   });
   afterAll(() => s.stop());
 
-  /** Each host holds what its goal names and runs it, healthy: what an agent would report. */
-  const converge = () =>
-    Promise.all(
-      hosts.map(async (h) => {
-        const goal = await h.agentGoal(-1, 0);
-        const services: ServiceReport[] = goal.services.map((g) => ({
-          service: g.service,
-          staged: g.stage.map((r) => r.version),
-          stagingFailed: null,
-          fetching: null,
-          active: g.active
-            ? { version: g.active.version, state: 'healthy', detail: null, port: null, pid: null }
-            : null,
-        }));
-        await h.agentReport({ services });
-      }),
-    );
+  const converge = () => convergeAll(hosts);
   const stateOf = async (id: string) => {
     await converge();
     return (await s.admin.getDeployment(id)).state;

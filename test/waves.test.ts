@@ -5,10 +5,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlipwayClient, type ServiceReport } from '../src/api/index.js';
+import { SlipwayClient } from '../src/api/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus.js';
 import { tinyImage } from './helpers/tiny-image.js';
+import { converge as convergeAll } from './helpers/converge.js';
 import { until } from './helpers/until.js';
 
 describe('waves, bakes and metric gates', () => {
@@ -64,23 +65,7 @@ describe('waves, bakes and metric gates', () => {
     await new Promise((r) => metrics?.close(r));
   });
 
-  /** Each host holds what its goal names and runs it, healthy: what an agent would report. */
-  const converge = () =>
-    Promise.all(
-      hosts.map(async (h) => {
-        const goal = await h.agentGoal(-1, 0);
-        const services: ServiceReport[] = goal.services.map((g) => ({
-          service: g.service,
-          staged: g.stage.map((r) => r.version),
-          stagingFailed: null,
-          fetching: null,
-          active: g.active
-            ? { version: g.active.version, state: 'healthy', detail: null, port: null, pid: null }
-            : null,
-        }));
-        await h.agentReport({ services });
-      }),
-    );
+  const converge = () => convergeAll(hosts);
   const settle = (id: string, timeoutMs = 40_000) =>
     until(
       `deployment ${id} to end`,

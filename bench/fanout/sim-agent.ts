@@ -26,6 +26,7 @@ function reportFor(goal: AgentGoal | null): ServiceReport[] {
       service: s.service,
       staged: [...staged].sort((a, b) => a - b),
       stagingFailed: null,
+      activationFailed: null,
       fetching: null,
       active: s.active
         ? { version: s.active.version, state: 'healthy', detail: null, port: null, pid: null }

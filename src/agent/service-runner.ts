@@ -67,6 +67,8 @@ export class ServiceRunner {
   private readonly staged = new Map<number, string>();
   /** The reported failure: the deployment sees it and fails. */
   private stagingFailed: { version: number; error: string } | null = null;
+  /** An activation that failed before it touched the release running (see commands.ts). */
+  private activationFailed: { version: number; error: string } | null = null;
   /** Failed tries of the release being staged, and when to try it again. */
   private tries: { version: number; failed: number; nextAt: number } | null = null;
   private fetching: ServiceReport['fetching'] = null;
@@ -147,6 +149,7 @@ export class ServiceRunner {
         version: this.stagingFailed.version,
         error: this.stagingFailed.error,
       },
+      activationFailed: this.activationFailed && { ...this.activationFailed },
       fetching: this.fetching,
       active: this.active,
     };
@@ -356,6 +359,7 @@ export class ServiceRunner {
       previous: this.activation,
       publish: (status) => {
         this.active = status;
+        this.activationFailed = null;
         this.deps.onChange();
       },
       isCurrent: (status) => this.active === status,
@@ -364,8 +368,22 @@ export class ServiceRunner {
       log: this.deps.log,
     });
     // Set before it runs: a newer goal aborts its health wait (setGoal).
+    const previous = this.activation;
     this.activation = activation;
-    await activation.run();
+    try {
+      await activation.run();
+    } catch (e) {
+      // Failed before it stopped the release running (its beforeActivate hook): that one
+      // serves on, and stays the one a later activation replaces.
+      if (previous?.live && this.active?.version !== r.version) {
+        this.activation = previous;
+        this.activationFailed = { version: r.version, error: (e as Error).message };
+        this.deps.log(`${this.name}: v${r.version} not activated: ${(e as Error).message}`);
+        this.deps.onChange();
+        return;
+      }
+      throw e;
+    }
   }
 
   /** The port of the running release, if any. */

@@ -83,6 +83,15 @@ export const serviceSpec = z.object({
     waves: z.array(waveSpec).optional(),
   }),
   keepReleases: z.number().int().min(1),
+  /** Absent in releases made before services had hooks: none. */
+  hooks: z
+    .object({
+      beforeActivate: runSpec.nullable(),
+      validate: runSpec.nullable(),
+      afterActivate: runSpec.nullable(),
+      timeoutMs: z.number().int().positive(),
+    })
+    .optional(),
 });
 
 export const environmentSpec = z.object({
@@ -202,6 +211,14 @@ export const serviceReport = z.object({
   service: serviceName,
   staged: z.array(z.number().int().positive()),
   stagingFailed: z.object({ version: z.number().int(), error: z.string() }).nullable(),
+  /**
+   * A release whose activation failed before it stopped the one running (its `beforeActivate`
+   * hook), with why: the release running serves on. Absent from older agents.
+   */
+  activationFailed: z
+    .object({ version: z.number().int(), error: z.string() })
+    .nullable()
+    .default(null),
   fetching: z
     .object({
       version: z.number().int(),

@@ -53,7 +53,24 @@ const service = strict({
     ...(r?.waves && { waves: r.waves }),
   })),
   keepReleases: integer(1, 50, 'keepReleases').default(3),
-});
+  hooks: strict({
+    beforeActivate: run.optional(),
+    validate: run.optional(),
+    afterActivate: run.optional(),
+    timeout: duration(60_000),
+  })
+    .optional()
+    .transform((h) =>
+      h === undefined
+        ? undefined
+        : {
+            beforeActivate: h.beforeActivate ?? null,
+            validate: h.validate ?? null,
+            afterActivate: h.afterActivate ?? null,
+            timeoutMs: h.timeout,
+          },
+    ),
+}).transform(({ hooks, ...s }) => (hooks ? { ...s, hooks } : s));
 
 const override = strict({
   env: envVars.optional(),

@@ -133,6 +133,8 @@ export interface HostObservation {
   staged: number[];
   /** A release whose staging failed, with why. */
   stagingFailed: { version: number; error: string } | null;
+  /** A release whose activation failed before the running one was stopped, with why. */
+  activationFailed?: { version: number; error: string } | null;
   active: {
     version: number;
     state: 'activating' | 'healthy' | 'unhealthy' | 'stopped';

@@ -259,6 +259,11 @@ function activate(
       s.setHost(h, 'failed', HOST_REMOVED);
       continue;
     }
+    const failedFirst = obs.get(h.hostId)?.activationFailed;
+    if (failedFirst?.version === d.release) {
+      s.setHost(h, 'failed', failedFirst.error);
+      continue;
+    }
     const a = obs.get(h.hostId)?.active;
     if (a?.version !== d.release) continue;
     if (a.state === 'healthy') s.setHost(h, 'healthy');

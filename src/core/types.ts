@@ -78,6 +78,21 @@ export interface ServiceSpec {
   rollout: RolloutSpec;
   /** Releases kept on each host for instant rollback. */
   keepReleases: number;
+  /** Commands the agent runs around an activation (absent: none). */
+  hooks?: LifecycleHooks;
+}
+
+/**
+ * Commands run by the agent in the release's directory, with the service's environment, each
+ * within `timeoutMs`. A failing `beforeActivate` fails the host before anything is stopped (the
+ * running release serves on); a failing `validate` (after the health check) or `afterActivate`
+ * (once it is healthy) counts as a failed health check.
+ */
+export interface LifecycleHooks {
+  beforeActivate: RunSpec | null;
+  validate: RunSpec | null;
+  afterActivate: RunSpec | null;
+  timeoutMs: number;
 }
 
 /** Per-service overrides an environment may set. */

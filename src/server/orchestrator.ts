@@ -225,17 +225,14 @@ export class Orchestrator {
       const now = this.now();
       const whole = current.wholeAt === null || now - current.wholeAt >= EVERY_HOST_MS;
       const wholeAt = whole ? now : current.wholeAt;
-      const next = await this.opts.steps.take(
-        work,
-        d,
-        now,
-        this.deadlinesNotBefore,
-        whole ? null : changed,
-        context,
-      );
-      if (!next) return { ...current, wholeAt };
+      // The hosts the last step moved too: what they wait for may be true already, with
+      // nothing new in their reports (a host reverting to the release it still runs).
+      const look = whole ? null : current.moved.size > 0 ? union(changed, current.moved) : changed;
+      const next = await this.opts.steps.take(work, d, now, this.deadlinesNotBefore, look, context);
+      if (!next) return { ...current, wholeAt, moved: NONE };
       const at = await work.tx.deployments.update(next.deployment, next.moved);
-      return { deployment: next.deployment, at: at.getTime(), wholeAt };
+      const moved = new Set(next.moved.map((h) => h.hostId));
+      return { deployment: next.deployment, at: at.getTime(), wholeAt, moved };
     });
     if (after && !isTerminal(after.deployment.state)) this.written.set(id, after);
   }
@@ -265,7 +262,9 @@ export class Orchestrator {
       }
     }
     const row = await tx.deployments.getForUpdate(id);
-    return row ? { deployment: row.deployment, at: row.updatedAt.getTime(), wholeAt: null } : null;
+    return row
+      ? { deployment: row.deployment, at: row.updatedAt.getTime(), wholeAt: null, moved: NONE }
+      : null;
   }
 }
 
@@ -281,4 +280,14 @@ interface Written {
   at: number;
   /** When a step last looked at every one of its hosts (ms); null: never here. */
   wholeAt: number | null;
+  /** The hosts its last step moved: the next looks at them again. */
+  moved: ReadonlySet<string>;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+function union(a: ReadonlySet<string>, b: ReadonlySet<string>): Set<string> {
+  const u = new Set(a);
+  for (const x of b) u.add(x);
+  return u;
 }

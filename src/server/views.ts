@@ -15,6 +15,7 @@ export function observationOf(host: HostRow | undefined, service: string): HostO
   return {
     staged: s.staged,
     stagingFailed: s.stagingFailed,
+    activationFailed: s.activationFailed,
     active: s.active && {
       version: s.active.version,
       state: s.active.state,

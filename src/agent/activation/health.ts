@@ -8,6 +8,7 @@ import {
   type ProcessExit,
 } from '../../executor/index.js';
 import type { ActivationHook, RunningProcess } from './hook.js';
+import { runLifecycle } from './commands.js';
 import { watchProcess } from './process-watch.js';
 
 /** Without a health check, a process that stays up this long counts as healthy. */
@@ -58,6 +59,10 @@ export function healthHook(): ActivationHook {
         endWait();
         ctx.signal.removeEventListener('abort', endWait);
       }
+      if (ctx.signal.aborted || !ctx.isCurrent()) return;
+      // The release's own check, before it is said healthy: a failure is a failed health check.
+      const invalid = result.healthy ? await runLifecycle(ctx, 'validate') : null;
+      if (invalid) result = { healthy: false, detail: invalid };
       if (ctx.signal.aborted || !ctx.isCurrent()) return;
       status.state = result.healthy ? 'healthy' : 'unhealthy';
       status.detail = result.healthy ? null : result.detail;

@@ -5,6 +5,7 @@
 import type { GoalRelease } from '../../api/index.js';
 import type { HostLayout } from '../host-layout.js';
 import { announceHook } from './announce.js';
+import { lifecycleHook } from './commands.js';
 import { envHook } from './env.js';
 import { healthHook } from './health.js';
 import type {
@@ -22,6 +23,9 @@ import { switchHook } from './switch.js';
  * The hooks of an activation, fresh for each one (a hook keeps what it started), in the order
  * they run:
  *
+ * 0. `beforeActivate` runs the service's hook of that name, if it has one, before anything is
+ *    stopped: when it fails, the release being replaced serves on (see commands.ts). Its
+ *    `afterActivate` runs last, once the release is healthy.
  * 1. `switch` stops the release being replaced, then points `current` at the new one. First,
  *    because the old process must be gone before `port` looks at its port: a dynamic port is
  *    kept only if it can be bound, and a fixed one could not be bound by the new process.
@@ -34,7 +38,8 @@ import { switchHook } from './switch.js';
  * 5. `supervisor` starts the process with that environment (start) and stops it (stop). A hook
  *    that must run before the process (a pre-activate command in `start`, a sandbox wrapping
  *    `run` in `prepare`) goes before it.
- * 6. `health` waits for the process to become healthy (verify), then watches it; being after
+ * 6. `health` waits for the process to become healthy (verify) and for the service's `validate`
+ *    hook to pass, then watches it; being after
  *    `supervisor`, it is stopped first, so no probe sees the process go down. A hook that must
  *    run only on a healthy release (a post-activate command) uses `commit`, or `verify` after it.
  *
@@ -47,7 +52,15 @@ import { switchHook } from './switch.js';
  * in `commit`, once the new release is healthy, turns traffic over and stops `previous`.
  */
 export function activationHooks(): ActivationHook[] {
-  return [switchHook(), portHook(), announceHook(), envHook(), supervisorHook(), healthHook()];
+  return [
+    lifecycleHook(),
+    switchHook(),
+    portHook(),
+    announceHook(),
+    envHook(),
+    supervisorHook(),
+    healthHook(),
+  ];
 }
 
 /** What the service runner gives an activation. */

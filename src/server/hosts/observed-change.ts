@@ -23,6 +23,10 @@ function serviceChanged(a: ServiceReport, b: ServiceReport): boolean {
   const g = b.stagingFailed;
   if (f === null || g === null ? f !== g : f.version !== g.version || f.error !== g.error)
     return true;
+  const u = a.activationFailed;
+  const v = b.activationFailed;
+  if (u === null || v === null ? u !== v : u.version !== v.version || u.error !== v.error)
+    return true;
   const p = a.active;
   const q = b.active;
   if (p === null || q === null) return p !== q;
