@@ -41,3 +41,9 @@ const server = createServer((req, res) => {
 });
 // Loading a real model takes a while; release.json can say how long (warmupMs).
 setTimeout(() => server.listen(port, '127.0.0.1'), Number(release.warmupMs ?? 0));
+// Stopped (a new release took over): finish the requests under way, then exit.
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections?.();
+  setTimeout(() => process.exit(0), 5_000).unref();
+});

@@ -16,6 +16,7 @@ import { ObjectCollector } from './object-collector.js';
 import { ensurePrivateDir } from './private-files.js';
 import { offerHeldImages, servePeers, type PeerServing } from './peer-serving.js';
 import { Reporter } from './reporter.js';
+import { PublicPorts } from './public-ports.js';
 import { ServiceRunner } from './service-runner.js';
 
 /** The agent's settings (what the command line fills in), and knobs of the agent itself. */
@@ -44,6 +45,8 @@ export class Agent {
   private readonly traffic: ChunkTraffic;
   private readonly reporter: Reporter;
   private readonly collector: ObjectCollector;
+  /** Services' public ports (a proxy's stops with the agent; a kernel redirect stays). */
+  private readonly publicPorts: PublicPorts;
   private peers: PeerServing | null = null;
   private loops: Promise<void>[] = [];
 
@@ -62,6 +65,7 @@ export class Agent {
       signal: this.abort.signal,
     });
     const runners = () => [...this.runners.values()];
+    this.publicPorts = new PublicPorts(this.log);
     this.collector = new ObjectCollector(
       this.layout,
       this.objects,
@@ -121,6 +125,7 @@ export class Agent {
     this.collector.stop();
     await Promise.allSettled(this.loops);
     await Promise.all([...this.runners.values()].map((r) => r.leave()));
+    await this.publicPorts.leave();
     await this.peers?.server.close();
   }
 
@@ -140,6 +145,7 @@ export class Agent {
         fetchManifest: (id) => this.enrollment.client.getManifest(id),
         fetchOptions: () => this.traffic.fetchSources(),
         portOf: (service) => this.runners.get(service)?.activePort() ?? null,
+        publicPorts: this.publicPorts,
         onChange: (what) => this.reporter.changed(what),
         onPruned: () => this.collector.collectSoon(),
         staging: (fn) => this.collector.staging(fn),

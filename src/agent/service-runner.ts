@@ -21,6 +21,7 @@ import type { ActiveStatus, AdoptedProcess } from './activation/hook.js';
 import { Activation, activationHooks } from './activation/pipeline.js';
 import type { HostLayout } from './host-layout.js';
 import { adoptionFor, findLeftover } from './leftover-process.js';
+import { PublicPorts } from './public-ports.js';
 
 /** What a service runner needs of the agent. */
 export interface RunnerDeps {
@@ -32,6 +33,8 @@ export interface RunnerDeps {
   fetchOptions: () => Omit<FetchOptions, 'imageId' | 'store' | 'onProgress'>;
   /** The port another service on this host listens on, when it runs here. */
   portOf: (service: string) => number | null;
+  /** The host's public ports (services that `publish` one); a fresh set when not given. */
+  publicPorts?: PublicPorts;
   /**
    * Something worth reporting changed: a state (staged, failed, activating, healthy…), reported
    * at once, or only a fetch's progress, which the agent reports at a gentler pace.
@@ -87,10 +90,14 @@ export class ServiceRunner {
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private readonly publicPorts: PublicPorts;
+
   constructor(
     readonly name: string,
     private readonly deps: RunnerDeps,
-  ) {}
+  ) {
+    this.publicPorts = deps.publicPorts ?? new PublicPorts(deps.log);
+  }
 
   /**
    * Reads which releases are already on disk, and finds the process a previous agent left
@@ -350,7 +357,7 @@ export class ServiceRunner {
   }
 
   private async activate(r: GoalRelease, adopt: AdoptedProcess | null = null): Promise<void> {
-    const activation = new Activation(activationHooks(), {
+    const activation = new Activation(activationHooks(r), {
       service: this.name,
       hostName: this.deps.hostName,
       release: r,
@@ -365,6 +372,7 @@ export class ServiceRunner {
       isCurrent: (status) => this.active === status,
       changed: () => this.deps.onChange(),
       portOf: this.deps.portOf,
+      publicPorts: this.publicPorts,
       log: this.deps.log,
     });
     // Set before it runs: a newer goal aborts its health wait (setGoal).
@@ -386,9 +394,10 @@ export class ServiceRunner {
     }
   }
 
-  /** The port of the running release, if any. */
+  /** The port the service is reached on here, if it runs: its public port when it has one. */
   activePort(): number | null {
-    return this.active?.port ?? null;
+    if (!this.active) return null;
+    return this.active.published?.port ?? this.active.port ?? null;
   }
 
   private async deactivate(): Promise<void> {
@@ -397,6 +406,7 @@ export class ServiceRunner {
     if (!this.active && !activation?.live) return;
     await activation?.stop();
     this.activation = null;
+    if (this.active?.published) await this.publicPorts.close(this.name);
     if (this.active) this.deps.log(`${this.name}: stopped v${this.active.version}`);
     this.active = null;
     this.deps.onChange();

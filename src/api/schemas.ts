@@ -83,6 +83,14 @@ export const serviceSpec = z.object({
     waves: z.array(waveSpec).optional(),
   }),
   keepReleases: z.number().int().min(1),
+  /** Absent in releases made before services published ports: none. */
+  publish: z
+    .object({
+      port: z.number().int().min(1).max(65535),
+      drainMs: z.number().int().min(0),
+      via: z.enum(['auto', 'nftables', 'proxy']),
+    })
+    .optional(),
   /** Absent in releases made before services had hooks: none. */
   hooks: z
     .object({
@@ -233,6 +241,11 @@ export const serviceReport = z.object({
       detail: z.string().nullable(),
       port: z.number().int().nullable(),
       pid: z.number().int().nullable(),
+      /** The public port pointed at it, and how (null: none; absent from older agents). */
+      published: z
+        .object({ port: z.number().int(), via: z.enum(['nftables', 'proxy']) })
+        .nullable()
+        .optional(),
     })
     .nullable(),
 });

@@ -192,7 +192,7 @@ describe('parseServiceMap', () => {
       'services.a.health.timeout': 'invalid duration "2 seconds" (use e.g. 500ms, 2s, 1m)',
       'services.a.rollout.batchSize': 'invalid percentage "150%": must be from 1% to 100%',
       'services.a.replicas':
-        'unknown key "replicas" (allowed keys: run, port, env, health, after, placement, rollout, keepReleases, hooks)',
+        'unknown key "replicas" (allowed keys: run, port, env, health, after, placement, rollout, keepReleases, publish, hooks)',
       'services.b.placement.regions[0]': 'unknown region "mars": regions are us-east',
     });
     expect(problems).toHaveLength(9);

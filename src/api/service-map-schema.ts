@@ -53,6 +53,15 @@ const service = strict({
     ...(r?.waves && { waves: r.waves }),
   })),
   keepReleases: integer(1, 50, 'keepReleases').default(3),
+  publish: strict({
+    port: integer(1, 65535, 'port'),
+    drain: duration(2_000),
+    via: z
+      .enum(['auto', 'nftables', 'proxy'], { error: 'must be auto, nftables or proxy' })
+      .default('auto'),
+  })
+    .optional()
+    .transform((p) => p && { port: p.port, drainMs: p.drain, via: p.via }),
   hooks: strict({
     beforeActivate: run.optional(),
     validate: run.optional(),
@@ -70,7 +79,11 @@ const service = strict({
             timeoutMs: h.timeout,
           },
     ),
-}).transform(({ hooks, ...s }) => (hooks ? { ...s, hooks } : s));
+}).transform(({ hooks, publish, ...s }) => ({
+  ...s,
+  ...(hooks && { hooks }),
+  ...(publish && { publish }),
+}));
 
 const override = strict({
   env: envVars.optional(),

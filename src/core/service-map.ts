@@ -83,6 +83,12 @@ export function checkServiceMap(map: ServiceMap): Problem[] {
 
   for (const [name, spec] of Object.entries(map.services)) {
     checkWaves(spec.rollout.waves, ['services', name, 'rollout', 'waves']);
+    if (spec.publish && spec.port !== 'dynamic') {
+      add(
+        ['services', name, 'publish'],
+        'needs port: dynamic (two releases run side by side while the public port switches, each on a port of its own)',
+      );
+    }
     spec.after.forEach((dep, i) => {
       if (dep === name) add(['services', name, 'after', i], `${name} cannot run after itself`);
       else if (!has(map.services, dep)) {

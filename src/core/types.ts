@@ -80,6 +80,20 @@ export interface ServiceSpec {
   keepReleases: number;
   /** Commands the agent runs around an activation (absent: none). */
   hooks?: LifecycleHooks;
+  /** A fixed public port kept serving while releases change (absent: none). */
+  publish?: PublishSpec;
+}
+
+/**
+ * A public port switched between releases without refusing a connection: each release listens
+ * on its own PORT; once a new one is healthy the public port points at it, and the old one is
+ * stopped `drainMs` later. `via`: the kernel (nftables) or the agent relaying (proxy); `auto`
+ * takes nftables where the agent may change the host's firewall.
+ */
+export interface PublishSpec {
+  port: number;
+  drainMs: number;
+  via: 'auto' | 'nftables' | 'proxy';
 }
 
 /**

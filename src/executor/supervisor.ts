@@ -10,7 +10,13 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Backoff, type Random, type RunSpec } from '../core/index.js';
 import { readOutputTail, type LogMark, type ProcessExit } from './output-tail.js';
-import { isSameProcessAlive, stopGroup, writePidFile, type PidRecord } from './process-group.js';
+import {
+  isSameProcessAlive,
+  readPidFile,
+  stopGroup,
+  writePidFile,
+  type PidRecord,
+} from './process-group.js';
 import { argvOf } from './run-spec.js';
 
 export type SupervisorEvent =
@@ -159,7 +165,10 @@ export class Supervisor {
       }
     } else if (child?.pid !== undefined && this.running) await stopGroup(child.pid, graceMs);
     await this.exited;
-    await rm(this.opts.pidFile, { force: true });
+    // Only its own: a release started beside this one (a published port's switch) wrote its own.
+    const mine = adopted?.rec.pid ?? child?.pid;
+    const rec = await readPidFile(this.opts.pidFile).catch(() => null);
+    if (!rec || rec.pid === mine) await rm(this.opts.pidFile, { force: true });
   }
 
   private async spawnChild(): Promise<void> {

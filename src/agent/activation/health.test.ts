@@ -7,6 +7,7 @@ import type { GoalRelease } from '../../api/index.js';
 import type { HealthSpec } from '../../core/index.js';
 import { until } from '../../../test/helpers/until.js';
 import { HostLayout } from '../host-layout.js';
+import { PublicPorts } from '../public-ports.js';
 import { healthHook } from './health.js';
 import type { ActivationHook, ActiveStatus } from './hook.js';
 import { Activation } from './pipeline.js';
@@ -55,6 +56,7 @@ async function activate(shell: string, health: HealthSpec | null) {
     isCurrent: (status) => reported === status,
     changed: () => {},
     portOf: () => null,
+    publicPorts: new PublicPorts(),
     log: () => {},
   });
   await a.run();

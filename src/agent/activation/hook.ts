@@ -7,6 +7,7 @@ import type { RunSpec } from '../../core/index.js';
 import type { GoalRelease, ServiceReport } from '../../api/index.js';
 import type { ProcessExit } from '../../executor/index.js';
 import type { HostLayout } from '../host-layout.js';
+import type { PublicPorts } from '../public-ports.js';
 
 /** What the host reports about the release it runs: ServiceReport's `active`. */
 export type ActiveStatus = NonNullable<ServiceReport['active']>;
@@ -81,6 +82,8 @@ export interface ActivationContext {
   changed(): void;
   /** The port another service on this host listens on, when it runs here. */
   portOf(service: string): number | null;
+  /** The host's public ports (services that `publish` one). */
+  readonly publicPorts: PublicPorts;
   log(msg: string): void;
 }
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GoalRelease } from '../../api/index.js';
 import { HostLayout } from '../host-layout.js';
+import { PublicPorts } from '../public-ports.js';
 import type {
   ActivationContext,
   ActivationHook,
@@ -46,6 +47,7 @@ function activation(hooks: ActivationHook[], previous: ReplacedActivation | null
     isCurrent: (status) => reported === status,
     changed: () => reported && changes.push({ ...reported }),
     portOf: () => null,
+    publicPorts: new PublicPorts(),
     log: () => {},
   });
   return { a, reported: () => reported, changes };

@@ -4,6 +4,7 @@
  */
 import type { GoalRelease } from '../../api/index.js';
 import type { HostLayout } from '../host-layout.js';
+import type { PublicPorts } from '../public-ports.js';
 import { announceHook } from './announce.js';
 import { lifecycleHook } from './commands.js';
 import { envHook } from './env.js';
@@ -16,6 +17,7 @@ import type {
   ReplacedActivation,
 } from './hook.js';
 import { portHook } from './port.js';
+import { publishHook } from './publish.js';
 import { supervisorHook } from './supervisor.js';
 import { switchHook } from './switch.js';
 
@@ -51,10 +53,10 @@ import { switchHook } from './switch.js';
  * to a port of its own in `prepare` (after `announce`, which reports the service's port), and
  * in `commit`, once the new release is healthy, turns traffic over and stops `previous`.
  */
-export function activationHooks(): ActivationHook[] {
+export function activationHooks(release: GoalRelease): ActivationHook[] {
   return [
     lifecycleHook(),
-    switchHook(),
+    release.config.publish ? publishHook() : switchHook(),
     portHook(),
     announceHook(),
     envHook(),
@@ -79,6 +81,7 @@ export interface ActivationInput {
   /** Something in the reported status changed. */
   changed: () => void;
   portOf: (service: string) => number | null;
+  publicPorts: PublicPorts;
   log: (msg: string) => void;
 }
 
@@ -133,6 +136,7 @@ export class Activation implements ReplacedActivation {
       isCurrent: () => isCurrent(status),
       changed: input.changed,
       portOf: input.portOf,
+      publicPorts: input.publicPorts,
       log: input.log,
     };
   }

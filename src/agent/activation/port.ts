@@ -31,7 +31,9 @@ async function stablePort(ctx: ActivationContext): Promise<number> {
   const saved = Number(await readFile(file, 'utf8').catch(() => ''));
   if (Number.isInteger(saved) && saved > 0) {
     const heldByPrevious = ctx.previous?.live === true && ctx.previous.port === saved;
-    if (heldByPrevious || (await isBindable(saved))) return saved;
+    // Published, the new release runs beside the old one: it needs a port of its own.
+    const beside = heldByPrevious && ctx.release.config.publish !== undefined;
+    if (!beside && (heldByPrevious || (await isBindable(saved)))) return saved;
   }
   const port = await freePort();
   await writeFile(file, String(port));

@@ -18,7 +18,7 @@ export function switchHook(): ActivationHook {
 }
 
 /** Points `link` at `target` atomically: a new link is made beside it and renamed over it. */
-async function swapLink(link: string, target: string): Promise<void> {
+export async function swapLink(link: string, target: string): Promise<void> {
   const tmp = `${link}.tmp-${process.pid}-${Date.now()}`;
   await symlink(target, tmp);
   await rename(tmp, link);
