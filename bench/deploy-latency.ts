@@ -6,7 +6,10 @@
  *
  * Each run deploys a new image of the example scores-api (so every host fetches, stages and
  * activates it) and measures, from the moment the deployment is created: all hosts staged, and
- * all hosts healthy. Two rollouts: the example map's batches of 2, and all hosts at once.
+ * all hosts healthy. Rollouts: batches of 2, all hosts at once, and three waves without a bake
+ * (a canary host, one region, the rest); then a rollback to the release before, already on
+ * every host's disk. Each is put against the service's own health check: it needs
+ * `healthyAfter` × `interval` (0.4 s) of probes before a host is healthy at all.
  */
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,15 +30,27 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const hostCount = Number(values.hosts);
 
-const mapFor = (batchSize: string) => `
+/** The health check's floor: `healthyAfter` probes `interval` apart. */
+const HEALTH_FLOOR_MS = 2 * 200;
+
+const mapFor = (rollout: string) => `
 regions: [${REGIONS.join(', ')}]
 services:
   scores-api:
     run: [node, server.js]
     port: dynamic
     health: { http: /healthz, interval: 200ms, timeout: 1s, healthyAfter: 2, deadline: 10s }
-    rollout: { batchSize: ${batchSize} }
+    rollout: ${rollout}
 `;
+
+const ROLLOUTS: [string, string][] = [
+  ['batches of 2', '{ batchSize: 2 }'],
+  ['all at once', '{ batchSize: 100% }'],
+  [
+    '3 waves, no bake',
+    `{ batchSize: 100%, waves: [{ name: canary, hosts: 1 }, { name: first, regions: [${REGIONS[0]}] }, { name: rest }] }`,
+  ],
+];
 
 interface Sample {
   staged: number;
@@ -50,8 +65,16 @@ async function deployOnce(client: SlipwayClient, dir: string, n: number): Promis
     JSON.stringify({ version: String(n), model: 'momentum' }),
   );
   const { imageId } = await buildImage(client, src, 'scores-api', [], () => {});
+  return timed(client, () => client.createDeployment({ service: 'scores-api', image: imageId }));
+}
+
+/** From the deployment's creation: all hosts staged, and all healthy. */
+async function timed(
+  client: SlipwayClient,
+  create: () => ReturnType<SlipwayClient['createDeployment']>,
+): Promise<Sample> {
   const t0 = performance.now();
-  const d = await client.createDeployment({ service: 'scores-api', image: imageId });
+  const d = await create();
   let staged = NaN;
   for (;;) {
     const now = await client.getDeployment(d.id);
@@ -84,17 +107,37 @@ try {
   console.log(
     `deploy → all ${hostCount} hosts healthy, scores-api (2 files, ~3 KiB), ${runs} runs each`,
   );
-  console.log('rollout              staged (median)  healthy (median)  healthy min..max');
+  console.log(
+    'rollout              staged (median)  healthy (median)  healthy min..max  ×health check',
+  );
+  const line = (name: string, samples: Sample[]) => {
+    const healthy = samples.map((x) => x.healthy);
+    console.log(
+      `${name.padEnd(20)} ${`${secs(median(samples.map((x) => x.staged)))} s`.padEnd(16)} ${`${secs(median(healthy))} s`.padEnd(17)} ${`${secs(Math.min(...healthy))}..${secs(Math.max(...healthy))} s`.padEnd(17)} ${(median(healthy) / HEALTH_FLOOR_MS).toFixed(1)}`,
+    );
+  };
   let n = 0;
-  for (const batchSize of ['2', '100%']) {
-    await client.applyServiceMap(parseYaml(mapFor(batchSize)));
+  for (const [name, rollout] of ROLLOUTS) {
+    await client.applyServiceMap(parseYaml(mapFor(rollout)));
     const samples: Sample[] = [];
     for (let i = 0; i < runs; i++) samples.push(await deployOnce(client, dir, ++n));
-    const healthy = samples.map((s) => s.healthy);
-    console.log(
-      `${`batches of ${batchSize}`.padEnd(20)} ${`${secs(median(samples.map((s) => s.staged)))} s`.padEnd(16)} ${`${secs(median(healthy))} s`.padEnd(17)} ${secs(Math.min(...healthy))}..${secs(Math.max(...healthy))} s`,
-    );
+    line(name, samples);
   }
+  // Back to the release before, on every disk already; then forward again for the next run.
+  // All at once: a rollback takes the rollout of the release it returns to.
+  await client.applyServiceMap(parseYaml(mapFor(ROLLOUTS[1]![1])));
+  await deployOnce(client, dir, ++n);
+  await deployOnce(client, dir, ++n);
+  const back: Sample[] = [];
+  for (let i = 0; i < runs; i++) {
+    back.push(
+      await timed(client, () =>
+        client.createDeployment({ service: 'scores-api', kind: 'rollback' }),
+      ),
+    );
+    await deployOnce(client, dir, ++n);
+  }
+  line('rollback (on disk)', back);
 } finally {
   await fleet.stop();
   await rm(dir, { recursive: true, force: true });
