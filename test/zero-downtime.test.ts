@@ -58,17 +58,22 @@ function load(port: number, everyMs: number) {
   };
 }
 
+/** A table of its own: other tests' fleets stop services named as these are. */
+const TABLE = 'slipway_zero_downtime_test';
+
 describe.each(['nftables', 'proxy'])('switching a published port through %s', (via) => {
   let c: TestCluster;
   let publicPort = 0;
   beforeAll(async () => {
+    // The agents this file starts inherit it.
+    process.env.SLIPWAY_NFT_TABLE = TABLE;
     publicPort = await freePort();
     c = await TestCluster.start([{ name: 'a1', region: 'r1' }], map(publicPort, via));
   });
   afterAll(async () => {
     await c?.stop();
     // The kernel redirect outlives the agent on purpose: remove it, the port is a test's.
-    if (via === 'nftables') await runCommand(['nft', 'delete', 'table', 'ip', 'slipway']);
+    if (via === 'nftables') await runCommand(['nft', 'delete', 'table', 'ip', TABLE]);
   });
 
   it(`drops no request over ${SWITCHES} deploys and rollbacks under load`, async () => {

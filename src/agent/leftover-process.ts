@@ -12,6 +12,7 @@ import {
 } from '../executor/index.js';
 import type { AdoptedProcess } from './activation/hook.js';
 import type { HostLayout } from './host-layout.js';
+import { PublicPorts } from './public-ports.js';
 
 /** What the pid file records besides the process: the release it runs and its port. */
 export function pidFileAbout(release: GoalRelease, port: number | null): PidRecord['about'] {
@@ -62,15 +63,19 @@ export async function adoptionFor(
  * Stops every service process left running in this agent data dir (an agent that stops leaves
  * its services running, for the next one to take over): for a host taken out of service, and
  * for tests and demos that end. Only processes whose pid and start time match their pid file
- * are signalled. Resolves with the services stopped.
+ * are signalled; a kernel redirect of a service's public port is removed. Resolves with the
+ * services stopped.
  */
 export async function stopServicesLeft(layout: HostLayout, graceMs = 5_000): Promise<string[]> {
   const stopped: string[] = [];
+  const ports = new PublicPorts();
   for (const service of await readdir(layout.services).catch(() => [])) {
     const file = layout.pidFile(service);
     const rec = await readPidFile(file);
     if (rec && (await stopRecordedGroup(rec, graceMs))) stopped.push(service);
     await rm(file, { force: true });
+    // Its public port, if the kernel redirected one to it, goes too.
+    await ports.close(service);
   }
   return stopped;
 }

@@ -19,8 +19,13 @@ import { runCommand } from '../executor/index.js';
 
 export type PublishVia = 'nftables' | 'proxy';
 
-/** The nftables table of the agent's redirects. */
-export const NFT_TABLE = 'slipway';
+/**
+ * The nftables table of the agent's redirects: `slipway`, or SLIPWAY_NFT_TABLE (for hosts whose
+ * firewall manager owns that name, and for tests that must not touch each other's rules).
+ */
+export function nftTable(): string {
+  return process.env.SLIPWAY_NFT_TABLE ?? 'slipway';
+}
 
 export class PublicPorts {
   private nftables: Promise<boolean> | null = null;
@@ -28,8 +33,8 @@ export class PublicPorts {
 
   constructor(
     private readonly log: (msg: string) => void = () => {},
-    /** The nftables table its redirects go in (tests use their own). */
-    private readonly table: string = NFT_TABLE,
+    /** The nftables table its redirects go in. */
+    private readonly table: string = nftTable(),
   ) {}
 
   /**
@@ -57,7 +62,8 @@ export class PublicPorts {
   /** The service no longer runs here: its public port goes away. */
   async close(service: string): Promise<void> {
     await this.closeProxy(service);
-    if (await this.canUseNftables()) await unredirect(this.table, service).catch(() => {});
+    // Without nft, or without a redirect of this service, there is nothing to remove.
+    await unredirect(this.table, service).catch(() => {});
   }
 
   /** The agent stops: proxies stop (their services keep running); kernel redirects stay. */

@@ -313,13 +313,14 @@ function startRevert(s: StepBuilder, now: number, timing: Timing, reason: string
   const d = s.d;
   d.deadline = now + timing.revertTimeoutMs;
   if (d.bake) d.bake = null;
+  // Said first: the hosts' moves back follow from it.
+  s.setState('rolling_back', reason);
   for (const h of d.hosts) {
     if (h.state === 'activating' || h.state === 'healthy' || h.state === 'failed') {
       s.goal({ hostId: h.hostId, active: h.previous });
       s.setHost(h, 'reverting', h.detail);
     }
   }
-  s.setState('rolling_back', reason);
 }
 
 function revert(
