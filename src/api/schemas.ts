@@ -81,6 +81,7 @@ export const serviceSpec = z.object({
     batchSize: amount,
     failureThreshold: amount,
     waves: z.array(waveSpec).optional(),
+    stage: z.enum(['all', 'per-wave']).optional(),
   }),
   keepReleases: z.number().int().min(1),
   /** Absent in releases made before services published ports: none. */
@@ -111,7 +112,12 @@ export const environmentSpec = z.object({
     z.object({
       env: z.record(z.string(), z.string()).optional(),
       rollout: z
-        .object({ batchSize: amount, failureThreshold: amount, waves: z.array(waveSpec) })
+        .object({
+          batchSize: amount,
+          failureThreshold: amount,
+          waves: z.array(waveSpec),
+          stage: z.enum(['all', 'per-wave']),
+        })
         .partial()
         .optional(),
     }),

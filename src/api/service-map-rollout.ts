@@ -80,4 +80,9 @@ export const rollout = strict({
     })
     .max(20, 'at most 20 waves')
     .optional(),
+  stage: z
+    .enum(['all', 'per-wave'], {
+      error: 'must be all (every host staged first) or per-wave (each wave just before it starts)',
+    })
+    .optional(),
 });

@@ -503,6 +503,16 @@ describe('rollout waves', () => {
     ]);
   });
 
+  it('stages all hosts first, or each wave just before it starts', () => {
+    const map = parseServiceMap({
+      services: { web: { run: 'x', rollout: { waves: [{ name: 'a' }], stage: 'per-wave' } } },
+    });
+    expect(map.services.web!.rollout.stage).toBe('per-wave');
+    expect(() =>
+      parseServiceMap({ services: { web: { run: 'x', rollout: { stage: 'later' } } } }),
+    ).toThrow(/per-wave/);
+  });
+
   it('says what is wrong with a wave, and where', () => {
     const problems = (waves: unknown, regions: string[] = []) => {
       try {

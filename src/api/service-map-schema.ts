@@ -51,6 +51,7 @@ const service = strict({
     batchSize: r?.batchSize ?? { ...DEFAULT_BATCH_SIZE },
     failureThreshold: r?.failureThreshold ?? { ...DEFAULT_FAILURE_THRESHOLD },
     ...(r?.waves && { waves: r.waves }),
+    ...(r?.stage && { stage: r.stage }),
   })),
   keepReleases: integer(1, 50, 'keepReleases').default(3),
   publish: strict({
@@ -97,6 +98,7 @@ const override = strict({
     if (o.rollout.batchSize) out.rollout.batchSize = o.rollout.batchSize;
     if (o.rollout.failureThreshold) out.rollout.failureThreshold = o.rollout.failureThreshold;
     if (o.rollout.waves) out.rollout.waves = o.rollout.waves;
+    if (o.rollout.stage) out.rollout.stage = o.rollout.stage;
   }
   return out;
 });

@@ -119,6 +119,8 @@ export interface Deployment {
   pausedBy?: 'window' | null;
   /** What it waits for or waited for before staging; null (or absent, before approvals existed): nothing. */
   approval?: Approval | null;
+  /** Each wave's hosts staged just before the wave starts, not all first (absent: all first). */
+  stagePerWave?: boolean;
   /** Its waves (absent or empty: one wave of every batch, without a bake). */
   waves?: DeploymentWave[];
   /** While baking: which wave, until when (epoch ms), and its gates' last readings. */

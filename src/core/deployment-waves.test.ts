@@ -27,7 +27,7 @@ function wave(over: Partial<WaveSpec> & { name: string }): WaveSpec {
   };
 }
 
-function plan(waves: WaveSpec[]): Deployment {
+function plan(waves: WaveSpec[], stage: 'all' | 'per-wave' = 'all'): Deployment {
   return planDeployment({
     id: 'd',
     service: 'svc',
@@ -36,7 +36,7 @@ function plan(waves: WaveSpec[]): Deployment {
     release: 2,
     hosts,
     previous: new Map(hosts.map((h) => [h.id, 1])),
-    rollout: { batchSize: { count: 2 }, failureThreshold: { count: 0 }, waves },
+    rollout: { batchSize: { count: 2 }, failureThreshold: { count: 0 }, waves, stage },
   });
 }
 
@@ -227,5 +227,54 @@ describe('a deployment in waves', () => {
       false,
       null,
     ]);
+  });
+
+  /** Hosts in `withRelease` have release 2 on disk, those in `running` run it, healthy. */
+  const seen = (withRelease: string[], running: string[] = [], failing: string[] = []) =>
+    new Map(
+      hosts.map((h) => [
+        h.id,
+        {
+          staged: withRelease.includes(h.id) ? [1, 2] : [1],
+          stagingFailed: failing.includes(h.id) ? { version: 2, error: 'disk full' } : null,
+          active: on(running.includes(h.id) ? 2 : 1),
+        },
+      ]),
+    );
+
+  it('stages each wave just before it starts, with per-wave staging', () => {
+    const waves = [wave({ name: 'canary', hosts: { count: 1 } }), wave({ name: 'rest' })];
+    let s = advance(plan(waves, 'per-wave'), seen([]), 0, timing);
+    // Only the canary is staged first.
+    expect(s.goals).toEqual([{ hostId: 'a', stage: 2 }]);
+    expect(s.deployment.hosts.map((h) => h.state)).toEqual([
+      'staging',
+      'pending',
+      'pending',
+      'pending',
+      'pending',
+      'pending',
+    ]);
+    s = advance(s.deployment, seen(['a']), 100, timing);
+    expect([s.deployment.state, s.deployment.currentBatch]).toEqual(['activating', 0]);
+    // The canary is healthy: the rest is staged now, then activated.
+    s = advance(s.deployment, seen(['a'], ['a']), 200, timing);
+    expect(s.deployment.state).toBe('staging');
+    expect(s.goals.map((g) => g.hostId)).toEqual(['b', 'c', 'd', 'e', 'f']);
+    const all = ['a', 'b', 'c', 'd', 'e', 'f'];
+    s = advance(s.deployment, seen(all, ['a']), 300, timing);
+    expect([s.deployment.state, s.deployment.currentBatch]).toEqual(['activating', 1]);
+  });
+
+  it('rolls back the waves that ran when staging a later one fails', () => {
+    const waves = [wave({ name: 'canary', hosts: { count: 1 } }), wave({ name: 'rest' })];
+    let d = advance(plan(waves, 'per-wave'), seen([]), 0, timing).deployment;
+    d = advance(d, seen(['a']), 100, timing).deployment;
+    d = advance(d, seen(['a'], ['a']), 200, timing).deployment;
+    expect(d.state).toBe('staging');
+    const s = advance(d, seen(['a', 'b'], ['a'], ['c']), 300, timing);
+    expect(s.deployment.state).toBe('rolling_back');
+    expect(s.deployment.reason).toBe('staging failed on 1 host(s), first host-c: disk full');
+    expect(s.goals).toContainEqual({ hostId: 'a', active: 1 });
   });
 });

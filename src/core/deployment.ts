@@ -7,11 +7,19 @@ import {
   ALREADY_ON_DISK,
   HOST_REMOVED,
   type Deployment,
+  type DeploymentHost,
   type HostObservation,
   type Step,
   type StepContext,
 } from './deployment-model.js';
-import { bake, bakesAfter, startBake, thresholdOf, waveStartedBy } from './deployment-waves.js';
+import {
+  bake,
+  bakesAfter,
+  startBake,
+  thresholdOf,
+  waveOf,
+  waveStartedBy,
+} from './deployment-waves.js';
 import { pastDeadline, StepBuilder } from './step-builder.js';
 
 /** Timing is what most steps need of the context. */
@@ -100,8 +108,7 @@ function paused(s: StepBuilder, now: number, timing: Timing): void {
     d.pauseRequested = false;
   }
   d.pausedBy = null;
-  s.setState('activating', null);
-  startBatch(s, now, timing);
+  goOn(s, now, timing);
 }
 
 /**
@@ -176,6 +183,11 @@ function awaitApproval(s: StepBuilder, now: number): void {
   }
 }
 
+/**
+ * Stages the release: on every host, or (per-wave staging) on the hosts of the wave about to
+ * start, then activates its first batch. With per-wave staging, a wave after the first may be
+ * staged while earlier ones run the release: a failure or a cancellation then rolls those back.
+ */
 function stage(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
@@ -183,13 +195,16 @@ function stage(
   timing: Timing,
 ): void {
   const d = s.d;
+  const round = stagedNow(d);
+  const activated = d.currentBatch > 0;
   if (d.cancelRequested) {
+    if (activated) return startRevert(s, now, timing, 'cancelled while staging the next wave');
     for (const h of d.hosts) s.goal({ hostId: h.hostId, stage: null });
     return s.setState('cancelled', 'cancelled while staging; nothing was activated');
   }
   if (d.deadline === null) {
     d.deadline = now + timing.stageTimeoutMs;
-    for (const h of d.hosts) {
+    for (const h of round) {
       s.goal({ hostId: h.hostId, stage: d.release });
       // A host that has the release already (a rollback, a release staged before) fetches
       // nothing: it is staged at once, and says so, rather than seen `staging` for an instant.
@@ -198,34 +213,56 @@ function stage(
       else s.setHost(h, 'staging');
     }
   }
-  for (const h of d.hosts) {
+  for (const h of round) {
     if (h.state !== 'staging') continue;
     const o = obs.get(h.hostId);
     if (o?.removed) s.setHost(h, 'failed', HOST_REMOVED);
     else if (o?.staged.includes(d.release)) s.setHost(h, 'staged');
     else if (o?.stagingFailed?.version === d.release) s.setHost(h, 'failed', o.stagingFailed.error);
   }
-  const failed = d.hosts.filter((h) => h.state === 'failed');
-  const waiting = d.hosts.filter((h) => h.state === 'staging');
+  const failed = round.filter((h) => h.state === 'failed');
+  const waiting = round.filter((h) => h.state === 'staging');
   if (failed.length === 0 && waiting.length > 0 && pastDeadline(d, now, timing)) {
     for (const h of waiting) s.setHost(h, 'failed', 'not staged before the deadline');
   }
-  const nowFailed = d.hosts.filter((h) => h.state === 'failed');
+  const nowFailed = round.filter((h) => h.state === 'failed');
   if (nowFailed.length > 0) {
     const first = nowFailed[0]!;
-    return s.setState(
-      'failed',
-      `staging failed on ${nowFailed.length} host(s), first ${first.hostName}: ${first.detail ?? 'unknown error'}; nothing was activated`,
-    );
+    const why = `staging failed on ${nowFailed.length} host(s), first ${first.hostName}: ${first.detail ?? 'unknown error'}`;
+    if (activated) return startRevert(s, now, timing, why);
+    return s.setState('failed', `${why}; nothing was activated`);
   }
-  if (d.hosts.some((h) => h.state === 'staging')) return;
+  if (round.some((h) => h.state === 'staging')) return;
   if (d.kind === 'stage') {
     d.deadline = null;
     return s.setState('succeeded', null);
   }
-  if (pauseBefore(s, 0, timing)) return;
-  d.currentBatch = 0;
+  const next = d.currentBatch;
+  if (pauseBefore(s, next, timing)) return;
+  d.currentBatch = next;
   s.setState('activating');
+  startBatch(s, now, timing);
+}
+
+/** The hosts a staging round stages: every one, or those of the wave about to start. */
+function stagedNow(d: Deployment): DeploymentHost[] {
+  if (!d.stagePerWave) return d.hosts;
+  const w = d.waves?.[waveOf(d, d.currentBatch)];
+  if (!w) return d.hosts;
+  return d.hosts.filter((h) => h.batch >= w.firstBatch && h.batch < w.firstBatch + w.batchCount);
+}
+
+/**
+ * Goes on with batch `currentBatch`: staging its wave first when waves are staged one at a time
+ * and its hosts have not been, else activating it.
+ */
+function goOn(s: StepBuilder, now: number, timing: Timing): void {
+  const d = s.d;
+  if (d.stagePerWave && stagedNow(d).some((h) => h.state === 'pending')) {
+    d.deadline = null;
+    return s.setState('staging', null);
+  }
+  if (d.state !== 'activating') s.setState('activating', null);
   startBatch(s, now, timing);
 }
 
@@ -298,8 +335,7 @@ function nextBatch(s: StepBuilder, now: number, timing: Timing): void {
   if (d.currentBatch + 1 < d.batchCount) {
     if (pauseBefore(s, d.currentBatch + 1, timing)) return;
     d.currentBatch += 1;
-    if (d.state !== 'activating') s.setState('activating', null);
-    return startBatch(s, now, timing);
+    return goOn(s, now, timing);
   }
   d.deadline = null;
   const failedTotal = d.hosts.filter((h) => h.state === 'failed').length;

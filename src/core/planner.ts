@@ -83,6 +83,7 @@ export function planDeployment(input: PlanInput): Deployment {
     cancelRequested: false,
     approval: input.approval ? { ...input.approval, approvals: [], rejected: null } : null,
     ...(waves.length > 0 && { waves, bake: null }),
+    ...(waves.length > 0 && input.rollout.stage === 'per-wave' && { stagePerWave: true }),
   };
 }
 

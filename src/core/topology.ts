@@ -103,6 +103,7 @@ export function effectiveConfig(
   }
   // An environment's waves replace the service's whole: waves are planned together.
   if (override?.rollout?.waves) rollout.waves = override.rollout.waves;
+  if (override?.rollout?.stage) rollout.stage = override.rollout.stage;
   return {
     ...spec,
     run: copyRun(spec.run),
@@ -114,6 +115,7 @@ export function effectiveConfig(
       batchSize: { ...rollout.batchSize },
       failureThreshold: { ...rollout.failureThreshold },
       ...(rollout.waves && { waves: structuredClone(rollout.waves) }),
+      ...(rollout.stage && { stage: rollout.stage }),
     },
   };
 }

@@ -40,6 +40,8 @@ export interface RolloutSpec {
    * Each takes its hosts from those the waves before it left.
    */
   waves?: WaveSpec[];
+  /** `per-wave`: each wave's hosts are staged just before it starts (default: all first). */
+  stage?: 'all' | 'per-wave';
 }
 
 /** One wave of a rollout: which hosts, in what batches, and how long it must prove itself. */

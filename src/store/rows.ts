@@ -112,6 +112,7 @@ export const deploymentDoc = z.object({
   pausedBy: z.literal('window').nullable().optional(),
   windowOverridden: z.boolean().optional(),
   queuedBehind: z.string().nullable().optional(),
+  stagePerWave: z.boolean().optional(),
   approval: z
     .object({
       required: z.number().int(),
