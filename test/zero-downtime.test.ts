@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, runCommand } from '../src/executor/index.js';
 import { TestCluster } from './helpers/cluster.js';
+import { until } from './helpers/until.js';
 
 const SWITCHES = 10;
 
@@ -93,9 +94,12 @@ describe.each(['nftables', 'proxy'])('switching a published port through %s', (v
     const ok = outcomes.get(200) ?? 0;
     expect(Object.fromEntries(outcomes)).toEqual({ 200: ok });
     expect(ok).toBeGreaterThan(500);
-    const host = (await c.client.listHosts())[0]!;
-    const active = host.services.find((s) => s.service === 'scores-api')!.active!;
-    expect(active.published).toEqual({ port: publicPort, via });
+    // Reported once the public port points at it, just after the release was said healthy.
+    const published = await until('the host to report its public port', async () => {
+      const host = (await c.client.listHosts())[0]!;
+      return host.services.find((s) => s.service === 'scores-api')?.active?.published;
+    });
+    expect(published).toEqual({ port: publicPort, via });
     expect(await c.agentLog('a1')).toContain(`now serves v1`);
   }, 180_000);
 });
