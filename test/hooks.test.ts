@@ -6,6 +6,7 @@
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster } from './helpers/cluster.js';
+import { until } from './helpers/until.js';
 
 const AGENTS = [
   { name: 'a1', region: 'r1' },
@@ -48,9 +49,12 @@ describe('lifecycle hooks', () => {
     const img = await c.build('scores-api', { version: '1', model: 'mean-reversion' });
     const d = await c.deploy('scores-api', img);
     expect(d.state, d.reason ?? undefined).toBe('succeeded');
-    const log = await c.agentLog('a1');
+    // afterActivate runs once the release is said healthy: its line may follow the deployment's end.
+    const log = await until('afterActivate to have run', async () => {
+      const text = await c.agentLog('a1');
+      return text.includes('scores-api: v1: afterActivate ran: after') && text;
+    });
     expect(log).toContain('scores-api: v1: beforeActivate ran: before v1 on a1 in v1');
-    expect(log).toContain('scores-api: v1: afterActivate ran: after');
   });
 
   it('leaves the running release serving, the same process, when beforeActivate fails', async () => {
