@@ -27,7 +27,8 @@ export const CHECKPOINT_EVERY_MS = 10 * 60_000;
 
 export class AuditRecorder {
   private readonly calls = new AsyncLocalStorage<CallAudit>();
-  private readonly refusals = new Map<string, { minute: number; count: number }>();
+  /** Per source address: when its minute began (its first refusal in it), and refusals since. */
+  private readonly refusals = new Map<string, { since: number; count: number }>();
   private timer: NodeJS.Timeout | null = null;
   private checkpointed = -1;
 
@@ -106,19 +107,21 @@ export class AuditRecorder {
   }
 
   /**
-   * A refused use of a token (or of none): recorded, up to REFUSALS_PER_MINUTE a minute per
-   * source address; beyond, the next recorded refusal from it says how many went unrecorded.
+   * A refused use of a token (or of none): recorded, up to REFUSALS_PER_MINUTE in the minute
+   * from an address's first refusal; beyond, the next recorded refusal from it says how many
+   * went unrecorded. (A minute of the clock would let a burst across its turn record twice as
+   * many.)
    */
   async refused(call: Omit<CallAudit, 'recorded'>, reason: string): Promise<void> {
     const key = call.source ?? '';
-    const minute = Math.floor(this.now() / 60_000);
+    const now = this.now();
     let r = this.refusals.get(key);
-    if (!r || r.minute !== minute) {
+    if (!r || now - r.since >= 60_000) {
       const unrecorded = r ? Math.max(0, r.count - REFUSALS_PER_MINUTE) : 0;
       this.refusals.delete(key);
       if (this.refusals.size >= REFUSAL_SOURCES)
         this.refusals.delete(this.refusals.keys().next().value!);
-      r = { minute, count: 0 };
+      r = { since: now, count: 0 };
       this.refusals.set(key, r);
       if (unrecorded > 0)
         reason += ` (and ${unrecorded} more refused from ${key || 'unknown'} in the minute before, not recorded one by one)`;
@@ -126,7 +129,7 @@ export class AuditRecorder {
     r.count++;
     if (r.count > REFUSALS_PER_MINUTE) return;
     await this.append([
-      this.entry({ ...call, recorded: false }, `refused: ${reason}`, new Date(this.now())),
+      this.entry({ ...call, recorded: false }, `refused: ${reason}`, new Date(now)),
     ]).catch((e: unknown) =>
       this.log(`audit: could not record a refused ${call.operation}: ${(e as Error).message}`),
     );
