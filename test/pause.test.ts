@@ -3,10 +3,10 @@
  * stops before its next batch, and goes on when resumed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlipwayClient } from '../src/api/index.js';
+import type { SlipwayClient } from '../src/api/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { tinyImage } from './helpers/tiny-image.js';
-import { converge as convergeAll } from './helpers/converge.js';
+import { converge as convergeAll, enrollHosts } from './helpers/converge.js';
 import { until } from './helpers/until.js';
 
 describe('pause and resume', () => {
@@ -18,12 +18,7 @@ describe('pause and resume', () => {
     await s.admin.applyServiceMap({
       services: { web: { run: 'node server.js', rollout: { batchSize: 1 } } },
     });
-    for (const name of ['web-1', 'web-2']) {
-      const h = await s.joiner.enroll({ name, region: 'r', labels: {} });
-      const c = new SlipwayClient({ server: s.url, token: h.token });
-      await c.agentReport({ services: [] });
-      hosts.push(c);
-    }
+    hosts.push(...(await enrollHosts(s, ['web-1', 'web-2'])));
     await tinyImage(s.admin, s.dir, 'web', 'v1', ['v1']);
   });
   afterAll(() => s.stop());

@@ -5,11 +5,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlipwayClient } from '../src/api/index.js';
+import type { SlipwayClient } from '../src/api/index.js';
 import { startInProcessServer, type InProcessServer } from './helpers/in-process-server.js';
 import { startPrometheus, type TestPrometheus } from './helpers/prometheus.js';
 import { tinyImage } from './helpers/tiny-image.js';
-import { converge as convergeAll } from './helpers/converge.js';
+import { converge as convergeAll, enrollHosts } from './helpers/converge.js';
 import { until } from './helpers/until.js';
 
 describe('waves, bakes and metric gates', () => {
@@ -28,12 +28,7 @@ describe('waves, bakes and metric gates', () => {
     const target = `127.0.0.1:${(metrics.address() as { port: number }).port}`;
     prom = await startPrometheus([target]);
     s = await startInProcessServer({ tickMs: 100 });
-    for (const name of ['web-1', 'web-2', 'web-3']) {
-      const h = await s.joiner.enroll({ name, region: 'r', labels: {} });
-      const c = new SlipwayClient({ server: s.url, token: h.token });
-      await c.agentReport({ services: [] });
-      hosts.push(c);
-    }
+    hosts.push(...(await enrollHosts(s, ['web-1', 'web-2', 'web-3'])));
     await s.admin.applyServiceMap({
       services: {
         web: {

@@ -4,15 +4,12 @@
  */
 import { z } from 'zod';
 
-import { serviceName } from './names.js';
+import { digest, serviceName } from './names.js';
 
-export { serviceName };
+export { digest, serviceName };
 export const hostName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, dot, dash or underscore');
-export const digest = z
-  .string()
-  .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest (64 hex digits)');
 export const labels = z.record(z.string(), z.string());
 
 /** The error body of every failed request. */
@@ -340,139 +337,6 @@ export const image = z.object({
 export type Image = z.infer<typeof image>;
 export const tagRequest = z.object({ tag: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/) });
 
-// ---- releases and deployments ----
-
-export const release = z.object({
-  service: z.string(),
-  version: z.number().int(),
-  imageId: digest,
-  environment: z.string(),
-  createdAt: z.string(),
-});
-export type Release = z.infer<typeof release>;
-
-export const deploymentKind = z.enum(['deploy', 'rollback', 'stage']);
-export const deploymentState = z.enum([
-  'queued',
-  'awaiting_approval',
-  'staging',
-  'activating',
-  'baking',
-  'paused',
-  'rolling_back',
-  'succeeded',
-  'failed',
-  'rolled_back',
-  'cancelled',
-  'rejected',
-  'expired',
-]);
-export const hostStepState = z.enum([
-  'pending',
-  'staging',
-  'staged',
-  'activating',
-  'healthy',
-  'failed',
-  'reverting',
-  'reverted',
-]);
-
-export const createDeploymentRequest = z.object({
-  service: serviceName,
-  kind: deploymentKind.default('deploy'),
-  environment: z.string().optional(),
-  /** Image id or tag (deploy and stage). */
-  image: z.string().min(1).optional(),
-  /** Release to return to (rollback); default: the release before the active one. */
-  toVersion: z.number().int().positive().optional(),
-  /** Deploy the image of the release that last succeeded in this environment (promotion). */
-  promoteFrom: z.string().min(1).max(64).optional(),
-  /** Start outside the environment's windows or in a freeze, saying why (a permission of its own). */
-  breakGlass: z.object({ reason: z.string().trim().min(1).max(1_000) }).optional(),
-  /**
-   * Cancel the deployments of this service to this environment under way or queued, instead of
-   * queueing behind them.
-   */
-  replace: z.boolean().optional(),
-});
-export type CreateDeploymentRequest = z.input<typeof createDeploymentRequest>;
-export const rejectRequest = z.object({ reason: z.string().trim().min(1).max(1_000) });
-
-export const deploymentHost = z.object({
-  hostId: z.string(),
-  hostName: z.string(),
-  region: z.string(),
-  batch: z.number().int(),
-  previous: z.number().int().nullable(),
-  state: hostStepState,
-  detail: z.string().nullable(),
-  bytesDone: z.number().int().nullable(),
-  bytesTotal: z.number().int().nullable(),
-});
-/** A metric gate's reading during a bake. */
-export const gateReading = z.object({
-  gate: z.string(),
-  value: z.number().nullable(),
-  ok: z.boolean(),
-  problem: z.string().nullable(),
-  at: z.number(),
-});
-export const deployment = z.object({
-  id: z.string(),
-  service: z.string(),
-  environment: z.string(),
-  kind: deploymentKind,
-  release: z.number().int(),
-  imageId: digest,
-  state: deploymentState,
-  currentBatch: z.number().int(),
-  batchCount: z.number().int(),
-  failureThreshold: z.number().int(),
-  reason: z.string().nullable(),
-  /** The approvals its environment asks for: who asked, who approved, until when (null: none). */
-  approval: z
-    .object({
-      required: z.number().int(),
-      requestedBy: z.string(),
-      approvals: z.array(z.object({ by: z.string(), at: z.string() })),
-      expiresAt: z.string(),
-      rejected: z.object({ by: z.string(), at: z.string(), reason: z.string() }).nullable(),
-    })
-    .nullable()
-    .default(null),
-  /** While queued: the deployment it waits for (null: not queued). */
-  queuedBehind: z.string().nullable().default(null),
-  /** Its waves in order (empty: one wave of every batch, without a bake). */
-  waves: z
-    .array(
-      z.object({
-        name: z.string(),
-        firstBatch: z.number().int(),
-        batchCount: z.number().int(),
-        failureThreshold: z.number().int(),
-        bakeMs: z.number().int(),
-        gates: z.number().int(),
-      }),
-    )
-    .default(() => []),
-  /** While a wave bakes: which, until when, and its gates' last readings. */
-  bake: z
-    .object({
-      wave: z.string(),
-      until: z.string(),
-      readings: z.array(gateReading),
-    })
-    .nullable()
-    .default(null),
-  hosts: z.array(deploymentHost),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
-export type DeploymentView = z.infer<typeof deployment>;
-/** A dry run: the deployment as it would be made, and every policy that would refuse it. */
-export const deploymentPlan = z.object({ deployment, refusals: z.array(z.string()) });
-
 /** One event of the event streams. */
 export const event = z.object({
   id: z.number().int(),
@@ -502,3 +366,4 @@ export type StatusRow = z.infer<typeof statusRow>;
 export const statusPage = z.object({ rows: z.array(statusRow), next: z.string().nullable() });
 
 export * from './access-schemas.js';
+export * from './deployment-schemas.js';

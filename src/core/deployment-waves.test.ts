@@ -62,6 +62,17 @@ const on = (version: number, state: 'healthy' | 'unhealthy' = 'healthy') => ({
 const upTo = (d: Deployment, batch: number) =>
   reports((id) => on(d.hosts.find((h) => h.hostId === id)!.batch <= batch ? 2 : 1));
 
+/** CANARY_THEN_REST staged everywhere and its canary healthy: baking until 61 s. */
+function canaryBaking(): Deployment {
+  const d = advance(
+    plan(CANARY_THEN_REST),
+    reports(() => on(1)),
+    0,
+    timing,
+  ).deployment;
+  return advance(d, upTo(d, 0), 1_000, timing).deployment;
+}
+
 const verdict = (value: number, at: number): GateVerdict => ({
   at,
   readings: [
@@ -139,14 +150,7 @@ describe('a deployment in waves', () => {
   });
 
   it('rolls back every host it touched, in every wave, when a gate fails', () => {
-    let d = plan(CANARY_THEN_REST);
-    d = advance(
-      d,
-      reports(() => on(1)),
-      0,
-      timing,
-    ).deployment;
-    d = advance(d, upTo(d, 0), 1_000, timing).deployment;
+    let d = canaryBaking();
     d = advance(d, upTo(d, 0), 61_000, timing).deployment;
     d = advance(d, upTo(d, 1), 62_000, timing).deployment;
     const s = advance(d, upTo(d, 1), 70_000, { ...timing, gates: verdict(7, 69_000) });
@@ -161,14 +165,7 @@ describe('a deployment in waves', () => {
   });
 
   it('fails a wave whose host turns unhealthy during the bake', () => {
-    let d = plan(CANARY_THEN_REST);
-    d = advance(
-      d,
-      reports(() => on(1)),
-      0,
-      timing,
-    ).deployment;
-    d = advance(d, upTo(d, 0), 1_000, timing).deployment;
+    const d = canaryBaking();
     const s = advance(
       d,
       reports((id) => (id === 'a' ? on(2, 'unhealthy') : on(1))),
@@ -183,14 +180,7 @@ describe('a deployment in waves', () => {
   });
 
   it('rolls back what baked when cancelled during a bake', () => {
-    let d = plan(CANARY_THEN_REST);
-    d = advance(
-      d,
-      reports(() => on(1)),
-      0,
-      timing,
-    ).deployment;
-    d = advance(d, upTo(d, 0), 1_000, timing).deployment;
+    let d = canaryBaking();
     d = requestCancel(d);
     d = advance(d, upTo(d, 0), 2_000, timing).deployment;
     expect(d.state).toBe('rolling_back');
@@ -204,14 +194,7 @@ describe('a deployment in waves', () => {
   });
 
   it('pauses at the next wave while its window is closed, and goes on when it opens', () => {
-    let d = plan(CANARY_THEN_REST);
-    d = advance(
-      d,
-      reports(() => on(1)),
-      0,
-      timing,
-    ).deployment;
-    d = advance(d, upTo(d, 0), 1_000, timing).deployment;
+    let d = canaryBaking();
     const closed = { ...timing, windowClosed: 'outside its deploy windows until 17:00 UTC' };
     // The canary's bake finishes (the wave under way ends), then it stops before eu.
     d = advance(d, upTo(d, 0), 61_000, closed).deployment;

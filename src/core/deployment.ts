@@ -22,9 +22,6 @@ import {
 } from './deployment-waves.js';
 import { pastDeadline, StepBuilder } from './step-builder.js';
 
-/** Timing is what most steps need of the context. */
-type Timing = StepContext;
-
 /**
  * Advances a deployment as far as the observations allow. Call it again after every report and
  * on a timer; it is idempotent when nothing changed. `observations` may name only the hosts
@@ -62,7 +59,7 @@ function advanceOnce(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
   now: number,
-  timing: Timing,
+  timing: StepContext,
 ): void {
   switch (s.d.state) {
     case 'queued':
@@ -95,7 +92,7 @@ function advanceOnce(
  * Between batches: batch `currentBatch` is the next to start. Resumed, it starts; cancelled,
  * the hosts already activated go back (none yet: the staged releases are let go).
  */
-function paused(s: StepBuilder, now: number, timing: Timing): void {
+function paused(s: StepBuilder, now: number, timing: StepContext): void {
   const d = s.d;
   if (d.cancelRequested) {
     if (d.currentBatch > 0) return startRevert(s, now, timing, 'cancelled while paused');
@@ -115,7 +112,7 @@ function paused(s: StepBuilder, now: number, timing: Timing): void {
  * Stops before batch `next` when a pause was asked for, or when `next` starts a wave of a
  * deploy while its deploy window is closed; true if it did.
  */
-function pauseBefore(s: StepBuilder, next: number, timing: Timing): boolean {
+function pauseBefore(s: StepBuilder, next: number, timing: StepContext): boolean {
   const d = s.d;
   const wave = waveStartedBy(d, next);
   const closed =
@@ -192,7 +189,7 @@ function stage(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
   now: number,
-  timing: Timing,
+  timing: StepContext,
 ): void {
   const d = s.d;
   const round = stagedNow(d);
@@ -256,7 +253,7 @@ function stagedNow(d: Deployment): DeploymentHost[] {
  * Goes on with batch `currentBatch`: staging its wave first when waves are staged one at a time
  * and its hosts have not been, else activating it.
  */
-function goOn(s: StepBuilder, now: number, timing: Timing): void {
+function goOn(s: StepBuilder, now: number, timing: StepContext): void {
   const d = s.d;
   if (d.stagePerWave && stagedNow(d).some((h) => h.state === 'pending')) {
     d.deadline = null;
@@ -266,7 +263,7 @@ function goOn(s: StepBuilder, now: number, timing: Timing): void {
   startBatch(s, now, timing);
 }
 
-function startBatch(s: StepBuilder, now: number, timing: Timing): void {
+function startBatch(s: StepBuilder, now: number, timing: StepContext): void {
   const d = s.d;
   const batch = d.hosts.filter((h) => h.batch === d.currentBatch);
   d.deadline = now + timing.activateTimeoutMs;
@@ -285,7 +282,7 @@ function activate(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
   now: number,
-  timing: Timing,
+  timing: StepContext,
 ): void {
   const d = s.d;
   if (d.cancelRequested) return startRevert(s, now, timing, 'cancelled during activation');
@@ -330,7 +327,7 @@ function activate(
 }
 
 /** The batch after the current one (pausing first when asked to), or success after the last. */
-function nextBatch(s: StepBuilder, now: number, timing: Timing): void {
+function nextBatch(s: StepBuilder, now: number, timing: StepContext): void {
   const d = s.d;
   if (d.currentBatch + 1 < d.batchCount) {
     if (pauseBefore(s, d.currentBatch + 1, timing)) return;
@@ -345,7 +342,7 @@ function nextBatch(s: StepBuilder, now: number, timing: Timing): void {
   );
 }
 
-function startRevert(s: StepBuilder, now: number, timing: Timing, reason: string): void {
+function startRevert(s: StepBuilder, now: number, timing: StepContext, reason: string): void {
   const d = s.d;
   d.deadline = now + timing.revertTimeoutMs;
   if (d.bake) d.bake = null;
@@ -363,7 +360,7 @@ function revert(
   s: StepBuilder,
   obs: ReadonlyMap<string, HostObservation>,
   now: number,
-  timing: Timing,
+  timing: StepContext,
 ): void {
   const d = s.d;
   for (const h of d.hosts) {

@@ -12,6 +12,7 @@ import {
   type ServiceMap,
 } from '../core/index.js';
 import * as api from '../api/index.js';
+import type { Database } from './schema.js';
 
 export interface HostRow extends HostInfo {
   createdAt: Date;
@@ -124,16 +125,7 @@ export const deploymentDoc = z.object({
     .nullable()
     .default(null),
   waves: z
-    .array(
-      z.object({
-        name: z.string(),
-        firstBatch: z.number().int(),
-        batchCount: z.number().int(),
-        failureThreshold: z.number().int(),
-        bakeMs: z.number().int(),
-        gates: z.array(api.gateSpec),
-      }),
-    )
+    .array(z.object({ ...api.deploymentWaveFields, gates: z.array(api.gateSpec) }))
     .optional(),
   bake: z
     .object({ wave: z.number().int(), until: z.number(), readings: z.array(api.gateReading) })
@@ -252,16 +244,8 @@ export function toDeployment(
   };
 }
 
-/** A `deployment_hosts` row as read. */
-export interface DeploymentHostRecord {
-  host_id: string;
-  host_name: string;
-  region: string;
-  batch: number;
-  previous: number | null;
-  state: string;
-  detail: string | null;
-}
+/** A `deployment_hosts` row as read (its deployment and order aside). */
+export type DeploymentHostRecord = Omit<Database['deployment_hosts'], 'deployment_id' | 'ord'>;
 
 const HOST_STEP_STATES: ReadonlySet<string> = new Set(api.hostStepState.options);
 

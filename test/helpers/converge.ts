@@ -1,5 +1,6 @@
 /** Hosts that report as agents do, without running anything: for tests of the control plane. */
-import type { ServiceReport, SlipwayClient } from '../../src/api/index.js';
+import { SlipwayClient, type ServiceReport } from '../../src/api/index.js';
+import type { InProcessServer } from './in-process-server.js';
 
 /** Each host holds what its goal names and runs it, healthy: what an agent would report. */
 export function converge(hosts: readonly SlipwayClient[]): Promise<void[]> {
@@ -19,4 +20,19 @@ export function converge(hosts: readonly SlipwayClient[]): Promise<void[]> {
       await h.agentReport({ services });
     }),
   );
+}
+
+/** Enrolls hosts of these names in region `r`, each reporting it runs nothing yet. */
+export async function enrollHosts(
+  s: Pick<InProcessServer, 'joiner' | 'url'>,
+  names: readonly string[],
+): Promise<SlipwayClient[]> {
+  const hosts: SlipwayClient[] = [];
+  for (const name of names) {
+    const h = await s.joiner.enroll({ name, region: 'r', labels: {} });
+    const c = new SlipwayClient({ server: s.url, token: h.token });
+    await c.agentReport({ services: [] });
+    hosts.push(c);
+  }
+  return hosts;
 }
