@@ -50,7 +50,7 @@ export class UnitOfWork {
         await tx.notify('events', String(last));
       }
       if (this.audit) {
-        const { entries, call } = this.audit.entriesOf(actorOf(actor), events);
+        const { entries, call } = this.audit.entriesOf(actor, events);
         recorded = call;
         await tx.audit.append(entries);
       }

@@ -4,8 +4,8 @@
  * deployments' state changes (from the events of the transaction that made them). Every server
  * logs the chain's head now and then: a checkpoint that a rewritten chain cannot match.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { NewAuditEntry, NewEvent, Store } from '../../store/index.js';
+import { actorOf, type Identity } from '../authz/identity.js';
 
 /** The call being served, as its audit entry will say it; `recorded` once its entry is written. */
 export interface CallAudit {
@@ -26,7 +26,12 @@ const REFUSAL_SOURCES = 10_000;
 export const CHECKPOINT_EVERY_MS = 10 * 60_000;
 
 export class AuditRecorder {
-  private readonly calls = new AsyncLocalStorage<CallAudit>();
+  /**
+   * The call each served identity acts for. The identity handed to a handler is made for its
+   * call, so the handler's units of work find the call through it: no AsyncLocalStorage, whose
+   * promise hooks (Node 20 and 22) would tax every promise of the process, agents' included.
+   */
+  private readonly calls = new WeakMap<Identity, CallAudit>();
   /** Per source address: when its minute began (its first refusal in it), and refusals since. */
   private readonly refusals = new Map<string, { since: number; count: number }>();
   private timer: NodeJS.Timeout | null = null;
@@ -38,9 +43,14 @@ export class AuditRecorder {
     private readonly log: (msg: string) => void,
   ) {}
 
-  /** Runs `fn` as `call`: a transaction of its actor's made meanwhile records it. */
-  serve<T>(call: CallAudit, fn: () => Promise<T>): Promise<T> {
-    return this.calls.run(call, fn);
+  /**
+   * The identity to act as while serving `call`: a unit of work run as it records the call in
+   * its transaction. A copy, since identities of a token are shared by its calls.
+   */
+  serving(identity: Identity, call: CallAudit): Identity {
+    const own = { ...identity };
+    this.calls.set(own, call);
+    return own;
   }
 
   /**
@@ -49,13 +59,14 @@ export class AuditRecorder {
    * changes. Called by the unit of work before it commits.
    */
   entriesOf(
-    actor: string,
+    identity: Identity,
     events: readonly NewEvent[],
   ): { entries: NewAuditEntry[]; call: CallAudit | null } {
     const at = new Date(this.now());
+    const actor = actorOf(identity);
     const entries: NewAuditEntry[] = [];
-    let call = this.calls.getStore() ?? null;
-    if (call && !call.recorded && call.actor === actor) {
+    let call = this.calls.get(identity) ?? null;
+    if (call && !call.recorded) {
       call.recorded = true;
       // The deployment it made or changed, named by its events (a new one has no id before).
       const about = events.find((e) => e.deploymentId !== null);

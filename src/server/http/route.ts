@@ -75,18 +75,19 @@ export function addRoute<R extends RouteDef>(
       }
     },
     handler: async (request, reply) => {
-      const identity = identities.get(request);
-      if (!identity) throw new SlipwayError('INTERNAL', 'request was not authenticated');
+      const caller = identities.get(request);
+      if (!caller) throw new SlipwayError('INTERNAL', 'request was not authenticated');
       const params = request.params as Record<string, string>;
       // Built only for a call that is audited or refused: redacting a body costs, and agents'
       // reports and long polls (thousands a second) are neither.
       const makeCall = () =>
-        callOf(operation, identity, request, {
+        callOf(operation, caller, request, {
           params,
           query: request.query,
           body: Buffer.isBuffer(request.body) ? undefined : request.body,
         });
       const call = audited ? makeCall() : null;
+      const identity = call ? host.audit.serving(caller, call) : caller;
       const answer = async () => {
         refuseNul(request.params, 'path');
         refuseNul(request.query, 'query');
@@ -123,7 +124,7 @@ export function addRoute<R extends RouteDef>(
       if (!call) result = await answer();
       else {
         try {
-          result = await host.audit.serve(call, answer);
+          result = await answer();
         } catch (e) {
           await host.audit.finished(call, describeError(e));
           throw e;
