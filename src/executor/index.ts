@@ -5,3 +5,5 @@ export * from './process-group.js';
 export * from './output-tail.js';
 export * from './supervisor.js';
 export * from './health.js';
+export * from './sandbox.js';
+export * from './sandbox-probe.js';
