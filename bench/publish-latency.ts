@@ -11,8 +11,9 @@
  * CAP_NET_ADMIN) and `nft`; without them its rows say so.
  */
 import { createServer } from 'node:http';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { parseArgs } from 'node:util';
+import { percentile, timedGet } from './latency.js';
 import { PublicPorts } from '../src/agent/public-ports.js';
 import { freePort, runCommand } from '../src/executor/index.js';
 
@@ -24,23 +25,6 @@ const { values } = parseArgs({
 });
 const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
-
-function get(port: number, agent: Agent | false): Promise<number> {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(Number(process.hrtime.bigint() - start) / 1e6));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-}
 
 async function main(): Promise<void> {
   const server = createServer((_req, res) => res.end('ok'));
@@ -68,7 +52,7 @@ async function main(): Promise<void> {
           pattern === 'kept-alive' ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
         const key = `${pattern}/${p.name}`;
         const xs = samples.get(key) ?? [];
-        for (let i = 0; i < REQUESTS / ROUNDS; i++) xs.push(await get(p.port, agent));
+        for (let i = 0; i < REQUESTS / ROUNDS; i++) xs.push(await timedGet(p.port, agent));
         samples.set(key, xs);
         if (agent) agent.destroy();
       }

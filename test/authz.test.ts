@@ -65,6 +65,12 @@ const EXPECTED: Record<RouteName, { auth: Auth; target?: TargetOf }> = {
   revokeToken: { auth: 'admin' },
   listAudit: { auth: 'read' },
   verifyAudit: { auth: 'read' },
+  createJob: { auth: 'operate' },
+  listJobs: { auth: 'read' },
+  getJob: { auth: 'read' },
+  jobOutput: { auth: 'read' },
+  cancelJob: { auth: 'operate' },
+  agentJobReport: { auth: 'agent' },
 };
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The demo: a server and six agents in three regions on this machine, then the main job
  * end to end — deploy two services, upgrade both, ship a broken release that is rolled back
- * automatically — told as it happens, with a final table of what runs where.
+ * automatically — told as it happens, with a table of what runs where; then a job (a script
+ * with a vendored Python dependency) on every host, in the job sandbox.
  */
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import {
   watchDeployment,
 } from '../../src/cli/index.js';
 import { LocalFleet, REPO_ROOT, type AgentSpec } from '../../test/harness/local-fleet.js';
+import { runJobStep } from './job-step.js';
 
 /** The example services and their service map. */
 const EXAMPLES = join(REPO_ROOT, 'examples');
@@ -142,6 +144,11 @@ export async function runDemo(opts: { keep: boolean }): Promise<boolean> {
         `${r.host} should run ${r.service} v${want}, healthy`,
       );
     }
+    say('\n8. a job on every host: a Python script and its vendored dependency, sandboxed');
+    const job = await runJobStep(c, fleet.url, fleet.adminToken, EXAMPLES, say);
+    if (job.unsupported !== null)
+      say(`   (not run here: ${job.unsupported}; nothing else in the demo needs it)`);
+    else expect(job.ok, 'the job should succeed on every host');
     say(`\ndemo ${ok ? 'finished' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     if (opts.keep) {
       say(

@@ -5,6 +5,7 @@
  * last goal it saved, without fetching what it already holds.
  */
 import { mkdir, readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { AgentSettings } from '../core/index.js';
 import type { AgentGoal } from '../api/index.js';
 import { ObjectStore } from '../image/index.js';
@@ -12,6 +13,7 @@ import { ChunkTraffic } from './chunk-traffic.js';
 import { Enrollment } from './enrollment.js';
 import { cachedGoal, watchGoal } from './goal-watch.js';
 import { HostLayout } from './host-layout.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { ObjectCollector } from './object-collector.js';
 import { ensurePrivateDir } from './private-files.js';
 import { offerHeldImages, servePeers, type PeerServing } from './peer-serving.js';
@@ -47,6 +49,7 @@ export class Agent {
   private readonly collector: ObjectCollector;
   /** Services' public ports (a proxy's stops with the agent; a kernel redirect stays). */
   private readonly publicPorts: PublicPorts;
+  private readonly jobs: JobRunner;
   private peers: PeerServing | null = null;
   private loops: Promise<void>[] = [];
 
@@ -70,12 +73,25 @@ export class Agent {
       this.layout,
       this.objects,
       {
-        needed: () => runners().flatMap((r) => r.neededImages()),
+        needed: () => [...runners().flatMap((r) => r.neededImages()), ...this.jobs.neededImages()],
         staged: () => runners().flatMap((r) => r.stagedImages()),
       },
       this.traffic.availability,
       this.log,
     );
+    this.jobs = new JobRunner({
+      layout: this.layout,
+      objects: this.objects,
+      fetchManifest: (id) => this.enrollment.client.getManifest(id),
+      fetchOptions: () => this.traffic.fetchSources(),
+      send: async (id, body) => {
+        await this.enrollment.client.agentJobReport(id, body);
+      },
+      staging: (fn) => this.collector.staging(fn),
+      slots: opts.jobSlots ?? availableParallelism(),
+      hostName: opts.name,
+      log: this.log,
+    });
   }
 
   get hostId(): string | undefined {
@@ -87,6 +103,7 @@ export class Agent {
     await ensurePrivateDir(this.layout.root, this.log);
     await mkdir(this.layout.services, { recursive: true });
     await mkdir(this.layout.objects, { recursive: true });
+    await this.jobs.init();
     // Services this host ran before: stop leftovers, then bring back the last goal at once.
     for (const name of await readdir(this.layout.services)) await this.runner(name);
     const held = [...this.runners.values()].flatMap((r) => r.stagedImages());
@@ -124,6 +141,7 @@ export class Agent {
     this.reporter.stop();
     this.collector.stop();
     await Promise.allSettled(this.loops);
+    await this.jobs.leave();
     await Promise.all([...this.runners.values()].map((r) => r.leave()));
     await this.publicPorts.leave();
     await this.peers?.server.close();
@@ -133,6 +151,7 @@ export class Agent {
     const wanted = new Set(goal.services.map((s) => s.service));
     for (const s of goal.services) void this.runner(s.service).then((r) => r.setGoal(s));
     for (const [name, r] of this.runners) if (!wanted.has(name)) r.setGoal(null);
+    this.jobs.setJobs(goal.jobs);
   }
 
   private runner(name: string): Promise<ServiceRunner> {

@@ -70,9 +70,13 @@ export class Enrollment {
       this.creds = saved;
     } else {
       if (!joinToken) {
+        // A credential for another server or name is not this one's: say so, not "none".
+        const other = saved
+          ? `its credential (${this.path}) was issued by ${saved.server} to host ${saved.name}, not by ${server} to ${name}`
+          : `this host has no credential yet (${this.path})`;
         throw new SlipwayError(
           'UNAUTHENTICATED',
-          `this host has no credential yet (${this.path}): start the agent with --join-token-file <file> or SLIPWAY_JOIN_TOKEN`,
+          `${other}: start the agent with --join-token-file <file> or SLIPWAY_JOIN_TOKEN`,
         );
       }
       let res: Awaited<ReturnType<SlipwayClient['enroll']>>;

@@ -18,6 +18,10 @@ export class HostLayout {
   get services(): string {
     return join(this.root, 'services');
   }
+  /** One directory per job running here (its files, its scratch), removed when it ends. */
+  get jobs(): string {
+    return join(this.root, 'jobs');
+  }
   get images(): string {
     return join(this.root, 'images');
   }

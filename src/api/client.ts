@@ -171,6 +171,35 @@ export class SlipwayClient {
   verifyAudit() {
     return this.json('verifyAudit', {});
   }
+  createJob(body: z.input<typeof s.createJobRequest>) {
+    return this.json('createJob', { body });
+  }
+  listJobs(limit?: number) {
+    return this.json('listJobs', { query: { limit } });
+  }
+  /** `id` here and below may also be a unique prefix of a job's id. */
+  getJob(id: string) {
+    return this.json('getJob', { params: { id } });
+  }
+  /** Output lines past `after`; with `waitMs`, waits for more (or the job's end). */
+  jobOutput(
+    id: string,
+    query: { after?: number; waitMs?: number; host?: string; limit?: number },
+    signal?: AbortSignal,
+  ) {
+    return this.json('jobOutput', {
+      params: { id },
+      query,
+      signal,
+      timeoutMs: (query.waitMs ?? 0) + 15_000,
+    });
+  }
+  cancelJob(id: string) {
+    return this.json('cancelJob', { params: { id } });
+  }
+  agentJobReport(id: string, body: z.input<typeof s.agentJobReport>) {
+    return this.json('agentJobReport', { params: { id }, body });
+  }
   listReleases(service: string) {
     return this.json('listReleases', { params: { service } });
   }

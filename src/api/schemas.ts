@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { digest, serviceName } from './names.js';
+import { goalJob } from './job-schemas.js';
 
 export { digest, serviceName };
 export const hostName = z
@@ -212,6 +213,8 @@ export const agentGoal = z.object({
    * server sent it to many agents together, and their reports at once would crowd it out.
    */
   reportWithinMs: z.number().int().min(0).max(60_000).default(0),
+  /** Jobs this host is to run (or stop): absent from older servers. */
+  jobs: z.array(goalJob).default([]),
 });
 export type AgentGoal = z.infer<typeof agentGoal>;
 export type GoalService = z.infer<typeof goalService>;
@@ -367,3 +370,4 @@ export const statusPage = z.object({ rows: z.array(statusRow), next: z.string().
 
 export * from './access-schemas.js';
 export * from './deployment-schemas.js';
+export * from './job-schemas.js';

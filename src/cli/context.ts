@@ -49,8 +49,11 @@ export interface CliContext {
   readonly out: Output;
   /** A client of the server the command line names, with its token. */
   client(cmd: Command): SlipwayClient;
-  /** Makes the run exit 1 without an error message: the output already said what failed. */
-  fail(): void;
+  /**
+   * Makes the run exit `code` (default 1) without an error message: the output already said
+   * what failed.
+   */
+  fail(code?: number): void;
 }
 
 /** A client from --server/SLIPWAY_SERVER and --token/SLIPWAY_TOKEN. */

@@ -90,6 +90,8 @@ describe('slipway', () => {
       'users',
       'tokens',
       'audit',
+      'run',
+      'jobs',
       'help',
     ]);
   });

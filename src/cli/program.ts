@@ -9,6 +9,7 @@ import { register as audit } from './commands/audit.js';
 import { register as deployments } from './commands/deployments.js';
 import { register as hosts } from './commands/hosts.js';
 import { register as images } from './commands/images.js';
+import { register as jobs } from './commands/jobs.js';
 import { register as releases } from './commands/releases.js';
 import { register as server } from './commands/server.js';
 import { register as serviceMap } from './commands/service-map.js';
@@ -17,7 +18,18 @@ import { register as serviceMap } from './commands/service-map.js';
 export const EXIT_UNREACHABLE = 3;
 
 /** The nouns, in the order `slipway --help` lists their verbs. */
-const NOUNS = [server, agent, images, serviceMap, deployments, hosts, releases, access, audit];
+const NOUNS = [
+  server,
+  agent,
+  images,
+  serviceMap,
+  deployments,
+  hosts,
+  releases,
+  access,
+  audit,
+  jobs,
+];
 
 /** The program with every verb; `ctx` is where its verbs print and what they run. */
 export function buildProgram(ctx: CliContext): Command {
@@ -58,8 +70,8 @@ export async function runCli(
     processes,
     out,
     client: (cmd) => clientFrom(cmd.optsWithGlobals()),
-    fail: () => {
-      exitCode = 1;
+    fail: (code = 1) => {
+      exitCode = code;
     },
   };
   try {

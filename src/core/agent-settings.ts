@@ -19,4 +19,6 @@ export interface AgentSettings {
   relay: boolean;
   /** Bytes per second, each way, for deploy traffic (null: no cap). */
   maxBandwidth: number | null;
+  /** Jobs this host runs at once (absent: one per core); more wait. */
+  jobSlots?: number;
 }

@@ -20,3 +20,4 @@ export * from './problem-log.js';
 export * from './report-spread.js';
 export * from './access.js';
 export * from './deploy-windows.js';
+export * from './job.js';

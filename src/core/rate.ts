@@ -10,6 +10,10 @@ const BYTES: Record<string, number> = {
   kib: 1024,
   mib: 1024 ** 2,
   gib: 1024 ** 3,
+  // As container tools write limits (`--memory 512m`): binary units.
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
 };
 
 /** Parses a rate into bytes per second; throws a ValidationError naming `where` otherwise. */
@@ -31,7 +35,7 @@ export function parseRate(text: string, where = 'rate'): number {
   return bytesPerSecond;
 }
 
-/** Parses a size (`256MiB`, `1GiB`, `100MB`, or a bare number of bytes) into bytes. */
+/** Parses a size (`256MiB`, `1GiB`, `100MB`, `512m`, or a bare number of bytes) into bytes. */
 export function parseSize(text: string, where = 'size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = (m?.[2] ?? '').toLowerCase() || 'b';

@@ -22,6 +22,8 @@ import { targetResolver } from './authz/targets.js';
 import { AuditRecorder } from './audit/recorder.js';
 import { accessRoutes } from './http/access.js';
 import { auditRoutes } from './http/audit.js';
+import { jobRoutes } from './http/jobs.js';
+import { JobWatch } from './events/job-watch.js';
 import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
 import { GoalWatch } from './events/goal-watch.js';
@@ -136,6 +138,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     log,
   );
   const feed = new EventFeed(store, log);
+  const jobWatch = new JobWatch(store);
   const steps = new DeploymentSteps(hosts);
   const orchestrator: Orchestrator = new Orchestrator({
     store,
@@ -154,6 +157,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     hosts,
     goals,
     goalBook,
+    jobWatch,
     steps,
     objects,
     peerNetworks: deps.peerNetworks ?? [],
@@ -179,6 +183,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
   deploymentRoutes(routeHost, ctx, feed);
   accessRoutes(routeHost, ctx);
   auditRoutes(routeHost, store);
+  jobRoutes(routeHost, ctx);
 
   const gc = deps.gc ?? DEFAULT_GC;
   const collect = async (graceMs: number) => {
@@ -215,6 +220,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
       await started.catch(() => {});
       feed.stop();
       goals.stop();
+      jobWatch.stop();
       imageAccess.stop();
       auth.stop();
       audit.stop();

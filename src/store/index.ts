@@ -5,3 +5,4 @@ export * from './open.js';
 export { parseRevoked, type Revoked } from './revoked-tokens.js';
 export type { AuditEntry, AuditVerdict, NewAuditEntry } from './audit-chain.js';
 export { canonicalJson } from './audit-chain.js';
+export type * from './job-rows.js';

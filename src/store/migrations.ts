@@ -239,4 +239,54 @@ export const migrations: Record<string, Migration> = {
       );
     },
   },
+  '0009_jobs': {
+    async up(db: Kysely<unknown>) {
+      // A job, one run per host it went to, and their output. Output lines are numbered per
+      // job under the job row's lock (out_seq), so a reader following `seq > n` never skips a
+      // line that a concurrent report commits late.
+      await runStatements(
+        db,
+        `
+        create table jobs (
+          id text primary key,
+          created_at timestamptz not null default now(),
+          created_by text not null,
+          spec jsonb not null,
+          skipped jsonb not null default '[]',
+          cancel_requested boolean not null default false,
+          out_seq bigint not null default 0
+        );
+        create index jobs_created on jobs (created_at desc);
+        create table job_runs (
+          job_id text not null references jobs (id) on delete cascade,
+          host_id text not null,
+          host_name text not null,
+          region text not null,
+          state text not null,
+          exit_code integer,
+          signal text,
+          detail text,
+          limits_by text,
+          started_at timestamptz,
+          ended_at timestamptz,
+          bytes_received jsonb not null default '{}',
+          output_bytes bigint not null default 0,
+          output_dropped bigint not null default 0,
+          primary key (job_id, host_id)
+        );
+        create index job_runs_open on job_runs (host_id) where ended_at is null;
+        create table job_output (
+          job_id text not null references jobs (id) on delete cascade,
+          seq bigint not null,
+          host_id text not null,
+          stream text not null,
+          text text not null,
+          at timestamptz not null,
+          primary key (job_id, seq)
+        );
+        create index job_output_run on job_output (job_id, host_id, seq);
+      `,
+      );
+    },
+  },
 };

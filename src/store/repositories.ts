@@ -3,7 +3,7 @@
  * sees only these interfaces; `open.ts` builds them over Kysely for PGlite or PostgreSQL, and
  * `test/store.test.ts` runs one suite over both engines.
  */
-import type { Deployment, DeploymentHost, Grant, HostInfo } from '../core/index.js';
+import type { Deployment, DeploymentHost, Grant, HostInfo, JobRunState } from '../core/index.js';
 import type {
   DeploymentRow,
   EventRow,
@@ -16,6 +16,7 @@ import type {
   ServiceMapRow,
 } from './rows.js';
 import type { AuditEntry, AuditVerdict, NewAuditEntry } from './audit-chain.js';
+import type { JobLineRow, JobRow, JobSpec, OpenJobRun } from './job-rows.js';
 
 export type TokenKind = 'admin' | 'join' | 'agent' | 'user';
 
@@ -159,6 +160,63 @@ export interface HostRepository {
   changedSince(since: Date): Promise<{ hosts: HostRow[]; now: Date }>;
 }
 
+export interface NewJob {
+  id: string;
+  createdBy: string;
+  spec: JobSpec;
+  skipped: string[];
+  hosts: { id: string; name: string; region: string }[];
+}
+
+/** What a host says of its run of a job. */
+export interface JobRunReport {
+  state: JobRunState;
+  exitCode: number | null;
+  signal: string | null;
+  detail: string | null;
+  limitsBy: string | null;
+  bytesReceived: Record<string, number>;
+  /** By the host's clock: when the process started, and how long it ran once it ended. */
+  startedAt: Date | null;
+  durationMs: number | null;
+  lines: { stream: 'stdout' | 'stderr'; text: string; at: Date }[];
+}
+
+/**
+ * Jobs and their runs. Whatever changes which runs a host must hold (a new job, a run that
+ * started or ended, a cancel) moves that host's goal generation, as goal changes do.
+ */
+export interface JobRepository {
+  /** The job and a run on each of its hosts, `assigned`. */
+  add(job: NewJob): Promise<void>;
+  get(id: string): Promise<JobRow | undefined>;
+  /** Newest first. */
+  list(limit: number): Promise<JobRow[]>;
+  idsWithPrefix(prefix: string, limit: number): Promise<string[]>;
+  /** Runs not ended on these hosts, oldest job first. */
+  openOnHosts(hostIds: readonly string[]): Promise<OpenJobRun[]>;
+  /** Runs not ended, per host. */
+  busy(): Promise<Map<string, number>>;
+  /**
+   * Records a host's report of its run, appending its lines (the run's oldest dropped past the
+   * job's output limit). `ended` and `started` moved the host's goal generation; `gone`: no
+   * such run, or it had ended (nothing written).
+   */
+  report(
+    jobId: string,
+    hostId: string,
+    r: JobRunReport,
+  ): Promise<'ended' | 'started' | 'open' | 'gone'>;
+  /** Marks the job cancelled; ends runs not taken up; returns the hosts it had open runs on. */
+  requestCancel(jobId: string): Promise<string[]>;
+  /** Ends every open run of a host (removed: `lost`). */
+  endRunsOfHost(hostId: string, state: JobRunState, detail: string): Promise<void>;
+  /** Output lines after `seq`, in order (of one host if given). */
+  output(jobId: string, after: number, limit: number, hostId?: string): Promise<JobLineRow[]>;
+  /** The last output seq given out for the job (0: none). */
+  lastSeq(jobId: string): Promise<number>;
+}
+
 export interface ServiceMapRepository {
   save(document: unknown, normalized: unknown): Promise<{ version: number; appliedAt: Date }>;
   current(): Promise<ServiceMapRow | undefined>;
@@ -267,9 +325,10 @@ export interface EventRepository {
 
 /**
  * Channels on which a committed change is announced to every server process: `events` (the
- * last event id), `goals` (host ids, or `*`), `tokens` (revoked credentials, `revoked-tokens.ts`).
+ * last event id), `goals` (host ids, or `*`), `tokens` (revoked credentials, `revoked-tokens.ts`),
+ * `jobs` (a job id whose runs or output moved).
  */
-export type Channel = 'events' | 'goals' | 'tokens';
+export type Channel = 'events' | 'goals' | 'tokens' | 'jobs';
 
 /**
  * A named lead that at most one process on the database holds at a time (on PostgreSQL a session
@@ -305,6 +364,7 @@ export interface Store {
   readonly releases: ReleaseRepository;
   readonly deployments: DeploymentRepository;
   readonly goals: GoalRepository;
+  readonly jobs: JobRepository;
   readonly events: EventRepository;
   /** Runs `fn` in one transaction (or in the current one, when already inside one). */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

@@ -120,6 +120,40 @@ export interface Database {
     state: string;
     detail: string | null;
   };
+  jobs: {
+    id: string;
+    created_at: Timestamp;
+    created_by: string;
+    spec: Json;
+    skipped: Json;
+    cancel_requested: Generated<boolean>;
+    // int8: a string from node-postgres, read through Number().
+    out_seq: Generated<number | string>;
+  };
+  job_runs: {
+    job_id: string;
+    host_id: string;
+    host_name: string;
+    region: string;
+    state: string;
+    exit_code: number | null;
+    signal: string | null;
+    detail: string | null;
+    limits_by: string | null;
+    started_at: Date | null;
+    ended_at: Date | null;
+    bytes_received: Json;
+    output_bytes: Generated<number | string>;
+    output_dropped: Generated<number | string>;
+  };
+  job_output: {
+    job_id: string;
+    seq: Int8;
+    host_id: string;
+    stream: string;
+    text: string;
+    at: Date;
+  };
   goals: {
     host_id: string;
     service: string;

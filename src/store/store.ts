@@ -12,6 +12,7 @@ import { KyselyEvents } from './repositories/events.js';
 import { KyselyGoals } from './repositories/goals.js';
 import { KyselyHosts } from './repositories/hosts.js';
 import { KyselyImages } from './repositories/images.js';
+import { KyselyJobs } from './repositories/jobs.js';
 import { KyselyReleases } from './repositories/releases.js';
 import { KyselyServiceMaps } from './repositories/service-maps.js';
 import { KyselyServerKeys, KyselyTokens, KyselyUsers } from './repositories/tokens.js';
@@ -21,6 +22,7 @@ export const CHANNELS: Record<Channel, string> = {
   events: 'slipway_events',
   goals: 'slipway_goals',
   tokens: 'slipway_tokens',
+  jobs: 'slipway_jobs',
 };
 
 /** In-process listeners of each channel; the engine's LISTEN connection feeds it. */
@@ -62,6 +64,7 @@ export class KyselyStore implements Store {
   readonly releases: KyselyReleases;
   readonly deployments: KyselyDeployments;
   readonly goals: KyselyGoals;
+  readonly jobs: KyselyJobs;
   readonly events: KyselyEvents;
 
   constructor(
@@ -82,6 +85,7 @@ export class KyselyStore implements Store {
     this.releases = new KyselyReleases(db);
     this.deployments = new KyselyDeployments(db);
     this.goals = new KyselyGoals(db);
+    this.jobs = new KyselyJobs(db);
     this.events = new KyselyEvents(db);
   }
 

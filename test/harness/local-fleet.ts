@@ -38,6 +38,8 @@ export interface AgentSpec {
   maxBandwidth?: string;
   /** The server the agent talks to (a replica's URL); the first server's by default. */
   server?: string;
+  /** Jobs it runs at once (default: one per core). */
+  jobSlots?: number;
 }
 
 /** A further server process on the first one's database (see `LocalFleet.startReplica`). */
@@ -219,6 +221,7 @@ export class LocalFleet {
     ];
     if (spec.relay) args.push('--relay');
     if (spec.maxBandwidth) args.push('--max-bandwidth', spec.maxBandwidth);
+    if (spec.jobSlots) args.push('--job-slots', String(spec.jobSlots));
     for (const [k, v] of Object.entries(spec.labels ?? {})) args.push('--label', `${k}=${v}`);
     // In the environment, not on the command line, where every local user would see it (ps).
     const env = { ...process.env, SLIPWAY_JOIN_TOKEN: this.joinToken };

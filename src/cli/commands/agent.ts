@@ -17,6 +17,7 @@ interface AgentOptions {
   peerUrl?: string;
   relay: boolean;
   maxBandwidth?: string;
+  jobSlots?: string;
 }
 
 /** Adds `agent` and `stop-services`. */
@@ -72,6 +73,7 @@ function registerAgent(program: Command, ctx: CliContext): void {
       '--max-bandwidth <rate>',
       'cap deploy traffic each way, e.g. 100mbit or 50MiB/s (default: no cap)',
     )
+    .option('--job-slots <n>', 'jobs run at once on this host; more wait (default: its cores)')
     .action(async (o: AgentOptions, cmd: Command) => {
       const joinToken = await joinTokenOf(o, cmd.getOptionValueSource('joinToken'), ctx);
       return ctx.processes.agent(agentSettings(o, joinToken, cmd.optsWithGlobals()));
@@ -162,7 +164,15 @@ function agentSettings(
     relay: o.relay,
     maxBandwidth:
       o.maxBandwidth === undefined ? null : parseRate(o.maxBandwidth, '--max-bandwidth'),
+    jobSlots: o.jobSlots === undefined ? undefined : jobSlots(o.jobSlots),
   };
+}
+
+function jobSlots(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new SlipwayError('INVALID', `--job-slots ${JSON.stringify(text)}: expected 1 to 1024`);
+  return n;
 }
 
 function parseLabels(pairs: string[]): Record<string, string> {

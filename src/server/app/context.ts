@@ -3,6 +3,7 @@ import type { Cidr } from '../../core/index.js';
 import type { ObjectStore } from '../../image/index.js';
 import type { Store } from '../../store/index.js';
 import type { GoalWatch } from '../events/goal-watch.js';
+import type { JobWatch } from '../events/job-watch.js';
 import type { LiveHosts } from '../hosts/live-hosts.js';
 import type { DeploymentSteps } from './deployment-step.js';
 import type { GoalBook } from './goal-book.js';
@@ -19,6 +20,8 @@ export interface AppContext {
   goals: GoalWatch;
   /** Hosts' goal rows and the releases they name, as the long polls answer them. */
   goalBook: GoalBook;
+  /** Followers of jobs' output wait here for the next lines. */
+  jobWatch: JobWatch;
   /** Steps deployments: the orchestrator each pass, a new deployment its first. */
   steps: DeploymentSteps;
   /** Networks whose addresses agents may advertise as peer URLs besides their own. */

@@ -21,7 +21,7 @@ import type { DeploymentRow, ReleaseRow, Store } from '../../store/index.js';
 import { actorOf, type Identity } from '../authz/identity.js';
 import { deploymentView, isOnline } from '../views.js';
 import type { AppContext } from './context.js';
-import { uniquePrefixMatch } from './id-prefix.js';
+import { idOfUuidPrefix } from './id-prefix.js';
 import { resolveImage } from './images.js';
 import { requireServiceMap } from './service-map.js';
 import type { Work } from './unit-of-work.js';
@@ -209,26 +209,16 @@ export async function resolveDeploymentId(store: Store, ref: string): Promise<st
   return (await store.deployments.get(ref)) ? ref : idOfPrefix(store, ref);
 }
 
-async function idOfPrefix(store: Store, ref: string): Promise<string> {
-  const prefix = ref.toLowerCase();
-  const id = /^[0-9a-f][0-9a-f-]*$/.test(prefix)
-    ? await uniquePrefixMatch(
-        {
-          kind: 'deployment',
-          minLength: DEPLOYMENT_PREFIX_MIN,
-          idsWithPrefix: (p, limit) => store.deployments.idsWithPrefix(p, limit),
-        },
-        prefix,
-      )
-    : undefined;
-  if (id === undefined) {
-    throw new SlipwayError(
-      'NOT_FOUND',
-      `no deployment ${JSON.stringify(ref)}: give a deployment id or a unique prefix of one (slipway deployments lists them)`,
-      { kind: 'deployment', id: ref },
-    );
-  }
-  return id;
+function idOfPrefix(store: Store, ref: string): Promise<string> {
+  return idOfUuidPrefix(
+    {
+      kind: 'deployment',
+      minLength: DEPLOYMENT_PREFIX_MIN,
+      idsWithPrefix: (p, limit) => store.deployments.idsWithPrefix(p, limit),
+    },
+    ref,
+    'slipway deployments',
+  );
 }
 
 export async function listDeployments(

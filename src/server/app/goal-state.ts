@@ -1,4 +1,7 @@
-/** What an agent must converge on: per service, the releases to hold and the one to run. */
+/**
+ * What an agent must converge on: per service, the releases to hold and the one to run; and the
+ * jobs it is to run.
+ */
 import type { AgentGoal, GoalRelease } from '../../api/index.js';
 import type { HostRow } from '../../store/index.js';
 import type { AppContext } from './context.js';
@@ -20,10 +23,22 @@ export async function goalOfHost(ctx: AppContext, host: HostRow): Promise<AgentG
       active,
     });
   }
+  const jobs = await ctx.goalBook.jobsOf(host.id, host.goalGeneration);
   return {
     generation: host.goalGeneration,
     services,
     peering: await peeringOf(ctx, host),
     reportWithinMs: ctx.reportSpread.answer(),
+    jobs: jobs.map((j) => ({
+      id: j.jobId,
+      imageId: j.spec.imageId,
+      script: j.spec.script,
+      argv: j.spec.argv,
+      env: j.spec.env,
+      network: j.spec.network,
+      limits: j.spec.limits,
+      started: j.state === 'running',
+      cancel: j.cancelRequested,
+    })),
   };
 }

@@ -16,6 +16,7 @@ export async function removeHost(ctx: AppContext, actor: Identity, name: string)
     if (!host) throw new NotFoundError('host', name);
     await tx.tokens.revokeOfHost(host.id);
     await tx.hosts.remove(host.id);
+    await tx.jobs.endRunsOfHost(host.id, 'lost', 'the host was removed while the job ran');
     emit('host.removed', { host: host.name, hostId: host.id, region: host.region });
     return host.id;
   });

@@ -1,5 +1,5 @@
 /**
- * Finding something by a unique prefix of its id: the one rule for images and deployments. A
+ * Finding something by a unique prefix of its id: the one rule for images, deployments and jobs. A
  * prefix must be long enough to be meant as one, and a prefix that several ids start with is
  * refused with the ids it matches, so the caller can pick one.
  */
@@ -39,4 +39,27 @@ export async function uniquePrefixMatch(
     `${kind} id prefix ${prefix} is ambiguous: it matches ${shown.join(', ')}${more}; give more characters of the id`,
     { prefix, matches: shown },
   );
+}
+
+/**
+ * The full id a unique prefix of a UUID names (`ref` lowercased); NOT_FOUND, naming the verb
+ * that lists them (`slipway jobs`), when none does.
+ */
+export async function idOfUuidPrefix(
+  lookup: PrefixLookup,
+  ref: string,
+  listedBy: string,
+): Promise<string> {
+  const prefix = ref.toLowerCase();
+  const id = /^[0-9a-f][0-9a-f-]*$/.test(prefix)
+    ? await uniquePrefixMatch(lookup, prefix)
+    : undefined;
+  if (id === undefined) {
+    throw new SlipwayError(
+      'NOT_FOUND',
+      `no ${lookup.kind} ${JSON.stringify(ref)}: give a ${lookup.kind} id or a unique prefix of one (${listedBy} lists them)`,
+      { kind: lookup.kind, id: ref },
+    );
+  }
+  return id;
 }

@@ -33,6 +33,7 @@ function storeOfHosts(shared = false) {
           })),
         ),
     },
+    jobs: { openOnHosts: () => Promise.resolve([]) },
     releases: {
       get: (service: string, version: number) => {
         releaseReads.push(`${service}:${version}`);

@@ -1,6 +1,7 @@
 /**
- * Which images an agent may download from the origin: those its own goal names (to stage or run)
- * and, for a relay, those any goal of its region names (it fetches for its peers). An agent's
+ * Which images an agent may download from the origin: those its own goal names (to stage or run,
+ * and the jobs it is to run) and, for a relay, those any goal of its region names (it fetches for
+ * its peers). An agent's
  * credential sits on a host that may be compromised; it must not read other services' images.
  *
  * Every chunk is a request, so the answer is cached per host until its goals change (the goal
@@ -195,12 +196,20 @@ export class ImageAccess {
     }
     const goalHosts = new Set([...hosts.keys(), ...[...regions.values()].flat()]);
     const goals = new Map<string, GoalRow[]>();
+    // The files of the jobs a host is to run: their image and script.
+    const jobImages = new Map<string, string[]>();
     for (let i = 0; i < goalHosts.size; i += READ_BATCH) {
       const part = [...goalHosts].slice(i, i + READ_BATCH);
       for (const g of await this.store.goals.ofHosts(part)) {
         const list = goals.get(g.hostId) ?? [];
         list.push(g);
         goals.set(g.hostId, list);
+      }
+      for (const j of await this.store.jobs.openOnHosts(part)) {
+        const list = jobImages.get(j.hostId) ?? [];
+        if (j.spec.imageId) list.push(j.spec.imageId);
+        if (j.spec.script) list.push(j.spec.script.imageId);
+        jobImages.set(j.hostId, list);
       }
     }
     const recent = new Map<string, string[]>();
@@ -219,7 +228,11 @@ export class ImageAccess {
       const mine = (host.relay ? (regions.get(host.region) ?? []) : [id]).flatMap(
         (h) => goals.get(h) ?? [],
       );
-      const images = new Set<string>();
+      const images = new Set<string>(
+        (host.relay ? (regions.get(host.region) ?? []) : [id]).flatMap(
+          (h) => jobImages.get(h) ?? [],
+        ),
+      );
       for (const g of mine) {
         for (const v of [g.stageVersion, g.activeVersion]) {
           const image = v === null ? null : (await this.release(g.service, v))?.imageId;

@@ -7,9 +7,10 @@
  */
 import type { Store } from '../../store/index.js';
 import { ALL_HOSTS } from '../app/unit-of-work.js';
+import { Waiters } from './waiters.js';
 
 export class GoalWatch {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Waiters();
   private readonly unlisten: () => void;
   private readonly unwatchMissed: () => void;
 
@@ -26,26 +27,9 @@ export class GoalWatch {
     this.unwatchMissed = store.onMissed(() => this.announced(ALL_HOSTS));
   }
 
-  /**
-   * `changed` resolves when the host's goal changes, after `ms`, or on `cancel()`, whichever is
-   * first. No AbortSignal: at 10,000 answers at once, aborting one per answer (each building its
-   * DOMException) took a third of the server's time.
-   */
+  /** `changed` resolves when the host's goal changes, after `ms`, or on `cancel()`. */
   wait(hostId: string, ms: number): { changed: Promise<void>; cancel: () => void } {
-    let set = this.waiters.get(hostId);
-    if (!set) this.waiters.set(hostId, (set = new Set()));
-    const waiting = set;
-    let resolve!: () => void;
-    const changed = new Promise<void>((r) => (resolve = r));
-    const done = () => {
-      clearTimeout(timer);
-      if (!waiting.delete(done)) return;
-      if (waiting.size === 0 && this.waiters.get(hostId) === waiting) this.waiters.delete(hostId);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    waiting.add(done);
-    return { changed, cancel: done };
+    return this.waiters.wait(hostId, ms);
   }
 
   stop(): void {
@@ -55,19 +39,12 @@ export class GoalWatch {
 
   private announced(payload: string): void {
     const ids = payload === ALL_HOSTS ? 'all' : payload.split(',');
-    const wake = () => {
-      const woken: (() => void)[] = [];
-      if (ids === 'all') for (const set of this.waiters.values()) woken.push(...set);
-      else for (const id of ids) woken.push(...(this.waiters.get(id) ?? []));
-      wakeInSlices(woken);
-    };
     // Woken either way: a failed read leaves the long poll to look for itself.
     this.readGoals(ids)
       .catch((e: unknown) => this.log(`reading new goals: ${(e as Error).message}`))
-      .finally(wake);
+      .finally(() => wakeInSlices(this.waiters.of(ids)));
   }
 }
-
 /**
  * Long polls woken per turn of the event loop: each answers within the turn it was woken in
  * (its host's goal rows are read for all of them at once), and 10,000 answers in one turn kept
