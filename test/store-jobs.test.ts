@@ -145,4 +145,35 @@ describe.each(engines)('jobs in the store over %s', (_name, open) => {
     expect(await store.jobs.openOnHosts(['h2'])).toEqual([]);
     expect((await store.jobs.list(10)).map((j) => j.id)).toEqual(['job-b', 'job-a']);
   });
+
+  it('ends runs a host never took up or never finished as lost, and removes old ended jobs', async () => {
+    await store.jobs.add({
+      id: 'job-c',
+      createdBy: 'user:admin',
+      spec: spec(4096),
+      skipped: [],
+      hosts: [
+        { id: 'h1', name: 'host-h1', region: 'eu' },
+        { id: 'h2', name: 'host-h2', region: 'eu' },
+      ],
+    });
+    // h2 says it started a week ago (a 60 s job): it is long overdue; h1 was given it just now.
+    await store.jobs.report('job-c', 'h2', report('running', []));
+    const g = await generation('h2');
+    const first = await store.jobs.endOverdue(3_600_000, 300_000);
+    expect(first.map((r) => `${r.jobId}@${r.hostId}`)).toEqual(['job-c@h2']);
+    expect(await generation('h2')).toBe(g + 1);
+    const lost = (await store.jobs.get('job-c'))!.runs.find((r) => r.hostId === 'h2')!;
+    expect(lost).toMatchObject({ state: 'lost' });
+    expect(lost.detail).toContain('did not say how the job ended');
+    // With no time to take a job up, h1's run is lost too.
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await store.jobs.endOverdue(0, 300_000)).map((r) => r.hostId)).toEqual(['h1']);
+    expect(await store.jobs.openOnHosts(['h1', 'h2'])).toEqual([]);
+
+    expect(await store.jobs.removeEndedBefore(new Date(Date.now() - 3_600_000))).toBe(0);
+    expect(await store.jobs.removeEndedBefore(new Date(Date.now() + 3_600_000))).toBe(3);
+    expect(await store.jobs.list(10)).toEqual([]);
+    expect(await store.jobs.output('job-a', 0, 100)).toEqual([]);
+  });
 });

@@ -23,6 +23,7 @@ import { AuditRecorder } from './audit/recorder.js';
 import { accessRoutes } from './http/access.js';
 import { auditRoutes } from './http/audit.js';
 import { jobRoutes } from './http/jobs.js';
+import { startJobHousekeeping } from './app/job-housekeeping.js';
 import { JobWatch } from './events/job-watch.js';
 import { ImageAccess } from './authz/image-access.js';
 import { EventFeed } from './events/event-feed.js';
@@ -195,6 +196,7 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
     collect(body.graceSeconds === undefined ? gc.graceMs : body.graceSeconds * 1000),
   );
   let gcTimer: NodeJS.Timeout | null = null;
+  let stopJobHousekeeping = () => {};
   const started = feed.start();
 
   return {
@@ -213,10 +215,12 @@ export function buildServer(deps: ServerDeps): SlipwayServer {
         collect(gc.graceMs).catch((e: unknown) => log(`origin gc failed: ${(e as Error).message}`));
       }, gc.everyMs);
       gcTimer.unref();
+      stopJobHousekeeping = startJobHousekeeping(ctx);
       return address.replace('[::1]', '127.0.0.1');
     },
     async close() {
       if (gcTimer) clearInterval(gcTimer);
+      stopJobHousekeeping();
       await started.catch(() => {});
       feed.stop();
       goals.stop();

@@ -211,6 +211,14 @@ export interface JobRepository {
   requestCancel(jobId: string): Promise<string[]>;
   /** Ends every open run of a host (removed: `lost`). */
   endRunsOfHost(hostId: string, state: JobRunState, detail: string): Promise<void>;
+  /**
+   * Ends as `lost` the runs whose host never took them up within `takeUpMs` of the job's
+   * creation, and those running past their job's timeout by `graceMs` (their host never said
+   * how they ended); returns them.
+   */
+  endOverdue(takeUpMs: number, graceMs: number): Promise<{ jobId: string; hostId: string }[]>;
+  /** Deletes jobs created before `before` whose runs all ended, output and all; how many. */
+  removeEndedBefore(before: Date): Promise<number>;
   /** Output lines after `seq`, in order (of one host if given). */
   output(jobId: string, after: number, limit: number, hostId?: string): Promise<JobLineRow[]>;
   /** The last output seq given out for the job (0: none). */

@@ -67,15 +67,19 @@ export class RunReporter {
 
   private soon(): void {
     if (this.timer || this.signal.aborted) return;
+    // While the server is away, tries back off as the final report's do.
+    const wait = this.failures > 0 ? backoffDelay(this.failures, RETRY) : FLUSH_MS;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush().then(() => {
         if (this.lines.length > 0 || this.sent !== key(this.state)) this.soon();
       });
-    }, FLUSH_MS);
+    }, wait);
   }
 
   private flush(): Promise<void> {
+    const nothing = this.lines.length === 0 && this.dropped === 0;
+    if (nothing && this.sent === key(this.state)) return this.sending ?? Promise.resolve();
     this.sending ??= this.sendOnce().finally(() => (this.sending = null));
     return this.sending;
   }

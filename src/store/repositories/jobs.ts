@@ -192,6 +192,38 @@ export class KyselyJobs implements JobRepository {
       .execute();
   }
 
+  async endOverdue(
+    takeUpMs: number,
+    graceMs: number,
+  ): Promise<{ jobId: string; hostId: string }[]> {
+    const rows = await sql<{ job_id: string; host_id: string }>`
+      update job_runs r
+      set state = 'lost', ended_at = now(),
+          detail = case when r.state = 'assigned'
+            then 'the host did not take the job up (offline, or its agent runs no jobs)'
+            else 'the host did not say how the job ended (it went away while the job ran)' end
+      from jobs j
+      where r.job_id = j.id and r.ended_at is null
+        and ((r.state = 'assigned'
+              and j.created_at < now() - make_interval(secs => ${takeUpMs / 1000}))
+          or (r.state in ('fetching', 'running')
+              and coalesce(r.started_at, j.created_at) < now() - make_interval(secs =>
+                ((j.spec->'limits'->>'timeoutMs')::bigint + ${graceMs}) / 1000.0)))
+      returning r.job_id, r.host_id`.execute(this.db);
+    const ended = rows.rows.map((r) => ({ jobId: r.job_id, hostId: r.host_id }));
+    await this.bumpGenerations(ended.map((r) => r.hostId));
+    return ended;
+  }
+
+  async removeEndedBefore(before: Date): Promise<number> {
+    const rows = await sql<{ id: string }>`
+      delete from jobs j
+      where j.created_at < ${before}
+        and not exists (select 1 from job_runs r where r.job_id = j.id and r.ended_at is null)
+      returning j.id`.execute(this.db);
+    return rows.rows.length;
+  }
+
   async output(
     jobId: string,
     after: number,
