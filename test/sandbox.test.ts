@@ -174,7 +174,11 @@ describe('probeSandbox', () => {
     });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((resolve) => child.once('close', resolve));
+    // A node this user may not run (one under /root) fails here, not by the test's timeout.
+    await new Promise((resolve, reject) => {
+      child.once('close', resolve);
+      child.once('error', reject);
+    });
     expect(JSON.parse(out)).toEqual({
       ok: false,
       reason: expect.stringContaining('does not run as root'),
