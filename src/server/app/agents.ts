@@ -39,6 +39,7 @@ export async function enroll(
     return h;
   });
   ctx.hosts.enrolled(host, new Date(ctx.now()));
+  ctx.goalBook.enrolled(host.id, host.goalGeneration);
   return { hostId: host.id, token };
 }
 

@@ -5,13 +5,19 @@ import { GoalBook } from './goal-book.js';
 /** A store whose goal and release reads are counted. */
 function countingStore() {
   const goals = new Map<string, GoalRow[]>();
-  const reads = { goals: 0, hostsAsked: 0, releases: 0 };
+  const reads = { goals: 0, hostsAsked: 0, releases: 0, jobs: 0 };
   const store = {
     goals: {
       ofHosts: (ids: readonly string[]) => {
         reads.goals++;
         reads.hostsAsked += ids.length;
         return Promise.resolve(ids.flatMap((id) => goals.get(id) ?? []));
+      },
+    },
+    jobs: {
+      openOnHosts: () => {
+        reads.jobs++;
+        return Promise.resolve([]);
       },
     },
     releases: {
@@ -74,6 +80,17 @@ describe('the goal book', () => {
     book.forget('h1');
     await book.goalsOf('h1', 5);
     expect(reads.goals).toBe(3);
+  });
+
+  it('reads neither goals nor jobs for a host just enrolled, until its generation moves', async () => {
+    const { reads, store } = countingStore();
+    const book = new GoalBook(store);
+    book.enrolled('new', 0);
+    expect(await book.goalsOf('new', 0)).toEqual([]);
+    expect(await book.jobsOf('new', 0)).toEqual([]);
+    expect(reads).toMatchObject({ goals: 0, jobs: 0 });
+    await book.jobsOf('new', 1);
+    expect(reads.jobs).toBe(1);
   });
 
   it('reads a release once, and a missing one again', async () => {

@@ -77,6 +77,15 @@ export class GoalBook {
     for (const h of states) this.goals.learn(h.id, h.goalGeneration, h.goals);
   }
 
+  /**
+   * A host just enrolled has no goals and no jobs at its first generation: its first long poll
+   * reads neither (at 50 enrollments at a time, those reads were most of what the database did).
+   */
+  enrolled(hostId: string, generation: number): void {
+    this.goals.learn(hostId, generation, []);
+    this.jobs.learn(hostId, generation, []);
+  }
+
   /** A removed host's goals are forgotten. */
   forget(hostId: string): void {
     this.goals.forget(hostId);
