@@ -7,7 +7,7 @@ import { runDemo } from './demo.js';
 
 const USAGE = `usage: npm run demo [-- --keep]
 
-A server and six agents in three regions on this machine: deploy, upgrade, automatic rollback.
+A server and six agents in three regions on this machine: deploy, upgrade, automatic rollback, a job on every host.
 
   --keep   stay up afterwards and print the URLs and the token to use (Ctrl-C to stop)
 `;
