@@ -27,14 +27,10 @@ export const JOB_RUN_STATES = [
 ] as const;
 export type JobRunState = (typeof JOB_RUN_STATES)[number];
 
-export const JOB_RUN_ENDS: ReadonlySet<JobRunState> = new Set([
-  'succeeded',
-  'failed',
-  'timed_out',
-  'cancelled',
-  'lost',
-  'refused',
-]);
+/** The states a run ends in: those from `succeeded` on. */
+export const JOB_RUN_ENDS: ReadonlySet<JobRunState> = new Set(
+  JOB_RUN_STATES.slice(JOB_RUN_STATES.indexOf('succeeded')),
+);
 
 /** A job as a whole: running while any run has not ended. */
 export type JobState = 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -5,7 +5,7 @@
  * says how many. The last state is sent until the server takes it or the agent stops.
  */
 import { JOB_LINE_MAX_BYTES, JOB_LINES_PER_REPORT, type AgentJobReport } from '../../api/index.js';
-import { backoffDelay, sleep } from '../../core/index.js';
+import { backoffDelay, JOB_RUN_ENDS, sleep } from '../../core/index.js';
 
 const FLUSH_MS = 250;
 /** Output kept for the server while it is away. */
@@ -110,11 +110,9 @@ export class RunReporter {
   }
 }
 
-const ENDS = new Set(['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'refused']);
-
 /** An ending state held back while lines remain to send: the run shows as running. */
 function notEnded(s: RunState): Partial<RunState> {
-  return ENDS.has(s.state) ? { state: 'running', exitCode: null, signal: null } : {};
+  return JOB_RUN_ENDS.has(s.state) ? { state: 'running', exitCode: null, signal: null } : {};
 }
 
 function key(s: RunState): string {

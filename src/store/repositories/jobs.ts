@@ -1,11 +1,9 @@
 /** Jobs, their runs on hosts, and their output (bounded per run: the tail is kept). */
 import { sql } from 'kysely';
-import type { JobRunState } from '../../core/index.js';
+import { JOB_RUN_ENDS, type JobRunState } from '../../core/index.js';
 import { byId, dbNow, inBatches, type Db } from '../db.js';
 import type { JobRepository, JobRunReport, NewJob } from '../repositories.js';
 import { toJobRun, toJobSpec, type JobLineRow, type JobRow, type OpenJobRun } from '../job-rows.js';
-
-const ENDS: JobRunState[] = ['succeeded', 'failed', 'timed_out', 'cancelled', 'lost', 'refused'];
 
 export class KyselyJobs implements JobRepository {
   constructor(private readonly db: Db) {}
@@ -133,7 +131,7 @@ export class KyselyJobs implements JobRepository {
       .where('id', '=', jobId)
       .returning(['out_seq', 'spec'])
       .executeTakeFirstOrThrow();
-    const ends = ENDS.includes(r.state);
+    const ends = JOB_RUN_ENDS.has(r.state);
     await this.db
       .updateTable('job_runs')
       .set({
