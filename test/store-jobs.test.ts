@@ -23,6 +23,17 @@ const spec = (outputLimitBytes: number): JobSpec => ({
 });
 
 const STARTED = new Date('2026-12-01T10:00:00Z');
+/** A job on both hosts of the test. */
+const onBoth = (id: string, outputLimitBytes: number, skipped: string[] = []) => ({
+  id,
+  createdBy: 'user:admin',
+  spec: spec(outputLimitBytes),
+  skipped,
+  hosts: [
+    { id: 'h1', name: 'host-h1', region: 'eu' },
+    { id: 'h2', name: 'host-h2', region: 'eu' },
+  ],
+});
 const line = (text: string) => ({ stream: 'stdout' as const, text, at: new Date() });
 const report = (state: 'running' | 'succeeded' | 'failed', lines: string[], exitCode = null) => ({
   state,
@@ -51,18 +62,7 @@ describe.each(engines)('jobs in the store over %s', (_name, open) => {
 
   it('gives each host a run, moves their goal generations, and names the runs in their goals', async () => {
     const before = await generation('h1');
-    await store.transaction((tx) =>
-      tx.jobs.add({
-        id: 'job-a',
-        createdBy: 'user:admin',
-        spec: spec(1024),
-        skipped: ['host-x: offline'],
-        hosts: [
-          { id: 'h1', name: 'host-h1', region: 'eu' },
-          { id: 'h2', name: 'host-h2', region: 'eu' },
-        ],
-      }),
-    );
+    await store.transaction((tx) => tx.jobs.add(onBoth('job-a', 1024, ['host-x: offline'])));
     expect(await generation('h1')).toBe(before + 1);
     const job = await store.jobs.get('job-a');
     expect(job?.spec).toEqual(spec(1024));
@@ -109,7 +109,7 @@ describe.each(engines)('jobs in the store over %s', (_name, open) => {
     const run = (await store.jobs.get('job-a'))!.runs.find((r) => r.hostId === 'h1')!;
     expect(run.outputBytes).toBe(1010);
     expect(run.outputDropped).toBe(4 + 4 + 6 + 20 * 101);
-    expect(await store.jobs.lastSeq('job-a')).toBe(34);
+    expect((await store.jobs.output('job-a', 0, 100)).at(-1)?.seq).toBe(34);
 
     expect(await store.jobs.report('job-a', 'h1', report('failed', [], 3 as never))).toBe('ended');
     expect(await store.jobs.report('job-a', 'h1', report('running', ['late']))).toBe('gone');
@@ -122,16 +122,7 @@ describe.each(engines)('jobs in the store over %s', (_name, open) => {
   });
 
   it('cancels: a run not taken up ends at once, a running one is asked to stop', async () => {
-    await store.jobs.add({
-      id: 'job-b',
-      createdBy: 'user:admin',
-      spec: spec(4096),
-      skipped: [],
-      hosts: [
-        { id: 'h1', name: 'host-h1', region: 'eu' },
-        { id: 'h2', name: 'host-h2', region: 'eu' },
-      ],
-    });
+    await store.jobs.add(onBoth('job-b', 4096));
     await store.jobs.report('job-b', 'h2', report('running', []));
     expect((await store.jobs.requestCancel('job-b')).sort()).toEqual(['h1', 'h2']);
     const job = (await store.jobs.get('job-b'))!;
@@ -147,16 +138,7 @@ describe.each(engines)('jobs in the store over %s', (_name, open) => {
   });
 
   it('ends runs a host never took up or never finished as lost, and removes old ended jobs', async () => {
-    await store.jobs.add({
-      id: 'job-c',
-      createdBy: 'user:admin',
-      spec: spec(4096),
-      skipped: [],
-      hosts: [
-        { id: 'h1', name: 'host-h1', region: 'eu' },
-        { id: 'h2', name: 'host-h2', region: 'eu' },
-      ],
-    });
+    await store.jobs.add(onBoth('job-c', 4096));
     // h2 says it started a week ago (a 60 s job): it is long overdue; h1 was given it just now.
     await store.jobs.report('job-c', 'h2', report('running', []));
     const g = await generation('h2');

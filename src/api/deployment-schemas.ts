@@ -3,6 +3,7 @@
  * (its hosts, waves, bake and approvals). Part of schemas.ts, which re-exports it.
  */
 import { z } from 'zod';
+import { DEPLOYMENT_KINDS, DEPLOYMENT_STATES, HOST_STEP_STATES } from '../core/index.js';
 import { digest, serviceName } from './names.js';
 
 export const release = z.object({
@@ -14,32 +15,9 @@ export const release = z.object({
 });
 export type Release = z.infer<typeof release>;
 
-export const deploymentKind = z.enum(['deploy', 'rollback', 'stage']);
-export const deploymentState = z.enum([
-  'queued',
-  'awaiting_approval',
-  'staging',
-  'activating',
-  'baking',
-  'paused',
-  'rolling_back',
-  'succeeded',
-  'failed',
-  'rolled_back',
-  'cancelled',
-  'rejected',
-  'expired',
-]);
-export const hostStepState = z.enum([
-  'pending',
-  'staging',
-  'staged',
-  'activating',
-  'healthy',
-  'failed',
-  'reverting',
-  'reverted',
-]);
+export const deploymentKind = z.enum(DEPLOYMENT_KINDS);
+export const deploymentState = z.enum(DEPLOYMENT_STATES);
+export const hostStepState = z.enum(HOST_STEP_STATES);
 
 export const createDeploymentRequest = z.object({
   service: serviceName,

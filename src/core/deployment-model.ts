@@ -5,22 +5,25 @@
 import type { GateSpec } from './types.js';
 
 /** What a deployment does: roll out a release, roll back to an older one, or only pre-position it. */
-export type DeploymentKind = 'deploy' | 'rollback' | 'stage';
+export const DEPLOYMENT_KINDS = ['deploy', 'rollback', 'stage'] as const;
+export type DeploymentKind = (typeof DEPLOYMENT_KINDS)[number];
 
-export type DeploymentState =
-  | 'queued'
-  | 'awaiting_approval'
-  | 'staging'
-  | 'activating'
-  | 'baking'
-  | 'paused'
-  | 'rolling_back'
-  | 'succeeded'
-  | 'failed'
-  | 'rolled_back'
-  | 'cancelled'
-  | 'rejected'
-  | 'expired';
+export const DEPLOYMENT_STATES = [
+  'queued',
+  'awaiting_approval',
+  'staging',
+  'activating',
+  'baking',
+  'paused',
+  'rolling_back',
+  'succeeded',
+  'failed',
+  'rolled_back',
+  'cancelled',
+  'rejected',
+  'expired',
+] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 
 export const TERMINAL_STATES: readonly DeploymentState[] = [
   'succeeded',
@@ -46,8 +49,17 @@ export interface Approval {
 }
 
 /** Where one host is in a deployment. */
-export type HostStepState =
-  'pending' | 'staging' | 'staged' | 'activating' | 'healthy' | 'failed' | 'reverting' | 'reverted';
+export const HOST_STEP_STATES = [
+  'pending',
+  'staging',
+  'staged',
+  'activating',
+  'healthy',
+  'failed',
+  'reverting',
+  'reverted',
+] as const;
+export type HostStepState = (typeof HOST_STEP_STATES)[number];
 
 export interface DeploymentHost {
   hostId: string;

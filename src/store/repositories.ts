@@ -221,8 +221,6 @@ export interface JobRepository {
   removeEndedBefore(before: Date): Promise<number>;
   /** Output lines after `seq`, in order (of one host if given). */
   output(jobId: string, after: number, limit: number, hostId?: string): Promise<JobLineRow[]>;
-  /** The last output seq given out for the job (0: none). */
-  lastSeq(jobId: string): Promise<number>;
 }
 
 export interface ServiceMapRepository {

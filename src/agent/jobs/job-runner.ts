@@ -15,7 +15,7 @@ import {
   type SandboxRun,
 } from '../../executor/index.js';
 import { jobFiles, type JobFilesDeps } from './job-files.js';
-import { RunReporter, type RunState } from './run-reporter.js';
+import { BLANK_RUN, RunReporter, type RunState } from './run-reporter.js';
 
 /** Job uids are JOB_UID_BASE + slot: a uid per concurrent job, owning nothing else on the host. */
 export const JOB_UID_BASE = 61_000;
@@ -115,7 +115,7 @@ export class JobRunner {
       reporter: null,
     };
     this.held.set(job.id, h);
-    h.reporter = this.reporter(job.id, { ...BLANK, state: 'queued' });
+    h.reporter = this.reporter(job.id, { ...BLANK_RUN, state: 'queued' });
     this.startWaiting();
   }
 
@@ -145,12 +145,12 @@ export class JobRunner {
       const probe = await (this.probed ??= (this.deps.probe ?? probeSandbox)());
       if (!probe.ok) {
         final = {
-          ...BLANK,
+          ...BLANK_RUN,
           state: 'refused',
           detail: `this host cannot sandbox jobs: ${probe.reason}`,
         };
       } else {
-        reporter.set({ ...BLANK, state: 'fetching' });
+        reporter.set({ ...BLANK_RUN, state: 'fetching' });
         const files = await this.deps.staging(() =>
           jobFiles(this.deps, job, dir, bytes, h.abort.signal),
         );
@@ -178,7 +178,7 @@ export class JobRunner {
         const limitsBy = probe.limitsBy;
         const startedAt = new Date().toISOString();
         reporter.set({
-          ...BLANK,
+          ...BLANK_RUN,
           state: 'running',
           limitsBy,
           startedAt,
@@ -186,7 +186,7 @@ export class JobRunner {
         });
         const r = await run.done;
         final = {
-          ...BLANK,
+          ...BLANK_RUN,
           state: r.cancelled
             ? 'cancelled'
             : r.timedOut
@@ -210,9 +210,9 @@ export class JobRunner {
     } catch (e) {
       final =
         h.cancelled || e instanceof Cancelled
-          ? { ...BLANK, state: 'cancelled', detail: 'cancelled', bytesReceived: bytes }
+          ? { ...BLANK_RUN, state: 'cancelled', detail: 'cancelled', bytesReceived: bytes }
           : {
-              ...BLANK,
+              ...BLANK_RUN,
               state: 'failed',
               detail: `could not start: ${(e as Error).message}`,
               bytesReceived: bytes,
@@ -234,7 +234,7 @@ export class JobRunner {
     else if (h.slot === null) {
       // Still queued: it ends here.
       void h
-        .reporter!.finish({ ...BLANK, state: 'cancelled', detail: why })
+        .reporter!.finish({ ...BLANK_RUN, state: 'cancelled', detail: why })
         .then(() => this.forget(h.job.id));
     }
   }
@@ -242,7 +242,7 @@ export class JobRunner {
   /** A job that ends without running: its one report. */
   private end(job: GoalJob, s: Partial<RunState> & { state: RunState['state'] }): void {
     this.remember(job.id);
-    void this.reporter(job.id, { ...BLANK, ...s }).finish({ ...BLANK, ...s });
+    void this.reporter(job.id, { ...BLANK_RUN, ...s }).finish({ ...BLANK_RUN, ...s });
   }
 
   private reporter(jobId: string, first: RunState): RunReporter {
@@ -266,17 +266,6 @@ export class JobRunner {
 }
 
 const LOST = 'the agent restarted while the job ran: its processes were stopped with it';
-
-const BLANK: RunState = {
-  state: 'queued',
-  exitCode: null,
-  signal: null,
-  detail: null,
-  limitsBy: null,
-  bytesReceived: {},
-  startedAt: null,
-  durationMs: null,
-};
 
 class Cancelled extends Error {
   constructor() {

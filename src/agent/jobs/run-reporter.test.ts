@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentJobReport } from '../../api/index.js';
-import { RunReporter, type RunState } from './run-reporter.js';
+import { BLANK_RUN, RunReporter, type RunState } from './run-reporter.js';
 
 const state = (s: RunState['state'], exitCode: number | null = null): RunState => ({
+  ...BLANK_RUN,
   state: s,
   exitCode,
-  signal: null,
-  detail: null,
-  limitsBy: null,
-  bytesReceived: {},
-  startedAt: null,
-  durationMs: null,
 });
 
 describe('a run’s reports', () => {

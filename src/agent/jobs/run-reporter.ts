@@ -17,6 +17,18 @@ const RETRY = { firstMs: 500, maxMs: 15_000 };
 type Line = AgentJobReport['lines'][number];
 export type RunState = Omit<AgentJobReport, 'lines'>;
 
+/** A state with nothing known yet: what each report's fields start from. */
+export const BLANK_RUN: RunState = {
+  state: 'queued',
+  exitCode: null,
+  signal: null,
+  detail: null,
+  limitsBy: null,
+  bytesReceived: {},
+  startedAt: null,
+  durationMs: null,
+};
+
 export class RunReporter {
   private lines: Line[] = [];
   private bytes = 0;

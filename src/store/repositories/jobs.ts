@@ -1,7 +1,7 @@
 /** Jobs, their runs on hosts, and their output (bounded per run: the tail is kept). */
 import { sql } from 'kysely';
 import { JOB_RUN_ENDS, type JobRunState } from '../../core/index.js';
-import { byId, dbNow, inBatches, type Db } from '../db.js';
+import { byId, dbNow, inBatches, ROWS_PER_STATEMENT, type Db } from '../db.js';
 import type { JobRepository, JobRunReport, NewJob } from '../repositories.js';
 import { toJobRun, toJobSpec, type JobLineRow, type JobRow, type OpenJobRun } from '../job-rows.js';
 
@@ -37,27 +37,7 @@ export class KyselyJobs implements JobRepository {
   }
 
   async get(id: string): Promise<JobRow | undefined> {
-    const row = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const runs = await this.db
-      .selectFrom('job_runs')
-      .selectAll()
-      .where('job_id', '=', id)
-      .orderBy('host_name')
-      .execute();
-    return {
-      id: row.id,
-      createdAt: row.created_at,
-      createdBy: row.created_by,
-      spec: toJobSpec(row.spec, row.id),
-      skipped: (row.skipped as string[]) ?? [],
-      cancelRequested: row.cancel_requested,
-      runs: runs.map(toJobRun),
-    };
+    return (await this.withRuns([id]))[0];
   }
 
   async list(limit: number): Promise<JobRow[]> {
@@ -68,8 +48,35 @@ export class KyselyJobs implements JobRepository {
       .orderBy('id')
       .limit(limit)
       .execute();
-    const jobs = await Promise.all(ids.map((r) => this.get(r.id)));
-    return jobs.filter((j): j is JobRow => j !== undefined);
+    return this.withRuns(ids.map((r) => r.id));
+  }
+
+  /** These jobs with their runs (by host name), in the order of `ids`: two statements. */
+  private async withRuns(ids: string[]): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.selectFrom('jobs').selectAll().where('id', 'in', ids).execute();
+    const runs = await this.db
+      .selectFrom('job_runs')
+      .selectAll()
+      .where('job_id', 'in', ids)
+      .orderBy('host_name')
+      .execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.flatMap((id) => {
+      const row = byId.get(id);
+      if (!row) return [];
+      return [
+        {
+          id: row.id,
+          createdAt: row.created_at,
+          createdBy: row.created_by,
+          spec: toJobSpec(row.spec, row.id),
+          skipped: (row.skipped as string[]) ?? [],
+          cancelRequested: row.cancel_requested,
+          runs: runs.filter((r) => r.job_id === id).map(toJobRun),
+        },
+      ];
+    });
   }
 
   async idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
@@ -124,13 +131,6 @@ export class KyselyJobs implements JobRepository {
       .where('host_id', '=', hostId)
       .executeTakeFirst();
     if (!run || run.ended_at !== null) return 'gone';
-    // The job row's lock orders this job's output appends (see the migration).
-    const job = await this.db
-      .updateTable('jobs')
-      .set({ out_seq: sql<number>`out_seq + ${r.lines.length}` })
-      .where('id', '=', jobId)
-      .returning(['out_seq', 'spec'])
-      .executeTakeFirstOrThrow();
     const ends = JOB_RUN_ENDS.has(r.state);
     await this.db
       .updateTable('job_runs')
@@ -147,9 +147,7 @@ export class KyselyJobs implements JobRepository {
       .where('job_id', '=', jobId)
       .where('host_id', '=', hostId)
       .execute();
-    if (r.lines.length > 0) await this.append(jobId, hostId, Number(job.out_seq), r.lines);
-    const limit = toJobSpec(job.spec, jobId).outputLimitBytes;
-    await this.trim(jobId, hostId, limit);
+    if (r.lines.length > 0) await this.append(jobId, hostId, r.lines);
     // A run that ended leaves its host's goal; one that started is named as started in it.
     const started = run.started_at === null && r.state === 'running' && !ends;
     if (ends || started) await this.bumpGenerations([hostId]);
@@ -244,24 +242,20 @@ export class KyselyJobs implements JobRepository {
     }));
   }
 
-  async lastSeq(jobId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('jobs')
-      .select('out_seq')
+  /**
+   * Appends a run's lines, numbered under the job row's lock (which orders this job's appends:
+   * see the migration), then drops the run's oldest past the job's output limit.
+   */
+  private async append(jobId: string, hostId: string, lines: JobRunReport['lines']): Promise<void> {
+    const job = await this.db
+      .updateTable('jobs')
+      .set({ out_seq: sql<number>`out_seq + ${lines.length}` })
       .where('id', '=', jobId)
-      .executeTakeFirst();
-    return Number(row?.out_seq ?? 0);
-  }
-
-  private async append(
-    jobId: string,
-    hostId: string,
-    last: number,
-    lines: JobRunReport['lines'],
-  ): Promise<void> {
-    const first = last - lines.length + 1;
+      .returning(['out_seq', 'spec'])
+      .executeTakeFirstOrThrow();
+    const first = Number(job.out_seq) - lines.length + 1;
     for (const [i, batch] of inBatches(lines).entries()) {
-      const base = first + i * 1000;
+      const base = first + i * ROWS_PER_STATEMENT;
       await this.db
         .insertInto('job_output')
         .values(
@@ -277,23 +271,19 @@ export class KyselyJobs implements JobRepository {
         .execute();
     }
     const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l.text) + 1, 0);
-    await this.db
+    const run = await this.db
       .updateTable('job_runs')
       .set({ output_bytes: sql<number>`output_bytes + ${bytes}` })
       .where('job_id', '=', jobId)
       .where('host_id', '=', hostId)
-      .execute();
+      .returning('output_bytes')
+      .executeTakeFirstOrThrow();
+    const limit = toJobSpec(job.spec, jobId).outputLimitBytes;
+    if (Number(run.output_bytes) > limit) await this.trim(jobId, hostId, limit);
   }
 
-  /** Drops the run's oldest lines while it holds more than `limit` bytes of output. */
+  /** Drops the run's oldest lines until it holds at most `limit` bytes of output. */
   private async trim(jobId: string, hostId: string, limit: number): Promise<void> {
-    const run = await this.db
-      .selectFrom('job_runs')
-      .select('output_bytes')
-      .where('job_id', '=', jobId)
-      .where('host_id', '=', hostId)
-      .executeTakeFirst();
-    if (!run || Number(run.output_bytes) <= limit) return;
     const dropped = await sql<{ bytes: number | string | null }>`
       with newest as (
         select seq, sum(octet_length(text) + 1) over (order by seq desc) as kept
