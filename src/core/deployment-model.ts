@@ -25,14 +25,10 @@ export const DEPLOYMENT_STATES = [
 ] as const;
 export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
 
-export const TERMINAL_STATES: readonly DeploymentState[] = [
-  'succeeded',
-  'failed',
-  'rolled_back',
-  'cancelled',
-  'rejected',
-  'expired',
-];
+/** The states a deployment ends in: those from `succeeded` on. */
+export const TERMINAL_STATES: readonly DeploymentState[] = DEPLOYMENT_STATES.slice(
+  DEPLOYMENT_STATES.indexOf('succeeded'),
+);
 
 /**
  * Four eyes: a deployment to an environment whose policy asks for approvals waits for that many
