@@ -14,7 +14,8 @@ import {
   readlinkSync,
   statSync,
 } from 'node:fs';
-import { readdir, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SlipwayError, ValidationError, type Problem } from '../core/index.js';
@@ -112,14 +113,20 @@ export function startSandbox(spec: SandboxSpec, onLine: SandboxLineHandler): San
     child.once('close', (code, sig) => {
       clearTimeout(timer);
       stopper.clear();
-      resolve({
-        exitCode: code,
-        signal: sig,
-        timedOut,
-        cancelled,
-        limitsBy: SANDBOX_LIMITS_BY,
-        durationMs: Math.round(performance.now() - started),
-      });
+      const durationMs = Math.round(performance.now() - started);
+      // settle only reads /proc; should that fail, the job has still ended.
+      void settle(spec.uid)
+        .catch(() => undefined)
+        .then(() =>
+          resolve({
+            exitCode: code,
+            signal: sig,
+            timedOut,
+            cancelled,
+            limitsBy: SANDBOX_LIMITS_BY,
+            durationMs,
+          }),
+        );
     });
   });
   return {
@@ -283,6 +290,35 @@ async function signalNamespace(initPid: number, sig: NodeJS.Signals): Promise<vo
       }
     }),
   );
+}
+
+/**
+ * Waits for the last processes of the job's uid to be gone. Once bwrap has exited and its
+ * pipes have closed, the kernel may still be tearing down processes of the PID namespace (they
+ * close their descriptors before they are reaped); the next job in the same slot must not find
+ * them counted against its process limit. Whatever is left after the grace period is killed.
+ */
+async function settle(uid: number): Promise<void> {
+  const deadline = performance.now() + SANDBOX_GRACE_MS;
+  for (;;) {
+    const left = await processesOfUid(uid);
+    if (left.length === 0) return;
+    if (performance.now() > deadline + 1000) return;
+    if (performance.now() > deadline) for (const pid of left) signal(pid, 'SIGKILL');
+    await sleep(10);
+  }
+}
+
+/** Host pids whose real uid is `uid`. */
+async function processesOfUid(uid: number): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
+  const mine = await Promise.all(
+    pids.map(async (p) => {
+      const status = await readFile(`/proc/${p}/status`, 'utf8').catch(() => '');
+      return status.match(/^Uid:\s+(\d+)/m)?.[1] === String(uid) ? Number(p) : null;
+    }),
+  );
+  return mine.filter((p): p is number => p !== null);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
