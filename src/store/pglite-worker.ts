@@ -47,11 +47,28 @@ async function answer(db: PGlite, req: Request): Promise<void> {
   if (req.op === 'close') port.close();
 }
 
+/**
+ * PostgreSQL settings for a database of Slipway's size, as `-c` start parameters after PGlite's
+ * own. Shared buffers are PGlite's largest use of memory (128 MB by default, all of it touched
+ * as the cache fills, never given back); the store's hot rows are a few MB at 10,000 hosts and
+ * the server keeps what it reads often in memory, so 16 MB is plenty (bench:footprint measures
+ * it, and what it costs).
+ */
+const EMBEDDED_SETTINGS: Record<string, string> = {
+  shared_buffers: '16MB',
+  wal_buffers: '1MB',
+  temp_buffers: '2MB',
+};
+
 async function main(): Promise<void> {
   const { dataDir } = workerData as WorkerSettings;
+  const startParams = [
+    ...PGlite.defaultStartParams,
+    ...Object.entries(EMBEDDED_SETTINGS).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ];
   let db: PGlite;
   try {
-    db = dataDir ? new PGlite(dataDir) : new PGlite();
+    db = new PGlite(dataDir ?? undefined, { startParams });
     await db.waitReady;
   } catch (e) {
     send({ kind: 'failed', error: toWire(e) });
