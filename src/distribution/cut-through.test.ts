@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { until } from '../../test/helpers/until.js';
 import { ChunkCorruptError, ObjectStore, sha256Hex } from '../image/index.js';
@@ -57,6 +59,26 @@ describe('a chunk arriving here', () => {
     expect(inbound.get(sha256Hex(data))).toBe(chunk);
     inbound.stored(sha256Hex(data));
     expect(inbound.get(sha256Hex(data))).toBeUndefined();
+  });
+
+  it('holds nothing of a chunk once it is stored', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const inbound = new InboundChunks();
+    // In a scope of its own, so that only the WeakRef is left here.
+    const arrive = () => {
+      const data = randomBytes(SIZE);
+      const chunk = inbound.begin(sha256Hex(data), SIZE)!;
+      chunk.push(data);
+      expect(chunk.verified).toBe(true);
+      return { digest: sha256Hex(data), held: new WeakRef(chunk) };
+    };
+    const { digest, held } = arrive();
+    inbound.stored(digest);
+    await new Promise((r) => setImmediate(r));
+    gc();
+    // Nothing (no pending timer) keeps its bytes once it is in the store.
+    expect(held.deref()).toBeUndefined();
   });
 
   it('that turns out corrupt, or breaks off, never reaches a reader whole', async () => {
