@@ -236,15 +236,22 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     gone: AbortSignal,
   ): Promise<boolean> {
     const base = parseBase(url.searchParams.get('base'));
-    if (!(await opts.objects.has(digest))) {
+    const reply = () =>
+      chunkReply(opts.objects, digest, {
+        base,
+        acceptEncoding: String(req.headers['accept-encoding'] ?? ''),
+      });
+    // Read at once: held is the common case, and a miss costs no more than asking first.
+    let answer = await reply().catch((e: unknown) => {
+      if (isSlipwayError(e) && e.code === 'NOT_FOUND' && e.details.digest === digest) return null;
+      throw e;
+    });
+    if (!answer) {
       const arriving = await arrivingChunk(digest, url, base, gone);
       if (arriving) return send(res, gone, arriving.size, arriving.read(gone), {});
+      answer = await reply(); // stored between the two
     }
-    const { body: data, headers } = await chunkReply(opts.objects, digest, {
-      base,
-      acceptEncoding: String(req.headers['accept-encoding'] ?? ''),
-    });
-    return send(res, gone, data.length, slices(data), headers);
+    return send(res, gone, answer.body.length, slices(answer.body), answer.headers);
   }
 
   /**

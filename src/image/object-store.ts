@@ -91,10 +91,15 @@ export class ObjectStore {
     if (!opts.verified) verifyChunk(digest, data);
     if (await this.has(digest)) return;
     const shard = join(this.dir, digest.slice(0, 2));
-    await mkdir(shard, { recursive: true });
     const tmp = join(shard, `.tmp-${digest}-${randomBytes(6).toString('hex')}`);
     try {
-      await writeFile(tmp, data, { mode: 0o444 });
+      // The shard directory is there but for the first objects of a store: make it only then
+      // (a mkdir per object was a failed system call per chunk fetched).
+      await writeFile(tmp, data, { mode: 0o444 }).catch(async (e: unknown) => {
+        if (!isErrno(e, 'ENOENT')) throw e;
+        await mkdir(shard, { recursive: true });
+        await writeFile(tmp, data, { mode: 0o444 });
+      });
       await rename(tmp, path);
     } catch (e) {
       await rm(tmp, { force: true });
