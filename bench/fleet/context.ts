@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MethodName, Options } from './args.js';
-import { cpuPercent, sampleCpu } from './cpu.js';
+import { cpuPercent, sampleCpu, startProcessCpu } from './cpu.js';
 import { readCounters, type Fleet, type Host } from './fleet.js';
 import type { Delta, Tree } from './image.js';
 import { describeExit, type Processes, type Proc } from './proc.js';
@@ -36,6 +36,11 @@ export interface MethodResult {
   bytesPerHost: number | null;
   /** Percent of all cores busy during the method. */
   cpuPercent: number | null;
+  /**
+   * CPU seconds the receiving hosts' own processes (agents, BitTorrent clients) used during the
+   * method, all hosts together; null where they could not be read (tools that exit first).
+   */
+  hostCpuSeconds: number | null;
   /** Lines for the text report: what the tools themselves say, caveats. */
   notes: string[];
 }
@@ -48,17 +53,27 @@ export interface Measurement {
   originTx: number | null;
   /** Per measured host, bytes received; null on loopback. */
   hostRx: number[] | null;
+  /** CPU seconds of the processes named at `stop`; null when none were. */
+  hostCpuSeconds: number | null;
 }
 
-/** Starts the clock and the counters; `stop()` reads the differences. */
-export function startMeasure(fleet: Fleet, hosts: Host[]): { stop(): Measurement } {
+/**
+ * Starts the clock and the counters; `stop(pids)` reads the differences, with the CPU time of
+ * the hosts' processes `pids` (still running: read them before stopping them).
+ */
+export function startMeasure(
+  fleet: Fleet,
+  hosts: Host[],
+): { stop(hostPids?: number[]): Measurement } {
   const before = readCounters(fleet);
   const cpu = sampleCpu();
+  const processCpu = startProcessCpu();
   const t0 = performance.now();
   return {
-    stop() {
+    stop(hostPids = []) {
       const seconds = (performance.now() - t0) / 1000;
       const cpuNow = sampleCpu();
+      const hostCpuSeconds = hostPids.length > 0 ? processCpu.stop(hostPids) : null;
       const after = readCounters(fleet);
       const delta = (name: string, k: 'rx' | 'tx') =>
         (after?.get(name)?.[k] ?? 0) - (before?.get(name)?.[k] ?? 0);
@@ -67,6 +82,7 @@ export function startMeasure(fleet: Fleet, hosts: Host[]): { stop(): Measurement
         cpuPercent: cpuPercent(cpu, cpuNow),
         originTx: after ? delta(fleet.origin.name, 'tx') : null,
         hostRx: after ? hosts.map((h) => delta(h.name, 'rx')) : null,
+        hostCpuSeconds,
       };
     },
   };

@@ -1,5 +1,5 @@
 /** Machine-wide CPU use from /proc/stat: every process counts, the kernel's network work too. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Cumulative jiffies of all cores since boot. */
 export interface CpuSample {
@@ -29,4 +29,48 @@ export function sampleCpu(): CpuSample | null {
 export function cpuPercent(a: CpuSample | null, b: CpuSample | null): number | null {
   if (!a || !b || b.total <= a.total) return null;
   return (100 * (b.busy - a.busy)) / (b.total - a.total);
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux Slipway runs on). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds a process has used, its threads and the children it waited for included (fields
+ * 14-17 of /proc/PID/stat); null when it is gone.
+ */
+export function processCpuSeconds(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0);
+  return ticks / USER_HZ;
+}
+
+/**
+ * The CPU seconds some processes use from now to `stop()`: processes that start meanwhile count
+ * from zero. Read them before they exit: a process that is gone has stopped counting.
+ */
+export function startProcessCpu(): { stop(pids: number[]): number } {
+  const before = new Map<number, number>();
+  // Every process now: a pid asked about at the end is then compared with its own start.
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = processCpuSeconds(Number(name));
+    if (s !== null) before.set(Number(name), s);
+  }
+  return {
+    stop(pids) {
+      let sum = 0;
+      for (const pid of pids) {
+        const now = processCpuSeconds(pid);
+        if (now !== null) sum += now - (before.get(pid) ?? 0);
+      }
+      return sum;
+    },
+  };
 }

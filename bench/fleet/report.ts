@@ -26,12 +26,24 @@ export interface FleetJson {
     origin_bytes: number | null;
     bytes_per_host: number | null;
     cpu_percent: number | null;
+    /** CPU seconds of the hosts' own processes, all hosts together. */
+    host_cpu_s: number | null;
+    /** host_cpu_s per GiB the hosts received between them. */
+    host_cpu_s_per_gib: number | null;
   }[];
 }
 
 /** The time the image takes through one host's link: the floor for every host having it. */
 export function limitSeconds(opts: Options): number {
   return opts.size / (opts.rate / 8);
+}
+
+const GIB = 1024 ** 3;
+
+/** The hosts' CPU seconds per GiB they received, or null. */
+export function cpuPerGiB(r: MethodResult): number | null {
+  if (r.hostCpuSeconds === null || r.bytesPerHost === null || r.bytesPerHost <= 0) return null;
+  return r.hostCpuSeconds / ((r.bytesPerHost * r.hosts) / GIB);
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -83,6 +95,8 @@ export function textReport(
       lpad('origin sent', 22),
       lpad('per host', 12),
       lpad('CPU', 6),
+      lpad('host CPU', 9),
+      lpad('CPU s/GiB', 9),
     ].join('  '),
   );
   for (const r of results) {
@@ -99,9 +113,15 @@ export function textReport(
         lpad(origin, 22),
         lpad(r.bytesPerHost === null ? '?' : formatBytes(r.bytesPerHost), 12),
         lpad(r.cpuPercent === null ? '?' : `${r.cpuPercent.toFixed(0)}%`, 6),
+        lpad(r.hostCpuSeconds === null ? '-' : `${r.hostCpuSeconds.toFixed(1)} s`, 9),
+        lpad(cpuPerGiB(r)?.toFixed(1) ?? '-', 9),
       ].join('  '),
     );
   }
+  lines.push(
+    'host CPU: CPU time of the hosts\' own processes (agents, aria2c) during the method, all ' +
+      'hosts together; CPU s/GiB: that per GiB the hosts received',
+  );
   lines.push('');
   for (const r of results) {
     for (const n of r.notes) lines.push(`${r.method}: ${n}`);
@@ -140,6 +160,8 @@ export function jsonReport(
       origin_bytes: round(r.originBytes, 0),
       bytes_per_host: round(r.bytesPerHost, 0),
       cpu_percent: round(r.cpuPercent, 1),
+      host_cpu_s: round(r.hostCpuSeconds, 2),
+      host_cpu_s_per_gib: round(cpuPerGiB(r), 2),
     })),
   };
 }

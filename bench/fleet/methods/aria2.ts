@@ -168,7 +168,7 @@ export async function aria2(ctx: Context): Promise<MethodResult> {
       }
     })();
     await Promise.race([waitAll, early.promise]);
-    const m = measure.stop();
+    const m = measure.stop(leechers.map((c) => c.proc.pid));
     early.cancel();
     const seederUpload = Number((await tellStatus(seeder, secret)).uploadLength);
     for (const c of clients.reverse()) await c.proc.stop(5_000);
@@ -189,6 +189,7 @@ export async function aria2(ctx: Context): Promise<MethodResult> {
       originBytes: m.originTx ?? seederUpload,
       bytesPerHost: m.hostRx ? mean(m.hostRx) : mean([...received.values()]),
       cpuPercent: m.cpuPercent,
+      hostCpuSeconds: m.hostCpuSeconds,
       notes: [
         `seeder uploaded ${formatBytes(seederUpload)} of payload ` +
           `(${(seederUpload / image.bytes).toFixed(2)} × the image)`,

@@ -51,6 +51,7 @@ export async function httpPull(ctx: Context): Promise<MethodResult> {
       originBytes: m.originTx ?? image.bytes * fleet.hosts.length,
       bytesPerHost: m.hostRx ? mean(m.hostRx) : image.bytes,
       cpuPercent: m.cpuPercent,
+      hostCpuSeconds: null,
       notes: [],
     };
   } finally {

@@ -94,6 +94,7 @@ export async function rsync(ctx: Context): Promise<MethodResult> {
       originBytes: m.originTx ?? received,
       bytesPerHost: m.hostRx ? m.hostRx[0]! : received,
       cpuPercent: m.cpuPercent,
+      hostCpuSeconds: null,
       notes: [
         `rsync --stats: received ${received === null ? '?' : formatBytes(received)}, ` +
           `sent ${sent === null ? '?' : formatBytes(sent)}; ` +

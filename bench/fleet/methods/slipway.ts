@@ -226,7 +226,7 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
         const final = await Promise.race([done, early.promise]).finally(() => {
           following.abort();
         });
-        const m = measure.stop();
+        const m = measure.stop(procs.filter((p) => p !== server).map((p) => p.pid));
         early.cancel();
         await events;
 
@@ -291,6 +291,7 @@ export async function startSlipway(ctx: Context): Promise<SlipwayFleet> {
           originBytes: m.originTx ?? fromOrigin,
           bytesPerHost: m.hostRx ? mean(m.hostRx) : payload,
           cpuPercent: m.cpuPercent,
+          hostCpuSeconds: m.hostCpuSeconds,
           notes,
         };
       },
