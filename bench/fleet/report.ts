@@ -119,7 +119,7 @@ export function textReport(
     );
   }
   lines.push(
-    'host CPU: CPU time of the hosts\' own processes (agents, aria2c) during the method, all ' +
+    "host CPU: CPU time of the hosts' own processes (agents, aria2c) during the method, all " +
       'hosts together; CPU s/GiB: that per GiB the hosts received',
   );
   lines.push('');
