@@ -1,5 +1,6 @@
 /** Machine-wide CPU use from /proc/stat: every process counts, the kernel's network work too. */
 import { readdirSync, readFileSync } from 'node:fs';
+import { sampleProcess } from '../fanout/measure.js';
 
 /** Cumulative jiffies of all cores since boot. */
 export interface CpuSample {
@@ -31,24 +32,9 @@ export function cpuPercent(a: CpuSample | null, b: CpuSample | null): number | n
   return (100 * (b.busy - a.busy)) / (b.total - a.total);
 }
 
-/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux Slipway runs on). */
-const USER_HZ = 100;
-
-/**
- * CPU seconds a process has used, its threads and the children it waited for included (fields
- * 14-17 of /proc/PID/stat); null when it is gone.
- */
+/** CPU seconds (user + system, all threads) a process has used; null when it is gone. */
 export function processCpuSeconds(pid: number): number | null {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return null;
-  }
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = [11, 12, 13, 14].reduce((n, i) => n + Number(f[i] ?? 0), 0);
-  return ticks / USER_HZ;
+  return sampleProcess(pid)?.cpuS ?? null;
 }
 
 /**
