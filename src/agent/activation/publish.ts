@@ -8,8 +8,12 @@
  */
 import { realpath } from 'node:fs/promises';
 import { sleep } from '../../core/index.js';
+import { acceptQueueDrained } from './accept-queue.js';
 import type { ActivationHook } from './hook.js';
 import { swapLink } from './switch.js';
+
+/** How long, past the drain, a release replaced may take to accept what the kernel queued for it. */
+const ACCEPT_WAIT_MAX_MS = 5_000;
 
 export function publishHook(): ActivationHook {
   return {
@@ -30,6 +34,14 @@ export function publishHook(): ActivationHook {
       if (ctx.previous?.live) {
         // Connections opened before the switch finish on the old release meanwhile.
         await sleep(publish.drainMs, ctx.signal).catch(() => {});
+        // And those it has not even accepted yet (a busy host) are taken before it stops
+        // listening, which would reset them.
+        if (ctx.previous.port !== null) {
+          await acceptQueueDrained(ctx.previous.port, {
+            maxMs: ACCEPT_WAIT_MAX_MS,
+            signal: ctx.signal,
+          });
+        }
         await ctx.previous.stop();
       }
     },
