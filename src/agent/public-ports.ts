@@ -163,6 +163,9 @@ async function nft(args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** How long the proxy keeps a connection whose other side has closed, for its last bytes. */
+const HALF_CLOSED_MS = 10_000;
+
 /** A TCP relay from a public port to the port of the release that runs. */
 class Proxy {
   private target = 0;
@@ -195,14 +198,21 @@ class Proxy {
     const upstream = createConnection({ host: '127.0.0.1', port: this.target, noDelay: true });
     this.open.add(client);
     this.open.add(upstream);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      this.open.delete(client);
-      this.open.delete(upstream);
+    // An error on one side ends the other at once. A side that closes cleanly only ends the
+    // other, which first sends what it still holds: destroying it at once (as this did) could
+    // cut off the end of an answer, which the asker saw as a reset connection on a busy host.
+    const link = (a: Socket, b: Socket) => {
+      a.on('error', () => b.destroy());
+      a.once('close', () => {
+        this.open.delete(a);
+        if (b.destroyed) return;
+        b.end();
+        // A peer that never closes its side is not waited on for ever.
+        setTimeout(() => b.destroy(), HALF_CLOSED_MS).unref();
+      });
     };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    link(client, upstream);
+    link(upstream, client);
     client.pipe(upstream);
     upstream.pipe(client);
   }
