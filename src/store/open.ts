@@ -1,7 +1,5 @@
 /** Opens the store: PGlite in a data directory by default, PostgreSQL when a URL is given. */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { SlipwayError } from '../core/index.js';
@@ -13,7 +11,7 @@ import {
   type LeadershipTiming,
 } from './leadership.js';
 import { PGliteDialect } from './pglite-dialect.js';
-import { initDataDir, PGliteThread, startPGliteWorker } from './pglite-thread.js';
+import { PGliteThread, startPGliteWorker } from './pglite-thread.js';
 import type { Channel, Leadership, Store } from './repositories.js';
 import type { Database } from './schema.js';
 import { CHANNELS, KyselyStore, Listeners } from './store.js';
@@ -59,9 +57,6 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     // On a thread of its own: PGlite runs queries synchronously, which on this thread would keep
     // it from answering anything else while the database works.
     const where = opts.dataDir ? `in ${opts.dataDir}` : 'in memory';
-    if (opts.dataDir && !existsSync(join(opts.dataDir, 'PG_VERSION'))) {
-      await initDataDir(opts.dataDir);
-    }
     const pglite = new PGliteThread(startPGliteWorker(opts.dataDir), where, opts.onStopped);
     try {
       await pglite.waitReady;

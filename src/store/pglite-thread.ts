@@ -3,10 +3,8 @@
  * (`pglite-worker.ts`) and this thread only sends queries and receives rows, so it stays free to
  * answer requests however busy the database is.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError } from '../core/index.js';
 import {
@@ -18,10 +16,6 @@ import {
 
 /** How long closing may take (PGlite writes its data directory out) before the thread is ended. */
 const CLOSE_TIMEOUT_MS = 30_000;
-/** How long creating a database's files may take (a few seconds on a slow disk). */
-const INIT_TIMEOUT_MS = 120_000;
-
-const execFileAsync = promisify(execFile);
 
 export interface QueryResult<R> {
   rows: R[];
@@ -48,35 +42,6 @@ export function startPGliteWorker(dataDir: string | null): Worker {
   // An eval worker is a CommonJS script: no top-level await, but import() works.
   const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(source.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
-}
-
-/**
- * Creates the embedded database's files in `dataDir` in a process of its own that then ends
- * (see pglite-init.ts: in this process, they would cost about 500 MB of memory for good).
- */
-export async function initDataDir(dataDir: string): Promise<void> {
-  const compiled = new URL('./pglite-init.js', import.meta.url);
-  const args = existsSync(compiled)
-    ? [fileURLToPath(compiled)]
-    : [
-        '--import',
-        import.meta.resolve('tsx'),
-        fileURLToPath(new URL('./pglite-init.ts', import.meta.url)),
-      ];
-  try {
-    await execFileAsync(process.execPath, [...args, dataDir], {
-      env: { PATH: process.env.PATH ?? '' },
-      timeout: INIT_TIMEOUT_MS,
-    });
-  } catch (e) {
-    const stderr = ((e as { stderr?: string }).stderr ?? '').trim();
-    throw new SlipwayError(
-      'UNAVAILABLE',
-      `cannot create the embedded database in ${dataDir}: ${stderr || (e as Error).message}`,
-      {},
-      { cause: e },
-    );
-  }
 }
 
 interface Pending {
