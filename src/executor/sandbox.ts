@@ -300,25 +300,31 @@ async function signalNamespace(initPid: number, sig: NodeJS.Signals): Promise<vo
  */
 async function settle(uid: number): Promise<void> {
   const deadline = performance.now() + SANDBOX_GRACE_MS;
-  for (;;) {
-    const left = await processesOfUid(uid);
-    if (left.length === 0) return;
+  // One look at every process; after that only at those found: no process starts in a PID
+  // namespace whose init is gone, and reading all of /proc every few ms cost a busy host a core.
+  let left = await processesOfUid(uid);
+  while (left.length > 0) {
     if (performance.now() > deadline + 1000) return;
     if (performance.now() > deadline) for (const pid of left) signal(pid, 'SIGKILL');
     await sleep(10);
+    left = (await Promise.all(left.map(async (p) => ((await uidOf(p)) === uid ? p : null)))).filter(
+      (p): p is number => p !== null,
+    );
   }
+}
+
+/** The real uid of process `pid`; null when it is gone. */
+async function uidOf(pid: number): Promise<number | null> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const uid = status.match(/^Uid:\s+(\d+)/m)?.[1];
+  return uid === undefined ? null : Number(uid);
 }
 
 /** Host pids whose real uid is `uid`. */
 async function processesOfUid(uid: number): Promise<number[]> {
-  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n));
-  const mine = await Promise.all(
-    pids.map(async (p) => {
-      const status = await readFile(`/proc/${p}/status`, 'utf8').catch(() => '');
-      return status.match(/^Uid:\s+(\d+)/m)?.[1] === String(uid) ? Number(p) : null;
-    }),
-  );
-  return mine.filter((p): p is number => p !== null);
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+  const uids = await Promise.all(pids.map(uidOf));
+  return pids.filter((_, i) => uids[i] === uid);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
