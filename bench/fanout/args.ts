@@ -46,7 +46,14 @@ export const USAGE = `usage: npm run bench:fanout -- --agents N [options]
 /** A mistake on the command line: the message says what to change. */
 export class UsageError extends Error {}
 
-function whole(name: string, value: string | undefined, def: number, min: number, max: number) {
+/** `value` as a whole number from `min` to `max` (`def` when absent), else a UsageError. */
+export function whole(
+  name: string,
+  value: string | undefined,
+  def: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return def;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) {

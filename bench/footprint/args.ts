@@ -1,5 +1,6 @@
 /** The footprint benchmark's command line. */
 import { parseArgs } from 'node:util';
+import { UsageError, whole } from '../fanout/args.js';
 import { formatBytes, parseSize } from '../fleet/units.js';
 import { catalogProblem } from './catalog.js';
 
@@ -44,18 +45,6 @@ idle CPU and its CPU per GiB staged, and (bench:fleet) the agents' CPU per GiB a
   --json                print one JSON object as the last line of stdout
   --keep                keep the work directory (data dirs, logs)
   --help                this text`;
-
-/** A mistake on the command line: the message says what to change. */
-export class UsageError extends Error {}
-
-function whole(name: string, value: string | undefined, def: number, min: number, max: number) {
-  if (value === undefined) return def;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, not "${value}"`);
-  }
-  return n;
-}
 
 /** Splits `--fleet-args` into words: on whitespace, with '…' or "…" keeping one word together. */
 export function splitWords(text: string): string[] {

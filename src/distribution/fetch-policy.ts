@@ -144,12 +144,8 @@ export class FetchPolicy<S extends NamedSource> {
 
   /** Chunk `index` is not held here: the fetch must get it. */
   need(index: number): void {
-    this.markMissing(index);
-  }
-
-  /** The chunk is to be fetched (again): `nextMissing` must look at it. */
-  private markMissing(index: number): void {
     this.missing.add(index);
+    // `nextMissing` must look at it, also when it is missing again.
     this.lookFrom = Math.min(this.lookFrom, this.placeOf[index]!);
   }
 
@@ -228,13 +224,13 @@ export class FetchPolicy<S extends NamedSource> {
     if (!this.end(req)) return { attempts: this.failures.get(index) ?? 0, giveUp: false };
     if (failure.kind === 'not-yet') {
       // Not a failure of the chunk either: it goes back to the pool (a peer may have it).
-      if (!this.inflight.has(index)) this.markMissing(index);
+      if (!this.inflight.has(index)) this.need(index);
       return { attempts: this.failures.get(index) ?? 0, giveUp: false };
     }
     if (failure.kind === 'sent-elsewhere') {
       // Not a failure: a peer will have it shortly.
       this.sentElsewhere.set(index, now + failure.retryAfterMs);
-      if (!this.inflight.has(index)) this.markMissing(index);
+      if (!this.inflight.has(index)) this.need(index);
       return { attempts: this.failures.get(index) ?? 0, giveUp: false };
     }
     if (failure.kind === 'not-held') {
@@ -250,7 +246,7 @@ export class FetchPolicy<S extends NamedSource> {
     const attempts = (this.failures.get(index) ?? 0) + 1;
     this.failures.set(index, attempts);
     const giveUp = attempts >= (this.opts.attempts ?? ATTEMPTS) && !this.inflight.has(index);
-    if (!this.inflight.has(index)) this.markMissing(index);
+    if (!this.inflight.has(index)) this.need(index);
     return { attempts, giveUp };
   }
 
